@@ -1,0 +1,41 @@
+// Elementwise kernels over flat f32 arrays (layout-agnostic).
+//   add:  out[i] = alpha * a[i] + beta * b[i], then ReLU when relu != 0
+//   relu alone is `add` with beta == 0: b is then never read (the host binds
+//   a dummy buffer), so an infinite a[i] stays infinite rather than NaN.
+// One invocation per element; the grid is folded into x and y so that more
+// than 65535 * 256 elements can be covered (see kernels::grid_1d).
+
+struct Params {
+    len: u32,
+    relu: u32,
+    alpha: f32,
+    beta: f32,
+}
+
+const WG: u32 = 256u;
+
+// Params: element count, ReLU flag, the two scales.
+@group(0) @binding(0) var<uniform> p: Params;
+// First operand (a).
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+// Second operand (b); not read when beta == 0.
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+// The output; may not alias a or b.
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>,
+       @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.len) {
+        return;
+    }
+    var v = p.alpha * a[i];
+    if (p.beta != 0.0) {
+        v = v + p.beta * b[i];
+    }
+    if (p.relu != 0u) {
+        v = max(v, 0.0);
+    }
+    out[i] = v;
+}

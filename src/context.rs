@@ -1,0 +1,454 @@
+//! The GPU context: adapter choice, device, queue, and the keyed caches.
+//!
+//! A [`Context`] picks the best adapter wgpu can see (discrete over
+//! integrated over virtual over software; native backends over OpenGL),
+//! requests the adapter's own limits and the optional features the engine
+//! uses, and owns the pipeline cache. Pipelines are keyed by
+//! (shader family, entry point, override constants); the key never holds a
+//! shape, so one pipeline serves every shape.
+//!
+//! Environment variables:
+//! - `RESINCEPT_BACKEND`: `vulkan`, `metal`, `dx12` or `gl`, to force a backend.
+//! - `RESINCEPT_ADAPTER`: a case-insensitive substring of the adapter name.
+
+use crate::error::{Error, Result};
+use crate::shaders::Shader;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use wgpu::util::DeviceExt;
+
+/// How to choose an adapter.
+#[derive(Debug, Clone, Default)]
+pub struct ContextOptions {
+    /// Restrict to these backends (`None`: all).
+    pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring the adapter's name must contain.
+    pub adapter_name: Option<String>,
+}
+
+impl ContextOptions {
+    /// Reads `RESINCEPT_BACKEND` and `RESINCEPT_ADAPTER`.
+    pub fn from_env() -> Result<Self> {
+        let backends = match std::env::var("RESINCEPT_BACKEND") {
+            Ok(v) if !v.is_empty() => Some(parse_backend(&v)?),
+            _ => None,
+        };
+        let adapter_name = std::env::var("RESINCEPT_ADAPTER")
+            .ok()
+            .filter(|s| !s.is_empty());
+        Ok(Self {
+            backends,
+            adapter_name,
+        })
+    }
+}
+
+/// Parses a backend name (`vulkan`, `metal`, `dx12`, `gl`).
+pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
+        "metal" => Ok(wgpu::Backends::METAL),
+        "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
+        "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
+        other => Err(Error::Invalid(format!(
+            "RESINCEPT_BACKEND=`{other}` is not a backend; use vulkan, metal, dx12 or gl"
+        ))),
+    }
+}
+
+/// Features the engine uses when the adapter has them.
+pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    shader: Shader,
+    entry: &'static str,
+    bindings: &'static [Binding],
+    /// Override constants as (name, f64 bits), sorted by name.
+    constants: Vec<(&'static str, u64)>,
+}
+
+/// Rank of an adapter: higher is better.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
+    let ty = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 40,
+        wgpu::DeviceType::IntegratedGpu => 30,
+        wgpu::DeviceType::VirtualGpu => 20,
+        wgpu::DeviceType::Other => 10,
+        wgpu::DeviceType::Cpu => 0,
+    };
+    let native = if info.backend == wgpu::Backend::Gl {
+        0
+    } else {
+        5
+    };
+    ty + native
+}
+
+/// Every adapter wgpu can see, best first (for `resincept info`).
+pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
+    let instance = make_instance(backends);
+    let mut infos: Vec<_> = pollster::block_on(instance.enumerate_adapters(
+        backends.unwrap_or(wgpu::Backends::all()),
+    ))
+    .iter()
+    .map(|a| a.get_info())
+    .collect();
+    infos.sort_by_key(|i| std::cmp::Reverse(adapter_rank(i)));
+    infos
+}
+
+fn make_instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends.unwrap_or(wgpu::Backends::all());
+    wgpu::Instance::new(desc)
+}
+
+/// A GPU device ready to run resincept kernels.
+///
+/// Cheap to share: wrap it in an `Arc` and hand it to every compiled graph.
+/// All caches are internally synchronised.
+pub struct Context {
+    /// The adapter the device was created from.
+    pub adapter: wgpu::Adapter,
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// The device's queue.
+    pub queue: wgpu::Queue,
+    /// The adapter's description (name, backend, type, driver).
+    pub info: wgpu::AdapterInfo,
+    /// The limits the device was created with (the adapter's own).
+    pub limits: wgpu::Limits,
+    /// The optional features that were enabled.
+    pub features: wgpu::Features,
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
+    layouts: Mutex<HashMap<&'static [Binding], wgpu::BindGroupLayout>>,
+    dummy: wgpu::Buffer,
+}
+
+/// One entry of a kernel's bind group layout. Binding 0 is always the
+/// params uniform; the storage bindings follow in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Binding {
+    /// A uniform buffer (the params).
+    Uniform,
+    /// A read-only storage buffer.
+    Read,
+    /// A read-write storage buffer.
+    ReadWrite,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
+    }
+}
+
+impl Context {
+    /// Creates a context on the best adapter, honouring `RESINCEPT_BACKEND`
+    /// and `RESINCEPT_ADAPTER`.
+    pub fn new() -> Result<Self> {
+        Self::with_options(&ContextOptions::from_env()?)
+    }
+
+    /// Creates a context on the best adapter that matches `opts`.
+    pub fn with_options(opts: &ContextOptions) -> Result<Self> {
+        let instance = make_instance(opts.backends);
+        let mut adapters = pollster::block_on(
+            instance.enumerate_adapters(opts.backends.unwrap_or(wgpu::Backends::all())),
+        );
+        if let Some(name) = &opts.adapter_name {
+            let needle = name.to_ascii_lowercase();
+            adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&needle));
+        }
+        adapters.sort_by_key(|a| std::cmp::Reverse(adapter_rank(&a.get_info())));
+        let Some(adapter) = adapters.into_iter().next() else {
+            let mut msg = String::from("wgpu found no adapter");
+            if let Some(b) = opts.backends {
+                msg += &format!(" for backends {b:?}");
+            }
+            if let Some(n) = &opts.adapter_name {
+                msg += &format!(" whose name contains `{n}`");
+            }
+            msg += ". Install a Vulkan, Metal or DX12 driver (on Debian/Ubuntu: \
+                    `apt-get install mesa-vulkan-drivers libvulkan1` gives the lavapipe \
+                    software driver), or run with `--device cpu`";
+            return Err(Error::NoAdapter(msg));
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & WANTED_FEATURES;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("resincept"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("unused binding"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Self {
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            layouts: Mutex::new(HashMap::new()),
+            dummy,
+        })
+    }
+
+    /// True when per-pass GPU timestamps are available.
+    pub fn has_timestamps(&self) -> bool {
+        self.features.contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Number of distinct pipelines created so far.
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.lock().unwrap().len()
+    }
+
+    /// A 16-byte storage buffer to bind where a kernel's optional input
+    /// (bias, residual) is absent; the kernel's params say not to read it.
+    pub fn dummy_buffer(&self) -> &wgpu::Buffer {
+        &self.dummy
+    }
+
+    /// Gets or creates the bind group layout for `bindings`.
+    pub fn bind_group_layout(&self, bindings: &'static [Binding]) -> wgpu::BindGroupLayout {
+        let mut layouts = self.layouts.lock().unwrap();
+        layouts
+            .entry(bindings)
+            .or_insert_with(|| {
+                let entries: Vec<_> = bindings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupLayoutEntry {
+                        binding: i as u32,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: match b {
+                                Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                                Binding::Read => {
+                                    wgpu::BufferBindingType::Storage { read_only: true }
+                                }
+                                Binding::ReadWrite => {
+                                    wgpu::BufferBindingType::Storage { read_only: false }
+                                }
+                            },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                self.device
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: None,
+                        entries: &entries,
+                    })
+            })
+            .clone()
+    }
+
+    /// Gets or creates the compute pipeline for `shader`'s `entry` point with
+    /// the given bind group layout and `override` constants. Cached: the
+    /// second call with the same key returns the same pipeline. The key holds
+    /// no shape.
+    pub fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        bindings: &'static [Binding],
+        constants: &[(&'static str, f64)],
+    ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
+        let mut sorted: Vec<(&'static str, f64)> = constants.to_vec();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let key = PipelineKey {
+            shader,
+            entry,
+            bindings,
+            constants: sorted.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+        };
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+            return Ok(p.clone());
+        }
+        let module = self.module(shader)?;
+        let bgl = self.bind_group_layout(bindings);
+        let layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &sorted,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: shader.file_name().into(),
+                message: format!("entry `{entry}` with constants {sorted:?}: {err}"),
+            });
+        }
+        let value = (pipeline, bgl);
+        self.pipelines.lock().unwrap().insert(key, value.clone());
+        Ok(value)
+    }
+
+    fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = self.modules.lock().unwrap().get(&shader) {
+            return Ok(m.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file_name()),
+                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: shader.file_name().into(),
+                message: err.to_string(),
+            });
+        }
+        self.modules.lock().unwrap().insert(shader, module.clone());
+        Ok(module)
+    }
+
+    /// Creates a storage buffer of `len` f32 elements (at least one), usable
+    /// as a copy source and destination.
+    pub fn storage_buffer(&self, label: &str, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Creates a storage buffer holding `data` (an empty slice gives one zero).
+    pub fn storage_buffer_init(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let zero = [0f32];
+        let data = if data.is_empty() { &zero[..] } else { data };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// Creates a uniform buffer holding `params`.
+    pub fn uniform_buffer<T: bytemuck::Pod>(&self, label: &str, params: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(params),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    /// Copies `len` f32 elements from the start of `buffer` back to the host.
+    /// Blocks until the GPU is done.
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, (len.max(1) * 4) as u64);
+        self.queue.submit([enc.finish()]);
+        self.map_read(&staging, len)
+    }
+
+    /// Maps a `MAP_READ` buffer whose copy has been submitted and returns its
+    /// first `len` f32 elements. Blocks until the GPU is done.
+    pub fn map_read(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
+        let bytes = (len.max(1) * 4) as u64;
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("map callback lost: {e}")))?
+            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+        let out = {
+            let view = staging
+                .get_mapped_range(0..bytes)
+                .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Encodes `dispatches` into one compute pass, submits once and waits.
+    pub fn run_dispatches(&self, dispatches: &[&crate::kernels::Dispatch]) -> Result<()> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            for d in dispatches {
+                d.encode(&mut pass);
+            }
+        }
+        self.queue.submit([enc.finish()]);
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(err.to_string()));
+        }
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        Ok(())
+    }
+}

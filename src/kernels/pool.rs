@@ -1,0 +1,225 @@
+//! Pooling: max and average over windows, and global average pooling.
+//!
+//! Window math follows PyTorch exactly. For each output row `oy`:
+//! `start = oy·s − pad`, `end = min(start + k, H + pad)`; the average's
+//! divisor is `end − start` (times the same for columns) when
+//! `count_include_pad`, else the number of in-bounds taps. Out-of-bounds taps
+//! are ignored by max (as −∞) and read as 0 by the average.
+//!
+//! Output size: `floor((H + 2·pad − k) / s) + 1`, or with `ceil_mode` the
+//! ceiling, minus one when the last window would start in the right/bottom
+//! padding (PyTorch's rule: `(out − 1)·s ≥ H + pad` drops it).
+//!
+//! The output can be written at a channel offset into a wider tensor, so a
+//! pool branch of an Inception block writes straight into its concat.
+//!
+//! Layouts: CPU reference NCHW; GPU NHWC.
+
+use super::{Dispatch, Tolerance};
+use crate::context::Context;
+use crate::error::{Error, Result};
+
+/// Declared tolerance: max is exact; an average sums at most k·k terms (or
+/// H·W for the global pool) in possibly another order.
+pub const TOLERANCE: Tolerance = Tolerance {
+    atol: 1e-6,
+    rtol: 1e-5,
+};
+
+/// Max or average.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    /// Maximum over the window.
+    Max,
+    /// Mean over the window.
+    Avg,
+}
+
+/// Shape and options of a windowed pooling launch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolParams {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// Batch size N.
+    pub batch: usize,
+    /// Channels C.
+    pub channels: usize,
+    /// Input height H.
+    pub in_h: usize,
+    /// Input width W.
+    pub in_w: usize,
+    /// Window (kh, kw).
+    pub kernel: [usize; 2],
+    /// Stride (sh, sw).
+    pub stride: [usize; 2],
+    /// Symmetric padding (ph, pw), at most half the window (PyTorch's rule).
+    pub padding: [usize; 2],
+    /// PyTorch's `ceil_mode`.
+    pub ceil_mode: bool,
+    /// PyTorch's `count_include_pad` (average only).
+    pub count_include_pad: bool,
+    /// Channel count of the tensor the output is written into.
+    pub out_c_total: usize,
+    /// First channel of this output within that tensor.
+    pub out_c_offset: usize,
+}
+
+fn out_dim(inp: usize, k: usize, s: usize, p: usize, ceil: bool) -> Option<usize> {
+    let span = (inp + 2 * p).checked_sub(k)?;
+    let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    if ceil && (out - 1) * s >= inp + p {
+        out -= 1;
+    }
+    Some(out)
+}
+
+impl PoolParams {
+    /// Output spatial size (OH, OW).
+    pub fn out_hw(&self) -> Result<[usize; 2]> {
+        let oh = out_dim(
+            self.in_h,
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+            self.ceil_mode,
+        );
+        let ow = out_dim(
+            self.in_w,
+            self.kernel[1],
+            self.stride[1],
+            self.padding[1],
+            self.ceil_mode,
+        );
+        match (oh, ow) {
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok([oh, ow]),
+            _ => Err(Error::Shape {
+                node: "pool".into(),
+                expected: format!(
+                    "input of at least {}×{} (window minus padding)",
+                    self.kernel[0].saturating_sub(2 * self.padding[0]),
+                    self.kernel[1].saturating_sub(2 * self.padding[1])
+                ),
+                actual: format!("{}×{}", self.in_h, self.in_w),
+            }),
+        }
+    }
+
+    /// Checks the invariants; `node` names the pool in the error.
+    pub fn validate(&self, node: &str) -> Result<()> {
+        let bad = |m: String| Err(Error::Graph {
+            node: node.into(),
+            message: m,
+        });
+        if self.batch == 0 || self.channels == 0 || self.in_h == 0 || self.in_w == 0 {
+            return bad("zero-sized input".into());
+        }
+        if self.kernel.contains(&0) || self.stride.contains(&0) {
+            return bad("zero window or stride".into());
+        }
+        if 2 * self.padding[0] > self.kernel[0] || 2 * self.padding[1] > self.kernel[1] {
+            return bad(format!(
+                "padding {:?} exceeds half the window {:?}",
+                self.padding, self.kernel
+            ));
+        }
+        if self.out_c_offset + self.channels > self.out_c_total {
+            return bad("output channel range exceeds the output tensor".into());
+        }
+        self.out_hw().map_err(|e| match e {
+            Error::Shape {
+                expected, actual, ..
+            } => Error::Shape {
+                node: node.into(),
+                expected,
+                actual,
+            },
+            e => e,
+        })?;
+        Ok(())
+    }
+}
+
+/// CPU reference over NCHW; `out` is (N, out_c_total, OH, OW).
+pub fn pool_cpu(p: &PoolParams, x: &[f32], out: &mut [f32]) {
+    let [oh, ow] = p.out_hw().expect("pool_cpu: window does not fit");
+    let (h, w) = (p.in_h as isize, p.in_w as isize);
+    for n in 0..p.batch {
+        for c in 0..p.channels {
+            let plane = &x[(n * p.channels + c) * p.in_h * p.in_w..][..p.in_h * p.in_w];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let hs = (oy * p.stride[0]) as isize - p.padding[0] as isize;
+                    let ws = (ox * p.stride[1]) as isize - p.padding[1] as isize;
+                    let he = (hs + p.kernel[0] as isize).min(h + p.padding[0] as isize);
+                    let we = (ws + p.kernel[1] as isize).min(w + p.padding[1] as isize);
+                    let pool_size = ((he - hs) * (we - ws)) as f32;
+                    let (hs0, ws0, he0, we0) = (hs.max(0), ws.max(0), he.min(h), we.min(w));
+                    let v = match p.kind {
+                        PoolKind::Max => {
+                            let mut m = f32::NEG_INFINITY;
+                            for y in hs0..he0 {
+                                for xx in ws0..we0 {
+                                    m = m.max(plane[(y * w + xx) as usize]);
+                                }
+                            }
+                            m
+                        }
+                        PoolKind::Avg => {
+                            let mut s = 0.0f32;
+                            for y in hs0..he0 {
+                                for xx in ws0..we0 {
+                                    s += plane[(y * w + xx) as usize];
+                                }
+                            }
+                            let div = if p.count_include_pad {
+                                pool_size
+                            } else {
+                                ((he0 - hs0) * (we0 - ws0)) as f32
+                            };
+                            s / div
+                        }
+                    };
+                    out[((n * p.out_c_total + p.out_c_offset + c) * oh + oy) * ow + ox] = v;
+                }
+            }
+        }
+    }
+}
+
+/// CPU reference for global average pooling: NCHW (N, C, H, W) → (N, C).
+pub fn global_avg_pool_cpu(batch: usize, channels: usize, hw: usize, x: &[f32], out: &mut [f32]) {
+    for n in 0..batch {
+        for c in 0..channels {
+            let s: f32 = x[(n * channels + c) * hw..][..hw].iter().sum();
+            out[n * channels + c] = s / hw as f32;
+        }
+    }
+}
+
+/// Builds the GPU dispatch for a windowed pool: `x` NHWC (N, H, W, C),
+/// `out` NHWC (N, OH, OW, out_c_total).
+pub fn pool_gpu(
+    ctx: &Context,
+    label: &str,
+    p: &PoolParams,
+    x: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Result<Dispatch> {
+    let _ = (ctx, p, x, out);
+    Err(Error::Invalid(format!("{label}: pool GPU kernel not built yet")))
+}
+
+/// Builds the GPU dispatch for global average pooling: `x` NHWC
+/// (N, H·W, C) → `out` (N, C).
+pub fn global_avg_pool_gpu(
+    ctx: &Context,
+    label: &str,
+    batch: usize,
+    channels: usize,
+    hw: usize,
+    x: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Result<Dispatch> {
+    let _ = (ctx, batch, channels, hw, x, out);
+    Err(Error::Invalid(format!("{label}: global pool GPU kernel not built yet")))
+}

@@ -1,0 +1,99 @@
+//! Host tensors: f32 data in PyTorch's NCHW order with its shape.
+//!
+//! This is the type at the public boundary. The GPU keeps activations in
+//! NHWC internally; conversion happens on the GPU at upload and read-back.
+
+use crate::error::{Error, Result};
+
+/// A dense f32 tensor in row-major (PyTorch) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Dimensions, outermost first (NCHW for activations).
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` values in row-major order.
+    pub data: Vec<f32>,
+}
+
+impl Tensor {
+    /// A tensor from its shape and data; errors when the sizes disagree.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::Shape {
+                node: "tensor".into(),
+                expected: format!("{} values for shape {shape:?}", n),
+                actual: format!("{} values", data.len()),
+            });
+        }
+        Ok(Self { shape, data })
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: Vec<usize>) -> Self {
+        let n = shape.iter().product();
+        Self {
+            shape,
+            data: vec![0.0; n],
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The shape as `[n, c, h, w]`, padding missing trailing dims with 1
+    /// (so a `(N, F)` tensor reads as `(N, F, 1, 1)`). Errors on rank > 4.
+    pub fn nchw(&self) -> Result<[usize; 4]> {
+        if self.shape.is_empty() || self.shape.len() > 4 {
+            return Err(Error::Shape {
+                node: "tensor".into(),
+                expected: "rank 1 to 4".into(),
+                actual: format!("shape {:?}", self.shape),
+            });
+        }
+        let mut s = [1usize; 4];
+        s[..self.shape.len()].copy_from_slice(&self.shape);
+        Ok(s)
+    }
+
+    /// Largest absolute value (0 for an empty tensor).
+    pub fn max_abs(&self) -> f32 {
+        self.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+    }
+}
+
+/// NCHW → NHWC on the host (used by the CPU side of tests and by weight repacking).
+pub fn nchw_to_nhwc(src: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let mut out = vec![0.0; src.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    out[((b * h + y) * w + x) * c + ch] = src[((b * c + ch) * h + y) * w + x];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// NHWC → NCHW on the host; `[n, c, h, w]` is the logical shape.
+pub fn nhwc_to_nchw(src: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let mut out = vec![0.0; src.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    out[((b * c + ch) * h + y) * w + x] = src[((b * h + y) * w + x) * c + ch];
+                }
+            }
+        }
+    }
+    out
+}
