@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Export a torchvision / timm classifier's state_dict to safetensors for resincept.
+
+The file holds `model.state_dict()` exactly, keyed by PyTorch's own names
+(`layer1.0.conv1.weight`, `Mixed_5b.branch1x1.bn.running_var`, ...), every
+tensor made contiguous, nothing dropped: resincept skips the integer
+`num_batches_tracked` entries itself. Floating-point tensors are cast to
+`--dtype` (f32, f16 or bf16); resincept converts them back to f32 at load.
+
+Weights come from one of:
+  --pretrained       the library's pretrained weights (downloads them; run this
+                     on your own machine, with network access)
+  --state-dict PATH  a .pth/.pt file holding a state_dict (or a checkpoint
+                     dict with a "state_dict" / "model" entry)
+  neither            the library's random initialisation (useful for shapes only)
+
+examples:
+  python3 scripts/export_weights.py resnet50 --pretrained -o resnet50.safetensors
+  python3 scripts/export_weights.py inception_v3 --state-dict my.pth --dtype f16 -o v3.safetensors
+
+needs: torch, safetensors, and torchvision or timm for the chosen model
+"""
+import argparse
+import sys
+
+# model name -> (library, constructor name)
+TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3"]
+TIMM = ["resnetv2_50", "resnetv2_101", "resnetv2_152", "inception_v4", "inception_resnet_v2"]
+MODELS = {name: "torchvision" for name in TORCHVISION}
+MODELS.update({name: "timm" for name in TIMM})
+
+DTYPES = ["f32", "f16", "bf16"]
+
+
+def build_model(name, pretrained):
+    """The model `name`, eval mode, with library weights if `pretrained`."""
+    library = MODELS[name]
+    if library == "torchvision":
+        import torchvision
+
+        ctor = getattr(torchvision.models, name)
+        kwargs = {"weights": "DEFAULT" if pretrained else None}
+        if name == "inception_v3":
+            # torchvision's pretrained inception_v3 requires the training-only
+            # auxiliary head (AuxLogits.*); without weights, build the plain
+            # classifier, as the golden fixtures do. The aux keys are kept in
+            # the file unless --no-aux is given.
+            kwargs["aux_logits"] = pretrained
+            kwargs["init_weights"] = False
+        model = ctor(**kwargs)
+    else:
+        import timm
+
+        model = timm.create_model(name, pretrained=pretrained)
+    return model.eval()
+
+
+def load_state_dict_file(path):
+    """A state_dict from a .pth/.pt file, unwrapping common checkpoint layouts."""
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, dict):
+        for wrapper in ("state_dict", "model", "model_state_dict"):
+            if wrapper in obj and isinstance(obj[wrapper], dict):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, dict) or not all(hasattr(v, "dtype") for v in obj.values()):
+        sys.exit(f"error: {path} does not hold a state_dict of tensors")
+    # checkpoints saved from nn.DataParallel prefix every key with "module."
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="models: " + ", ".join(MODELS),
+    )
+    ap.add_argument("model", choices=sorted(MODELS), metavar="MODEL", help="model name (see below)")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--pretrained", action="store_true", help="download and use the library's pretrained weights")
+    src.add_argument("--state-dict", metavar="PATH", help="load weights from a .pth/.pt state_dict")
+    ap.add_argument("--dtype", choices=DTYPES, default="f32", help="storage dtype of float tensors (default f32)")
+    ap.add_argument("--no-aux", action="store_true",
+                    help="inception_v3: drop the training-only AuxLogits.* keys from the output")
+    ap.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors path")
+    args = ap.parse_args(argv)
+
+    import torch
+    from safetensors.torch import save_file
+
+    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
+
+    model = build_model(args.model, args.pretrained)
+    if args.state_dict:
+        sd = load_state_dict_file(args.state_dict)
+        # an inception_v3 checkpoint may or may not carry the aux head
+        if args.model == "inception_v3" and any(k.startswith("AuxLogits.") for k in sd):
+            import torchvision
+
+            model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
+        # strict: a checkpoint for another model fails here, naming the keys
+        model.load_state_dict(sd, strict=True)
+
+    state = model.state_dict()
+    if args.no_aux:
+        state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}
+    tensors = {}
+    for key, t in state.items():
+        t = t.detach().cpu()
+        if t.dtype.is_floating_point:
+            t = t.to(dtype)
+        tensors[key] = t.contiguous()
+
+    source = "pretrained" if args.pretrained else (args.state_dict or "random init")
+    metadata = {
+        "model": args.model,
+        "library": MODELS[args.model],
+        "dtype": args.dtype,
+        "weights": source,
+        "format": "pytorch state_dict",
+    }
+    save_file(tensors, args.output, metadata=metadata)
+    n_params = sum(t.numel() for t in tensors.values() if t.dtype.is_floating_point)
+    print(f"{args.output}: {len(tensors)} tensors, {n_params} float values in {args.dtype} ({source})")
+
+
+if __name__ == "__main__":
+    main()
