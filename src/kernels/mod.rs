@@ -68,6 +68,12 @@ impl Dispatch {
     pub fn workgroups(&self) -> [u32; 3] {
         self.workgroups
     }
+
+    /// The (cached, shared) pipeline this dispatch runs; equal pipelines
+    /// compare equal, so a graph can count its distinct pipelines.
+    pub fn pipeline(&self) -> &wgpu::ComputePipeline {
+        &self.pipeline
+    }
 }
 
 /// The pieces every kernel passes to [`make_dispatch`].

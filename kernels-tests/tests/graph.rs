@@ -1,0 +1,866 @@
+//! Graph-level tests: the passes, the GPU executor against the CPU executor
+//! on random block graphs, run-time invariants (determinism, no allocation
+//! per run), stats, and bad graphs giving errors rather than panics.
+//!
+//! The problems are ResNet and Inception building blocks assembled from a
+//! seeded RNG, small enough for lavapipe (a CPU Vulkan at ~1 GFLOP/s). The
+//! oracle is always the CPU executor on the graph *as built* (no passes), so
+//! a pass that changes the meaning of a graph fails here even on the CPU.
+
+use kernels_tests::{assert_close, gpu, rand_vec};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
+use resincept::exec::{check_params, cpu, param_specs_for};
+use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
+use resincept::passes::{self, PassOptions};
+use resincept::weights::Weights;
+use resincept::{Error, Tensor};
+
+// ---------------------------------------------------------------- RNG
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+// ---------------------------------------------------------------- blocks
+
+type R<T> = resincept::Result<T>;
+
+/// `conv → bn → relu?` named like torchvision's `BasicConv2d`.
+fn conv_bn(g: &mut Graph, name: &str, x: ValueId, conv: Conv2d, relu: bool) -> R<ValueId> {
+    let c = g.conv2d(&format!("{name}.conv"), x, conv)?;
+    let b = g.batchnorm(&format!("{name}.bn"), c, 1e-3)?;
+    if relu {
+        g.relu(&format!("{name}.relu"), b)
+    } else {
+        Ok(b)
+    }
+}
+
+fn channels(g: &Graph, v: ValueId) -> usize {
+    g.shapes[v.0][1]
+}
+
+/// ResNet v1.5 bottleneck: 1×1 → 3×3 (stride) → 1×1, BN after each, ReLU
+/// after the first two, `relu(main + shortcut)`; the shortcut is a 1×1
+/// conv + BN when `proj` (or when shapes demand it), else the identity.
+fn bottleneck(
+    g: &mut Graph,
+    name: &str,
+    x: ValueId,
+    width: usize,
+    out: usize,
+    stride: usize,
+    proj: bool,
+) -> R<ValueId> {
+    let a = conv_bn(g, &format!("{name}.1"), x, Conv2d::new(width, 1), true)?;
+    let b = conv_bn(
+        g,
+        &format!("{name}.2"),
+        a,
+        Conv2d::new(width, 3).pad(1).stride(stride),
+        true,
+    )?;
+    let c = conv_bn(g, &format!("{name}.3"), b, Conv2d::new(out, 1), false)?;
+    let short = if proj || stride != 1 || channels(g, x) != out {
+        conv_bn(
+            g,
+            &format!("{name}.downsample"),
+            x,
+            Conv2d::new(out, 1).stride(stride),
+            false,
+        )?
+    } else {
+        x
+    };
+    let s = g.add(&format!("{name}.add"), c, short)?;
+    g.relu(&format!("{name}.relu"), s)
+}
+
+/// Inception-style module: 1×1; 1×1 → 1×7 → 7×1; 1×1 → 3×3; avgpool → 1×1;
+/// maxpool (no conv); concatenated in that order.
+fn inception(g: &mut Graph, name: &str, x: ValueId, c: usize) -> R<ValueId> {
+    let b1 = conv_bn(g, &format!("{name}.b1"), x, Conv2d::new(c, 1), true)?;
+    let b7 = conv_bn(g, &format!("{name}.b7_1"), x, Conv2d::new(c, 1), true)?;
+    let b7 = conv_bn(
+        g,
+        &format!("{name}.b7_2"),
+        b7,
+        Conv2d::rect(c, [1, 7]).pad_hw(0, 3),
+        true,
+    )?;
+    let b7 = conv_bn(
+        g,
+        &format!("{name}.b7_3"),
+        b7,
+        Conv2d::rect(c + 1, [7, 1]).pad_hw(3, 0),
+        true,
+    )?;
+    let b3 = conv_bn(g, &format!("{name}.b3_1"), x, Conv2d::new(c, 1), true)?;
+    let b3 = conv_bn(
+        g,
+        &format!("{name}.b3_2"),
+        b3,
+        Conv2d::new(c, 3).pad(1),
+        true,
+    )?;
+    let bp = g.pool(&format!("{name}.avg"), x, Pool::avg(3, 1, 1))?;
+    let bp = conv_bn(g, &format!("{name}.bp"), bp, Conv2d::new(c, 1), true)?;
+    let bm = g.pool(&format!("{name}.max"), x, Pool::max(3, 1, 1))?;
+    g.concat(&format!("{name}.cat"), &[b1, b7, b3, bp, bm])
+}
+
+/// Pre-activation bottleneck (ResNet v2): `bn → relu → conv` three times,
+/// `conv3 + shortcut` with no ReLU; the projection shortcut reads the
+/// pre-activated input.
+fn preact(
+    g: &mut Graph,
+    name: &str,
+    x: ValueId,
+    width: usize,
+    out: usize,
+    proj: bool,
+) -> R<ValueId> {
+    let bn1 = g.batchnorm(&format!("{name}.bn1"), x, 1e-5)?;
+    let pre = g.relu(&format!("{name}.relu1"), bn1)?;
+    let c1 = g.conv2d(&format!("{name}.conv1"), pre, Conv2d::new(width, 1))?;
+    let bn2 = g.batchnorm(&format!("{name}.bn2"), c1, 1e-5)?;
+    let r2 = g.relu(&format!("{name}.relu2"), bn2)?;
+    let c2 = g.conv2d(&format!("{name}.conv2"), r2, Conv2d::new(width, 3).pad(1))?;
+    let bn3 = g.batchnorm(&format!("{name}.bn3"), c2, 1e-5)?;
+    let r3 = g.relu(&format!("{name}.relu3"), bn3)?;
+    let c3 = g.conv2d(&format!("{name}.conv3"), r3, Conv2d::new(out, 1))?;
+    let short = if proj || channels(g, x) != out {
+        g.conv2d(&format!("{name}.downsample"), pre, Conv2d::new(out, 1))?
+    } else {
+        x
+    };
+    g.add(&format!("{name}.add"), c3, short)
+}
+
+/// Inception-ResNet block: branches (1×1; 1×1 → 3×3) concatenated, a 1×1
+/// conv with bias back to the input width, `relu(x + 0.17·up)`.
+fn inception_resnet(g: &mut Graph, name: &str, x: ValueId, c: usize) -> R<ValueId> {
+    let b0 = conv_bn(g, &format!("{name}.branch0"), x, Conv2d::new(c, 1), true)?;
+    let b1 = conv_bn(g, &format!("{name}.branch1.0"), x, Conv2d::new(c, 1), true)?;
+    let b1 = conv_bn(
+        g,
+        &format!("{name}.branch1.1"),
+        b1,
+        Conv2d::new(c, 3).pad(1),
+        true,
+    )?;
+    let cat = g.concat(&format!("{name}.cat"), &[b0, b1])?;
+    let cx = channels(g, x);
+    let up = g.conv2d(
+        &format!("{name}.conv2d"),
+        cat,
+        Conv2d::new(cx, 1).with_bias(),
+    )?;
+    let s = g.add_scaled(&format!("{name}.add"), x, up, 1.0, 0.17)?;
+    g.relu(&format!("{name}.relu"), s)
+}
+
+/// A random graph: a stem, one to three random blocks, sometimes a pool
+/// between them, sometimes a dead branch, sometimes a second output, and a
+/// head that is either the feature map itself (an NHWC → NCHW output
+/// transpose) or global pool → flatten → linear (→ softmax).
+fn random_graph(seed: u64) -> (Graph, [usize; 4]) {
+    let mut r = Rng(seed);
+    let mut g = Graph::new();
+    let cin = [1, 3, 4][r.below(3)];
+    let hw = r.range(5, 9);
+    let shape = [r.range(1, 2), cin, hw, hw + r.below(3)];
+    let x = g.input("x", shape).unwrap();
+    let c0 = r.range(4, 8);
+    let mut v = conv_bn(&mut g, "stem", x, Conv2d::new(c0, 3).pad(1), true).unwrap();
+    let blocks = r.range(1, 3);
+    for b in 0..blocks {
+        let name = format!("block{b}");
+        let c = channels(&g, v);
+        v = match r.below(4) {
+            0 => {
+                let out = if r.chance(0.5) { c } else { c + 4 };
+                let stride = if r.chance(0.3) { 2 } else { 1 };
+                bottleneck(&mut g, &name, v, r.range(2, 6), out, stride, r.chance(0.5)).unwrap()
+            }
+            1 => inception(&mut g, &name, v, r.range(2, 5)).unwrap(),
+            2 => {
+                let out = if r.chance(0.5) { c } else { c + 2 };
+                preact(&mut g, &name, v, r.range(2, 6), out, r.chance(0.5)).unwrap()
+            }
+            _ => inception_resnet(&mut g, &name, v, r.range(2, 5)).unwrap(),
+        };
+        if r.chance(0.2) {
+            // A dead branch: remove_dead drops it, the others must cope.
+            g.conv2d(&format!("{name}.dead"), v, Conv2d::new(3, 1))
+                .unwrap();
+        }
+        if r.chance(0.2) {
+            g.output(v);
+        }
+        if b + 1 < blocks && r.chance(0.3) {
+            v = g
+                .pool(&format!("{name}.pool"), v, Pool::max(2, 2, 0).ceil(true))
+                .unwrap();
+        }
+    }
+    match r.below(3) {
+        0 => g.output(v),
+        1 => {
+            let p = g.global_avg_pool("avgpool", v).unwrap();
+            let f = g.flatten("flatten", p).unwrap();
+            let l = g.linear("fc", f, r.range(3, 10), true).unwrap();
+            g.output(l);
+        }
+        _ => {
+            let p = g.global_avg_pool("avgpool", v).unwrap();
+            let f = g.flatten("flatten", p).unwrap();
+            let l = g.linear("fc", f, r.range(3, 10), r.chance(0.5)).unwrap();
+            let s = g.softmax("softmax", l).unwrap();
+            g.output(s);
+        }
+    }
+    (g, shape)
+}
+
+fn input_for(seed: u64, shape: [usize; 4]) -> Tensor {
+    Tensor::new(shape.to_vec(), rand_vec(seed, shape.iter().product())).unwrap()
+}
+
+/// The pass configurations every equivalence test runs: none, each alone,
+/// all.
+fn pass_configs() -> Vec<(&'static str, PassOptions)> {
+    let none = PassOptions::none();
+    vec![
+        ("none", none),
+        (
+            "fold_bn",
+            PassOptions {
+                fold_bn: true,
+                ..none
+            },
+        ),
+        (
+            "fuse_epilogue",
+            PassOptions {
+                fuse_epilogue: true,
+                ..none
+            },
+        ),
+        (
+            "inplace_concat",
+            PassOptions {
+                inplace_concat: true,
+                ..none
+            },
+        ),
+        (
+            "remove_dead",
+            PassOptions {
+                remove_dead: true,
+                ..none
+            },
+        ),
+        ("all", PassOptions::default()),
+    ]
+}
+
+fn compare(case: &str, got: &[Tensor], want: &[Tensor]) {
+    assert_eq!(got.len(), want.len(), "{case}: number of outputs");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.shape, w.shape, "{case}: output {k} shape");
+        assert_close(&format!("{case} output {k}"), &g.data, &w.data, TOLERANCE);
+    }
+}
+
+// ---------------------------------------------------------------- CPU-only pass tests
+
+/// The passes keep the meaning of random graphs, checked on the CPU
+/// executor alone (runs with no adapter).
+#[test]
+fn passes_preserve_cpu_results() {
+    for seed in 0..40 {
+        let (g, shape) = random_graph(seed);
+        let w = Weights::from_synthetic(seed, &g.param_specs());
+        let x = input_for(seed + 1000, shape);
+        let want = cpu::run(&g, &w, &x).unwrap();
+        for (pname, opts) in pass_configs() {
+            let opt = passes::optimize(&g, &opts).unwrap();
+            opt.validate().unwrap();
+            let got = cpu::run(&opt, &w, &x).unwrap();
+            compare(&format!("seed {seed} passes {pname} (cpu)"), &got, &want);
+        }
+    }
+}
+
+/// All passes on the hand-built blocks do what they promise.
+#[test]
+fn passes_rewrite_blocks() {
+    // Bottleneck with projection: 4 BNs fold, 2 ReLUs fuse, the add fuses
+    // into one conv and the last ReLU into it.
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 8, 6, 6]).unwrap();
+    let y = bottleneck(&mut g, "layer1.0", x, 4, 8, 1, true).unwrap();
+    g.output(y);
+    let (o, rep) = passes::optimize_report(&g, &PassOptions::default()).unwrap();
+    assert_eq!(rep.folded_bn, 4, "{rep:?}");
+    assert_eq!(rep.fused_epilogues, 4, "{rep:?}");
+    assert_eq!(o.nodes.len(), 5, "input + 4 convs: {:#?}", o.nodes);
+    let fused = o
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv2d(c) if c.residual.is_some() => Some(c),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(fused.len(), 1);
+    assert!(fused[0].relu && fused[0].bn.is_some());
+
+    // Inception-ResNet: the scaled add lands on the up-projection conv,
+    // which is the *second* operand: out_scale 0.17, residual scale 1.
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 6, 5, 5]).unwrap();
+    let y = inception_resnet(&mut g, "block35", x, 3).unwrap();
+    g.output(y);
+    let o = passes::optimize(&g, &PassOptions::default()).unwrap();
+    let up = o.nodes.iter().find(|n| n.name == "block35.conv2d").unwrap();
+    match &up.op {
+        Op::Conv2d(c) => {
+            assert_eq!(c.out_scale, 0.17);
+            assert_eq!(c.residual, Some(1.0));
+            assert!(c.relu);
+            assert!(c.bias && c.bn.is_none());
+        }
+        op => panic!("{op:?}"),
+    }
+    assert_eq!(up.inputs[1], x, "the residual is the block input");
+    // Both branches' last convs write into the concat.
+    assert_eq!(o.alias.len(), 2, "{:?}", o.alias);
+}
+
+/// Regression: a scaled add whose conv operand is the *first* one scales
+/// the conv by alpha and the residual by beta, not the other way round.
+#[test]
+fn fused_add_keeps_operand_scales() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 3, 4, 4]).unwrap();
+    let c = g.conv2d("c", x, Conv2d::new(3, 1).with_bias()).unwrap();
+    let s = g.add_scaled("s", c, x, 0.5, -2.0).unwrap();
+    g.output(s);
+    let o = passes::optimize(&g, &PassOptions::default()).unwrap();
+    let Op::Conv2d(conv) = &o.nodes[1].op else {
+        panic!("{:?}", o.nodes)
+    };
+    assert_eq!((conv.out_scale, conv.residual), (0.5, Some(-2.0)));
+    let w = Weights::from_synthetic(3, &g.param_specs());
+    let xin = input_for(4, [1, 3, 4, 4]);
+    compare(
+        "scaled add",
+        &cpu::run(&o, &w, &xin).unwrap(),
+        &cpu::run(&g, &w, &xin).unwrap(),
+    );
+}
+
+/// Passes leave alone what they must not touch: a conv output read twice,
+/// a graph output, a conv that already has a ReLU, a concat input read
+/// elsewhere, the graph input in a concat.
+#[test]
+fn passes_respect_their_conditions() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 4, 5, 5]).unwrap();
+    let c1 = g.conv2d("c1", x, Conv2d::new(4, 1)).unwrap();
+    let b1 = g.batchnorm("bn1", c1, 1e-5).unwrap();
+    let extra = g.relu("extra", c1).unwrap(); // c1 read twice: no fold
+    let c2 = g.conv2d("c2", b1, Conv2d::new(4, 1)).unwrap();
+    g.output(c2); // c2 is an output: its BN reader may not fold into it
+    let b2 = g.batchnorm("bn2", c2, 1e-5).unwrap();
+    let cat = g.concat("cat", &[x, b2, extra]).unwrap(); // x: graph input
+    let c3 = g.conv2d("c3", cat, Conv2d::new(2, 1)).unwrap();
+    g.output(c3);
+    let (o, rep) = passes::optimize_report(&g, &PassOptions::default()).unwrap();
+    assert_eq!(rep.folded_bn, 0, "{:#?}", o.nodes);
+    assert!(o.nodes.iter().any(|n| n.name == "bn1"));
+    assert!(o.nodes.iter().any(|n| n.name == "bn2"));
+    // `extra` (a ReLU of a twice-read conv) stays; BN and ReLU cannot
+    // write at an offset, x is the input: no alias at all.
+    assert!(o.nodes.iter().any(|n| n.name == "extra"));
+    assert!(o.alias.is_empty(), "{:?}", o.alias);
+    let w = Weights::from_synthetic(5, &g.param_specs());
+    let xin = input_for(6, [1, 4, 5, 5]);
+    compare(
+        "conditions",
+        &cpu::run(&o, &w, &xin).unwrap(),
+        &cpu::run(&g, &w, &xin).unwrap(),
+    );
+}
+
+/// Nested concats alias through to the outer concat's storage.
+#[test]
+fn nested_concat_aliases() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 3, 4, 4]).unwrap();
+    let a = g.conv2d("a", x, Conv2d::new(2, 1)).unwrap();
+    let b = g.pool("b", x, Pool::max(3, 1, 1)).unwrap();
+    let inner = g.concat("inner", &[a, b]).unwrap();
+    let c = g.conv2d("c", x, Conv2d::new(4, 3).pad(1)).unwrap();
+    let outer = g.concat("outer", &[c, inner]).unwrap();
+    g.output(outer);
+    let o = passes::optimize(&g, &PassOptions::default()).unwrap();
+    assert_eq!(o.storage_of(a), (outer, 4));
+    assert_eq!(o.storage_of(b), (outer, 6));
+    assert_eq!(o.storage_of(c), (outer, 0));
+}
+
+/// remove_dead drops what reaches no output and nothing else.
+#[test]
+fn remove_dead_alone() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 2, 3, 3]).unwrap();
+    let a = g.conv2d("a", x, Conv2d::new(2, 1)).unwrap();
+    let d1 = g.conv2d("dead1", a, Conv2d::new(2, 1)).unwrap();
+    g.relu("dead2", d1).unwrap();
+    let r = g.relu("r", a).unwrap();
+    g.output(r);
+    let mut o = g.clone();
+    assert_eq!(passes::remove_dead(&mut o).unwrap(), 2);
+    let names: Vec<_> = o.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["x", "a", "r"]);
+    assert_eq!(o.shapes.len(), g.shapes.len(), "value ids stay indexable");
+    // The dead reader kept `a` from fusing its ReLU `r`; once removed it fuses.
+    let mut f = g.clone();
+    passes::fuse_epilogue(&mut f).unwrap();
+    assert!(f.nodes.iter().any(|n| n.name == "r"));
+    assert_eq!(passes::fuse_epilogue(&mut o).unwrap(), 1);
+    assert!(!o.nodes.iter().any(|n| n.name == "r"));
+}
+
+// ---------------------------------------------------------------- bad graphs (no GPU needed)
+
+#[test]
+fn add_shape_mismatch_names_node_and_shapes() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 4, 8, 8]).unwrap();
+    let a = g
+        .conv2d("layer1.0.conv1", x, Conv2d::new(4, 3).pad(1))
+        .unwrap();
+    let b = g.conv2d("layer1.0.conv2", x, Conv2d::new(4, 3)).unwrap();
+    let e = g.add("layer1.0.add", a, b).unwrap_err();
+    assert!(matches!(e, Error::Shape { .. }), "{e:?}");
+    let m = e.to_string();
+    assert!(m.contains("layer1.0.add"), "{m}");
+    assert!(m.contains("1×4×8×8") && m.contains("1×4×6×6"), "{m}");
+}
+
+#[test]
+fn cycle_and_out_of_order_are_errors() {
+    // Built by pushing nodes by hand: `a` reads `b`'s output, produced later.
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 2, 3, 3]).unwrap();
+    g.shapes.push([1, 2, 3, 3]); // value 1: a
+    g.shapes.push([1, 2, 3, 3]); // value 2: b
+    g.nodes.push(Node {
+        name: "a".into(),
+        op: Op::Relu,
+        inputs: vec![ValueId(2)],
+        output: ValueId(1),
+    });
+    g.nodes.push(Node {
+        name: "b".into(),
+        op: Op::Add {
+            alpha: 1.0,
+            beta: 1.0,
+            relu: false,
+        },
+        inputs: vec![ValueId(1), x],
+        output: ValueId(2),
+    });
+    g.output(ValueId(2));
+    let e = g.validate().unwrap_err();
+    assert!(e.to_string().contains("`a`"), "{e}");
+    assert!(passes::optimize(&g, &PassOptions::default()).is_err());
+    let w = Weights::new();
+    assert!(cpu::run(&g, &w, &input_for(0, [1, 2, 3, 3])).is_err());
+    assert!(resincept::plan::Plan::new(&g, &g.shapes).is_err());
+}
+
+#[test]
+fn unknown_value_is_an_error() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 2, 3, 3]).unwrap();
+    let e = g.add("bad_add", x, ValueId(42)).unwrap_err();
+    assert!(
+        e.to_string().contains("bad_add") && e.to_string().contains("42"),
+        "{e}"
+    );
+    // And by hand, bypassing the builder.
+    g.shapes.push([1, 2, 3, 3]);
+    g.nodes.push(Node {
+        name: "bad_relu".into(),
+        op: Op::Relu,
+        inputs: vec![ValueId(42)],
+        output: ValueId(1),
+    });
+    g.output(ValueId(1));
+    let e = g.validate().unwrap_err();
+    assert!(e.to_string().contains("bad_relu"), "{e}");
+}
+
+#[test]
+fn zero_sized_dims_are_errors() {
+    let mut g = Graph::new();
+    assert!(g.input("x", [1, 0, 4, 4]).is_err());
+    let x = g.input("x", [1, 2, 4, 4]).unwrap();
+    let e = g.conv2d("c", x, Conv2d::new(0, 1)).unwrap_err();
+    assert!(e.to_string().contains("`c`"), "{e}");
+    let c = g.conv2d("c", x, Conv2d::new(2, 1)).unwrap();
+    g.output(c);
+    assert!(g.infer_shapes([1, 2, 0, 4]).is_err());
+    assert!(g.infer_shapes([0, 2, 4, 4]).is_err());
+}
+
+#[test]
+fn check_params_names_key_and_shapes() {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 2, 4, 4]).unwrap();
+    let c = g.conv2d("layer1.conv", x, Conv2d::new(3, 3)).unwrap();
+    g.output(c);
+    let mut w = Weights::new();
+    let e = check_params(&w, &g.param_specs()).unwrap_err();
+    assert!(e.to_string().contains("layer1.conv.weight"), "{e}");
+    w.insert("layer1.conv.weight", Tensor::zeros(vec![3, 2, 1, 1]))
+        .unwrap();
+    let m = check_params(&w, &g.param_specs()).unwrap_err().to_string();
+    assert!(
+        m.contains("layer1.conv.weight")
+            && m.contains("[3, 2, 3, 3]")
+            && m.contains("[3, 2, 1, 1]"),
+        "{m}"
+    );
+    // Extra keys are fine.
+    let mut w = Weights::from_synthetic(1, &g.param_specs());
+    w.insert("other", Tensor::zeros(vec![1])).unwrap();
+    check_params(&w, &g.param_specs()).unwrap();
+}
+
+// ---------------------------------------------------------------- GPU vs CPU
+
+/// Random block graphs give the CPU executor's results on the GPU, with no
+/// passes, each pass alone, and all passes.
+#[test]
+fn random_graphs_gpu_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut seen = passes::PassReport::default();
+    for seed in 0..8 {
+        let (g, shape) = random_graph(seed);
+        let (_, rep) = passes::optimize_report(&g, &PassOptions::default()).unwrap();
+        eprintln!("seed {seed}: {} nodes, {rep:?}", g.nodes.len());
+        seen.folded_bn += rep.folded_bn;
+        seen.fused_epilogues += rep.fused_epilogues;
+        seen.inplace_concats += rep.inplace_concats;
+        seen.removed_dead += rep.removed_dead;
+        let w = Weights::from_synthetic(seed, &g.param_specs());
+        let x = input_for(seed + 1000, shape);
+        let want = cpu::run(&g, &w, &x).unwrap();
+        for (pname, opts) in pass_configs() {
+            let case = format!("seed {seed} passes {pname}");
+            let o = CompileOptions::new(shape[0], shape[2], shape[3]).with_passes(opts);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o)
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            let got = cg.run(&x).unwrap_or_else(|e| panic!("{case}: {e}"));
+            compare(&case, &got, &want);
+        }
+    }
+    // The seeds exercise every pass.
+    assert!(
+        seen.folded_bn > 0
+            && seen.fused_epilogues > 0
+            && seen.inplace_concats > 0
+            && seen.removed_dead > 0,
+        "{seen:?}"
+    );
+}
+
+/// Each block kind alone, at batch 2 and a non-square size, all passes.
+#[test]
+fn each_block_gpu_matches_cpu() {
+    let Some(ctx) = gpu() else { return };
+    type Build = fn(&mut Graph, ValueId) -> R<ValueId>;
+    let cases: [(&str, Build); 6] = [
+        ("bottleneck identity", |g, x| {
+            bottleneck(g, "l1.0", x, 3, 6, 1, false)
+        }),
+        ("bottleneck projection s2", |g, x| {
+            bottleneck(g, "l2.0", x, 3, 8, 2, true)
+        }),
+        ("inception", |g, x| inception(g, "Mixed", x, 3)),
+        ("preact identity", |g, x| preact(g, "p", x, 3, 6, false)),
+        ("preact projection", |g, x| preact(g, "p", x, 3, 8, true)),
+        ("inception-resnet", |g, x| inception_resnet(g, "b35", x, 3)),
+    ];
+    for (name, build) in cases {
+        let shape = [2, 6, 7, 9];
+        let mut g = Graph::new();
+        let x = g.input("x", shape).unwrap();
+        let y = build(&mut g, x).unwrap();
+        g.output(y);
+        let w = Weights::from_synthetic(11, &g.param_specs());
+        let xin = input_for(12, shape);
+        let want = cpu::run(&g, &w, &xin).unwrap();
+        for (pname, opts) in [
+            ("none", PassOptions::none()),
+            ("all", PassOptions::default()),
+        ] {
+            let o = CompileOptions::new(2, 7, 9).with_passes(opts);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+            compare(&format!("{name} ({pname})"), &cg.run(&xin).unwrap(), &want);
+        }
+    }
+}
+
+/// A graph compiled for another batch and size than its nominal one runs
+/// at that shape; a flatten of H·W > 1 is a real transpose.
+#[test]
+fn compile_for_other_shape_and_flatten_transpose() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 3, 8, 8]).unwrap();
+    let c = conv_bn(&mut g, "c", x, Conv2d::new(4, 3).stride(2), true).unwrap();
+    let f = g.flatten("flatten", c).unwrap(); // 4 × 2 × 2 at 6×6 input
+    let l = g.linear("fc", f, 5, true).unwrap();
+    g.output(l);
+    let shape = [3, 3, 6, 6];
+    let w = Weights::from_synthetic(2, &param_specs_for(&g, &g.infer_shapes(shape).unwrap()));
+    let xin = input_for(3, shape);
+    let want = cpu::run(&g, &w, &xin).unwrap();
+    let cg = CompiledGraph::compile(ctx, &g, &w, &CompileOptions::new(3, 6, 6)).unwrap();
+    assert_eq!(cg.output_shapes(), vec![vec![3, 5]]);
+    compare("flatten transpose", &cg.run(&xin).unwrap(), &want);
+}
+
+/// Two runs of one compiled graph give bitwise-equal outputs.
+#[test]
+fn runs_are_deterministic() {
+    let Some(ctx) = gpu() else { return };
+    let (g, shape) = random_graph(3);
+    let w = Weights::from_synthetic(3, &g.param_specs());
+    let x = input_for(9, shape);
+    let cg = CompiledGraph::compile(
+        ctx,
+        &g,
+        &w,
+        &CompileOptions::new(shape[0], shape[2], shape[3]),
+    )
+    .unwrap();
+    let a = cg.run(&x).unwrap();
+    let b = cg.run(&x).unwrap();
+    for (u, v) in a.iter().zip(&b) {
+        let bu: Vec<u32> = u.data.iter().map(|f| f.to_bits()).collect();
+        let bv: Vec<u32> = v.data.iter().map(|f| f.to_bits()).collect();
+        assert_eq!(bu, bv);
+    }
+}
+
+/// 1000 runs of a tiny graph create no buffer: the executor's buffer counter
+/// for this thread (every buffer it makes goes through it) stays flat, and
+/// so do wgpu's internal counters (all zero unless wgpu is built with its
+/// `counters` feature).
+#[test]
+fn runs_allocate_nothing() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 2, 3, 3]).unwrap();
+    let c = conv_bn(&mut g, "c", x, Conv2d::new(2, 3).pad(1), true).unwrap();
+    let s = g.add("s", c, x).unwrap();
+    g.output(s);
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &CompileOptions::new(1, 3, 3)).unwrap();
+    let xin = input_for(2, [1, 2, 3, 3]);
+    let first = cg.run(&xin).unwrap();
+    let mine = CompiledGraph::buffers_created_on_this_thread();
+    let hal = ctx.device.get_internal_counters().hal.buffers.read();
+    for _ in 0..1000 {
+        let out = cg.run(&xin).unwrap();
+        assert_eq!(out, first);
+    }
+    assert!(cg.buffers_created() > 0);
+    assert_eq!(CompiledGraph::buffers_created_on_this_thread(), mine);
+    assert_eq!(ctx.device.get_internal_counters().hal.buffers.read(), hal);
+}
+
+/// Run-time input checks: wrong channels, wrong size, wrong rank.
+#[test]
+fn wrong_input_at_run_is_an_error() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = Graph::new();
+    let x = g.input("data", [1, 3, 4, 4]).unwrap();
+    let c = g.conv2d("c", x, Conv2d::new(2, 1)).unwrap();
+    g.output(c);
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    let cg = CompiledGraph::compile(ctx, &g, &w, &CompileOptions::new(1, 4, 4)).unwrap();
+    for bad in [[1, 4, 4, 4], [1, 3, 5, 4], [2, 3, 4, 4]] {
+        let e = cg.run(&Tensor::zeros(bad.to_vec())).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, Error::Shape { .. }), "{e:?}");
+        assert!(m.contains("data") && m.contains("1×3×4×4"), "{m}");
+        assert!(m.contains(&format!("{:?}", bad.to_vec())), "{m}");
+    }
+    assert!(cg.run(&Tensor::zeros(vec![48])).is_err());
+}
+
+/// Compile-time errors: missing weights name the key; a value too big for
+/// the device is a Limit error naming node and limit, not a wgpu panic.
+#[test]
+fn compile_errors() {
+    let Some(ctx) = gpu() else { return };
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 3, 4, 4]).unwrap();
+    let c = g.conv2d("conv1", x, Conv2d::new(64, 1)).unwrap();
+    g.output(c);
+    let e = CompiledGraph::compile(
+        ctx.clone(),
+        &g,
+        &Weights::new(),
+        &CompileOptions::new(1, 4, 4),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("conv1.weight"), "{e}");
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    // 64 channels × side² floats: make it exceed the binding limit.
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    let side = ((limit / 4 / 64) as f64).sqrt() as usize + 2;
+    let e = CompiledGraph::compile(ctx.clone(), &g, &w, &CompileOptions::new(1, side, side))
+        .unwrap_err();
+    match &e {
+        Error::Limit {
+            node,
+            needed,
+            available,
+            ..
+        } => {
+            assert!(node == "x" || node == "conv1", "{e}");
+            assert!(needed > available);
+        }
+        _ => panic!("{e:?}"),
+    }
+    let e = CompiledGraph::compile(ctx, &g, &w, &CompileOptions::new(1, 0, 4)).unwrap_err();
+    assert!(matches!(e, Error::Graph { .. }), "{e:?}");
+}
+
+// ---------------------------------------------------------------- stats and profile
+
+fn bottleneck_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 16, 8, 8]).unwrap();
+    let y = bottleneck(&mut g, "layer1.0", x, 8, 32, 1, true).unwrap();
+    g.output(y);
+    g
+}
+
+fn inception_graph() -> Graph {
+    let mut g = Graph::new();
+    let x = g.input("x", [1, 8, 9, 9]).unwrap();
+    let y = inception(&mut g, "Mixed_6b", x, 6).unwrap();
+    g.output(y);
+    g
+}
+
+#[test]
+fn stats_of_blocks() {
+    let Some(ctx) = gpu() else { return };
+    for (name, g, hw) in [
+        ("bottleneck", bottleneck_graph(), 8),
+        ("inception", inception_graph(), 9),
+    ] {
+        let w = Weights::from_synthetic(7, &g.param_specs());
+        let mut calls = 0;
+        let cg = CompiledGraph::compile_with_progress(
+            ctx.clone(),
+            &g,
+            &w,
+            &CompileOptions::new(1, hw, hw),
+            &mut |done, total| {
+                calls += 1;
+                assert!(done <= total);
+            },
+        )
+        .unwrap();
+        let s = cg.stats().clone();
+        println!("{name}: {s:#?}");
+        assert!(calls > 0);
+        assert_eq!(s.nodes, g.nodes.len());
+        assert!(s.dispatches < s.nodes, "{name}: {s:?}");
+        assert!(s.folded_bn > 0 && s.fused_epilogues > 0, "{name}: {s:?}");
+        assert!(s.arena_bytes < s.values_bytes, "{name}: {s:?}");
+        assert!(s.arena_bytes >= s.lower_bound_bytes, "{name}: {s:?}");
+        assert!(s.flops >= 2 * g.macs([1, g.shapes[0][1], hw, hw]).unwrap());
+        assert!(s.weight_bytes > 0 && s.pipelines > 0);
+        if name == "inception" {
+            assert!(s.inplace_concats > 0, "{s:?}");
+            // Every branch writes in place: no concat copy is dispatched.
+            assert!(cg.dispatch_labels().iter().all(|(_, k)| *k != "concat"));
+        }
+        let xin = input_for(8, [1, g.shapes[0][1], hw, hw]);
+        compare(
+            name,
+            &cg.run(&xin).unwrap(),
+            &cpu::run(&g, &w, &xin).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn profile_times_every_dispatch() {
+    let Some(ctx) = gpu() else { return };
+    let g = inception_graph();
+    let w = Weights::from_synthetic(7, &g.param_specs());
+    let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &CompileOptions::new(1, 9, 9)).unwrap();
+    let xin = input_for(8, [1, 8, 9, 9]);
+    match cg.profile(&xin).unwrap() {
+        None => {
+            assert!(!ctx.has_timestamps());
+            eprintln!("SKIP: adapter has no TIMESTAMP_QUERY");
+        }
+        Some(times) => {
+            eprintln!("{} ({:?}):", ctx.info.name, ctx.info.backend);
+            for t in &times {
+                eprintln!(
+                    "  {:<28} {:<10} {:>8.4} ms {:>8} flops",
+                    t.name, t.kind, t.ms, t.flops
+                );
+            }
+            assert_eq!(times.len(), cg.stats().dispatches);
+            assert!(times.iter().all(|t| t.ms >= 0.0 && t.ms.is_finite()));
+            assert_eq!(times.iter().map(|t| t.flops).sum::<u64>(), cg.stats().flops);
+            let before = CompiledGraph::buffers_created_on_this_thread();
+            cg.profile(&xin).unwrap();
+            assert_eq!(CompiledGraph::buffers_created_on_this_thread(), before);
+        }
+    }
+    // Profiling leaves the compiled graph usable.
+    compare(
+        "after profile",
+        &cg.run(&xin).unwrap(),
+        &cpu::run(&g, &w, &xin).unwrap(),
+    );
+}

@@ -1,0 +1,933 @@
+//! The GPU executor: a graph compiled once for one input shape, run many
+//! times with one submission per run.
+//!
+//! [`CompiledGraph::compile`] does all the work that creates device objects:
+//! it runs the passes ([`crate::passes`]), infers shapes for the compiled
+//! `(batch, C, height, width)`, plans storage ([`crate::plan`]), checks every
+//! buffer against the device's limits, creates one buffer per plan slot,
+//! uploads the weights in the kernels' layouts (conv: packed weights and the
+//! per-channel scale/shift of [`super::conv_epilogue`]; batchnorm: the four
+//! raw tensors; linear: packed weight and bias), builds every [`Dispatch`]
+//! (pipelines come from the context's cache), and makes the input upload and
+//! output staging buffers.
+//!
+//! [`CompiledGraph::run`] then only writes the input, encodes every dispatch
+//! into one compute pass of one command encoder, copies the outputs to the
+//! staging buffers, submits once and maps them back. It creates no buffer,
+//! pipeline or bind group.
+//!
+//! Layouts: activations are NHWC on the GPU, NCHW at the API. The input is
+//! written as NCHW into an upload buffer and transposed into its slot
+//! (written straight into the slot when `H·W = 1` or `C = 1`, where both
+//! orders agree). Outputs with `H·W > 1` and `C > 1` are transposed back
+//! into an output buffer; others are copied straight from their slot.
+//! A `Flatten` of `(N, C, 1, 1)` (or `C = 1`) is free (a view: same
+//! storage); any other, an NHWC → NCHW transpose, which is PyTorch's
+//! flatten order.
+//! A concat input that the in-place pass aliased is written by its producer
+//! at its channel offset and costs nothing; every other concat input is
+//! copied with [`concat::concat_gpu`].
+
+use super::conv_epilogue;
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Op, ValueId};
+use crate::kernels::{
+    batchnorm, concat, conv2d, elementwise, layout, linear, pool, softmax, Dispatch, Tolerance,
+};
+use crate::passes::{optimize_report, PassOptions};
+use crate::plan::{is_flatten_view, Plan};
+use crate::tensor::Tensor;
+use crate::weights::Weights;
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
+
+/// Tolerance of a whole graph on the GPU against the CPU executor
+/// ([`super::cpu::run`]), on the unit-scale synthetic data of the tests.
+///
+/// Each conv is within [`conv2d::TOLERANCE`] (1e-4) of its reference, and
+/// the passes change rounding (a folded batchnorm is one multiply-add
+/// instead of four operations; a fused residual adds in another order).
+/// Errors compound through a chain: a test block holds up to ~6 convs
+/// deep, each of which can amplify its input's error by its gain
+/// (~√(fan_in)·|w| ≈ 1 for the Kaiming-uniform synthetic weights), so the
+/// relative error stays within ~10× one conv's. 1e-3 absolute and relative
+/// leaves that margin and still catches any indexing or epilogue mistake,
+/// whose errors are O(1).
+pub const TOLERANCE: Tolerance = Tolerance {
+    atol: 1e-3,
+    rtol: 1e-3,
+};
+
+/// How to compile a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Batch size N.
+    pub batch: usize,
+    /// Input height H.
+    pub height: usize,
+    /// Input width W.
+    pub width: usize,
+    /// Which optimisation passes to run first.
+    pub passes: PassOptions,
+}
+
+impl CompileOptions {
+    /// Input `(batch, ·, height, width)`, every pass on.
+    pub fn new(batch: usize, height: usize, width: usize) -> Self {
+        Self {
+            batch,
+            height,
+            width,
+            passes: PassOptions::default(),
+        }
+    }
+
+    /// The same with these passes.
+    pub fn with_passes(mut self, passes: PassOptions) -> Self {
+        self.passes = passes;
+        self
+    }
+}
+
+/// What a compiled graph amounts to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Nodes of the graph as given (before the passes), input included.
+    pub nodes: usize,
+    /// Nodes after the passes.
+    pub nodes_optimized: usize,
+    /// Kernel launches per run (layout transposes included).
+    pub dispatches: usize,
+    /// Distinct pipelines this graph's dispatches use.
+    pub pipelines: usize,
+    /// Activation memory allocated: the sum of the plan's slot sizes.
+    pub arena_bytes: u64,
+    /// Activation memory with no sharing: every storage value's size.
+    pub values_bytes: u64,
+    /// Most activation bytes alive at one step (no plan can use less).
+    pub lower_bound_bytes: u64,
+    /// Bytes of parameters uploaded (packed weights, scale/shift, BN, bias).
+    pub weight_bytes: u64,
+    /// Floating-point operations per run (sum over dispatches).
+    pub flops: u64,
+    /// Batchnorms folded into convs.
+    pub folded_bn: usize,
+    /// ReLUs and adds fused into their producer.
+    pub fused_epilogues: usize,
+    /// Concat inputs written in place.
+    pub inplace_concats: usize,
+}
+
+/// One dispatch's GPU time, from [`CompiledGraph::profile`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerTime {
+    /// The node's name (PyTorch key prefix), or `node:what` for helper
+    /// launches (`x:nchw_to_nhwc`, `Mixed_5b:copy[2]`).
+    pub name: String,
+    /// The kind: the node's [`Op::kind`], or `layout` for transposes.
+    pub kind: &'static str,
+    /// Milliseconds between the pass's start and end timestamps.
+    pub ms: f64,
+    /// Floating-point operations of the dispatch.
+    pub flops: u64,
+}
+
+struct Step {
+    dispatch: Dispatch,
+    kind: &'static str,
+}
+
+struct Output {
+    /// The buffer copied to `staging` (a slot, or the transposed copy).
+    src: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    len: usize,
+    shape: Vec<usize>,
+}
+
+/// Query sets for [`CompiledGraph::profile`]: one begin/end pair per
+/// dispatch, in sets of at most `wgpu::QUERY_SET_MAX_QUERIES`.
+struct Timestamps {
+    sets: Vec<(wgpu::QuerySet, u32)>,
+    resolve: Vec<wgpu::Buffer>,
+    readback: Vec<wgpu::Buffer>,
+}
+
+const PAIRS_PER_SET: usize = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
+
+thread_local! {
+    /// Buffers created by the executor on this thread (compiles, runs and
+    /// profiles of every [`CompiledGraph`]), so that a test can check that
+    /// runs create none while other tests compile on other threads.
+    static BUFFERS_CREATED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A graph compiled for one input shape on one device. See the module doc.
+///
+/// Invariant: every device object it uses exists once compiled; `run` and
+/// `profile` only write, encode, submit and map. Runs are serialised (the
+/// staging buffers are shared), so `&self` may be used from several threads.
+pub struct CompiledGraph {
+    ctx: Arc<Context>,
+    graph: Graph,
+    plan: Plan,
+    input_name: String,
+    input_shape: [usize; 4],
+    /// Where `run` writes the NCHW input (an upload buffer or the slot).
+    input_target: wgpu::Buffer,
+    steps: Vec<Step>,
+    outputs: Vec<Output>,
+    _slots: Vec<wgpu::Buffer>,
+    _params: Vec<wgpu::Buffer>,
+    timestamps: Option<Timestamps>,
+    stats: Stats,
+    buffers_created: u64,
+    run_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for CompiledGraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledGraph")
+            .field("input_shape", &self.input_shape)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// Counts and makes the executor's buffers.
+struct Alloc<'a> {
+    ctx: &'a Context,
+    count: u64,
+}
+
+impl Alloc<'_> {
+    fn note(&mut self) {
+        self.count += 1;
+        BUFFERS_CREATED.with(|c| c.set(c.get() + 1));
+    }
+
+    fn storage(&mut self, label: &str, len: usize) -> wgpu::Buffer {
+        self.note();
+        self.ctx.storage_buffer(label, len)
+    }
+
+    fn init(&mut self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        self.note();
+        self.ctx.storage_buffer_init(label, data)
+    }
+
+    fn raw(&mut self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.note();
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+}
+
+/// The parameter buffers uploaded so far and their total size.
+#[derive(Default)]
+struct Params {
+    bufs: Vec<wgpu::Buffer>,
+    bytes: u64,
+}
+
+impl Params {
+    fn upload(&mut self, alloc: &mut Alloc, node: &str, key: &str, data: &[f32]) -> Result<()> {
+        let bytes = data.len() as u64 * 4;
+        limit_check(&alloc.ctx.limits, &format!("{node} ({key})"), bytes)?;
+        self.bufs.push(alloc.init(key, data));
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
+fn limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) -> Result<()> {
+    for (limit, available) in [
+        (
+            "max_storage_buffer_binding_size",
+            limits.max_storage_buffer_binding_size,
+        ),
+        ("max_buffer_size", limits.max_buffer_size),
+    ] {
+        if bytes > available {
+            return Err(Error::Limit {
+                node: node.into(),
+                limit,
+                needed: bytes,
+                available,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn fmt4(s: [usize; 4]) -> String {
+    format!("{}×{}×{}×{}", s[0], s[1], s[2], s[3])
+}
+
+impl CompiledGraph {
+    /// Compiles `graph` for inputs of `(opts.batch, C, opts.height,
+    /// opts.width)` (C is the graph's). Errors: bad graph or shapes (naming
+    /// the node), missing or misshapen weights (naming the key), a value or
+    /// weight over a device limit ([`Error::Limit`]), a shader or GPU failure.
+    pub fn compile(
+        ctx: Arc<Context>,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &CompileOptions,
+    ) -> Result<CompiledGraph> {
+        Self::compile_with_progress(ctx, graph, weights, opts, &mut |_, _| {})
+    }
+
+    /// [`CompiledGraph::compile`], calling `progress(done, total)` after each
+    /// node's dispatches are built (pipelines compile then, so the first
+    /// compile of a model can take a while).
+    pub fn compile_with_progress(
+        ctx: Arc<Context>,
+        graph: &Graph,
+        weights: &Weights,
+        opts: &CompileOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CompiledGraph> {
+        let (mut g, report) = optimize_report(graph, &opts.passes)?;
+        let input = g.input.expect("validated");
+        let channels = g.shapes[input.0][1];
+        let input_shape = [opts.batch, channels, opts.height, opts.width];
+        let shapes = g.infer_shapes(input_shape)?;
+        // The compiled graph's shapes are the compiled ones from here on.
+        g.shapes = shapes.clone();
+        super::check_params(weights, &g.param_specs())?;
+        let plan = Plan::new(&g, &shapes)?;
+        plan.check_limits(&g, &ctx.limits)?;
+
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let built = Self::build(&ctx, &g, &plan, weights, input_shape, progress);
+        let oom_err = pollster::block_on(oom.pop());
+        let val_err = pollster::block_on(scope.pop());
+        let mut cg = built?;
+        if let Some(e) = oom_err {
+            return Err(Error::Gpu(format!("out of memory while compiling: {e}")));
+        }
+        if let Some(e) = val_err {
+            return Err(Error::Gpu(format!("compiling: {e}")));
+        }
+        cg.stats.nodes = graph.nodes.len();
+        cg.stats.folded_bn = report.folded_bn;
+        cg.stats.fused_epilogues = report.fused_epilogues;
+        cg.stats.inplace_concats = report.inplace_concats;
+        Ok(cg)
+    }
+
+    fn build(
+        ctx: &Arc<Context>,
+        g: &Graph,
+        plan: &Plan,
+        weights: &Weights,
+        input_shape: [usize; 4],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<CompiledGraph> {
+        let shapes = &plan.shapes;
+        let mut alloc = Alloc { ctx, count: 0 };
+        let slots: Vec<wgpu::Buffer> = plan
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(k, s)| alloc.storage(&format!("slot {k}"), (s.bytes / 4) as usize))
+            .collect();
+        // The buffer holding `v` and its channel offset there.
+        let place = |v: ValueId| -> (&wgpu::Buffer, usize, usize) {
+            let st = plan.storage[v.0].expect("produced");
+            let buf = &slots[plan.slot_of[st.root.0].expect("root has a slot")];
+            (buf, st.channel_offset, shapes[st.root.0][1])
+        };
+        // A value a kernel reads or writes whole (never an alias: aliased
+        // values are read by their concat alone, see plan::check_alias).
+        let dense = |v: ValueId, node: &str| -> Result<&wgpu::Buffer> {
+            let (b, off, _) = place(v);
+            if off != 0 {
+                return Err(Error::Graph {
+                    node: node.into(),
+                    message: format!("value {} is an in-place concat input", v.0),
+                });
+            }
+            Ok(b)
+        };
+        let mut params = Params::default();
+        let mut steps: Vec<Step> = Vec::new();
+        let mut input_target = None;
+        let input_name = g.nodes[0].name.clone();
+        let total = plan.schedule.len();
+
+        for (done, &i) in plan.schedule.iter().enumerate() {
+            let n = &g.nodes[i];
+            let name = n.name.as_str();
+            let kind = n.op.kind();
+            let out = n.output;
+            let oshape = shapes[out.0];
+            let olen: usize = oshape.iter().product();
+            let ishape = |k: usize| shapes[n.inputs[k].0];
+            let mut push = |d: Dispatch, kind: &'static str| steps.push(Step { dispatch: d, kind });
+            match &n.op {
+                Op::Input => {
+                    let slot = dense(out, name)?;
+                    let [_, c, h, w] = oshape;
+                    if h * w == 1 || c == 1 {
+                        input_target = Some(slot.clone());
+                    } else {
+                        let up = alloc.storage("input upload (NCHW)", olen);
+                        let d = layout::transpose_gpu(
+                            ctx,
+                            &format!("{name}:nchw_to_nhwc"),
+                            layout::Direction::NchwToNhwc,
+                            oshape,
+                            &up,
+                            slot,
+                        )?;
+                        push(d, "layout");
+                        input_target = Some(up);
+                    }
+                }
+                Op::Conv2d(c) => {
+                    let [nb, ci, h, w] = ishape(0);
+                    let (obuf, off, ctot) = place(out);
+                    let p = conv2d::Conv2dParams {
+                        batch: nb,
+                        in_channels: ci,
+                        in_h: h,
+                        in_w: w,
+                        out_channels: c.out_channels,
+                        kernel: c.kernel,
+                        stride: c.stride,
+                        padding: c.padding,
+                        dilation: c.dilation,
+                        groups: c.groups,
+                        residual_scale: c.residual,
+                        relu: c.relu,
+                        out_c_total: ctot,
+                        out_c_offset: off,
+                    };
+                    let wkey = format!("{name}.weight");
+                    let wt = weights.get(&wkey)?;
+                    let packed = conv2d::pack_weights(&p, &wt.data);
+                    let (scale, shift) = conv_epilogue(name, c, weights)?;
+                    let base = params.bufs.len();
+                    params.upload(&mut alloc, name, &wkey, &packed)?;
+                    params.upload(&mut alloc, name, &format!("{name} scale"), &scale)?;
+                    params.upload(&mut alloc, name, &format!("{name} shift"), &shift)?;
+                    let residual = match c.residual {
+                        Some(_) => Some(dense(n.inputs[1], name)?),
+                        None => None,
+                    };
+                    let d = conv2d::conv2d_gpu(
+                        ctx,
+                        name,
+                        &p,
+                        dense(n.inputs[0], name)?,
+                        &params.bufs[base],
+                        &params.bufs[base + 1],
+                        &params.bufs[base + 2],
+                        residual,
+                        obuf,
+                    )?;
+                    push(d, kind);
+                }
+                Op::BatchNorm { eps, relu } => {
+                    let [nb, c, h, w] = ishape(0);
+                    let p = batchnorm::BatchNormParams {
+                        batch: nb,
+                        channels: c,
+                        h,
+                        w,
+                        eps: *eps,
+                        relu: *relu,
+                    };
+                    let base = params.bufs.len();
+                    for s in ["weight", "bias", "running_mean", "running_var"] {
+                        let key = format!("{name}.{s}");
+                        params.upload(&mut alloc, name, &key, &weights.get(&key)?.data)?;
+                    }
+                    let d = batchnorm::batchnorm_gpu(
+                        ctx,
+                        name,
+                        &p,
+                        dense(n.inputs[0], name)?,
+                        &params.bufs[base],
+                        &params.bufs[base + 1],
+                        &params.bufs[base + 2],
+                        &params.bufs[base + 3],
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+                Op::Relu => {
+                    let d = elementwise::relu_gpu(
+                        ctx,
+                        name,
+                        olen,
+                        dense(n.inputs[0], name)?,
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+                Op::Add { alpha, beta, relu } => {
+                    let p = elementwise::AddParams {
+                        len: olen,
+                        alpha: *alpha,
+                        beta: *beta,
+                        relu: *relu,
+                    };
+                    let d = elementwise::add_gpu(
+                        ctx,
+                        name,
+                        &p,
+                        dense(n.inputs[0], name)?,
+                        Some(dense(n.inputs[1], name)?),
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+                Op::Pool(pl) => {
+                    let [nb, c, h, w] = ishape(0);
+                    let (obuf, off, ctot) = place(out);
+                    let p = pool::PoolParams {
+                        kind: pl.kind,
+                        batch: nb,
+                        channels: c,
+                        in_h: h,
+                        in_w: w,
+                        kernel: pl.kernel,
+                        stride: pl.stride,
+                        padding: pl.padding,
+                        ceil_mode: pl.ceil_mode,
+                        count_include_pad: pl.count_include_pad,
+                        out_c_total: ctot,
+                        out_c_offset: off,
+                    };
+                    let d = pool::pool_gpu(ctx, name, &p, dense(n.inputs[0], name)?, obuf)?;
+                    push(d, kind);
+                }
+                Op::GlobalAvgPool => {
+                    let [nb, c, h, w] = ishape(0);
+                    let d = pool::global_avg_pool_gpu(
+                        ctx,
+                        name,
+                        nb,
+                        c,
+                        h * w,
+                        dense(n.inputs[0], name)?,
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+                Op::Concat => {
+                    let (obuf, base_off, ctot) = place(out);
+                    let mut off = base_off;
+                    for (k, &v) in n.inputs.iter().enumerate() {
+                        let [nb, c, h, w] = shapes[v.0];
+                        if g.alias.get(&v).is_none_or(|&(t, _)| t != out) {
+                            let p = concat::ConcatParams {
+                                batch: nb,
+                                hw: h * w,
+                                channels: c,
+                                out_c_total: ctot,
+                                out_c_offset: off,
+                            };
+                            let d = concat::concat_gpu(
+                                ctx,
+                                &format!("{name}:copy[{k}]"),
+                                &p,
+                                dense(v, name)?,
+                                obuf,
+                            )?;
+                            push(d, kind);
+                        }
+                        off += c;
+                    }
+                }
+                Op::Flatten => {
+                    let s = ishape(0);
+                    if !is_flatten_view(s) {
+                        let d = layout::transpose_gpu(
+                            ctx,
+                            name,
+                            layout::Direction::NhwcToNchw,
+                            s,
+                            dense(n.inputs[0], name)?,
+                            dense(out, name)?,
+                        )?;
+                        push(d, "layout");
+                    }
+                }
+                Op::Linear { out_features, bias } => {
+                    let [nb, f, _, _] = ishape(0);
+                    let p = linear::LinearParams {
+                        batch: nb,
+                        in_features: f,
+                        out_features: *out_features,
+                    };
+                    let wkey = format!("{name}.weight");
+                    let packed = linear::pack_weights(&p, &weights.get(&wkey)?.data);
+                    let base = params.bufs.len();
+                    params.upload(&mut alloc, name, &wkey, &packed)?;
+                    if *bias {
+                        let bkey = format!("{name}.bias");
+                        params.upload(&mut alloc, name, &bkey, &weights.get(&bkey)?.data)?;
+                    }
+                    let d = linear::linear_gpu(
+                        ctx,
+                        name,
+                        &p,
+                        dense(n.inputs[0], name)?,
+                        &params.bufs[base],
+                        if *bias {
+                            Some(&params.bufs[base + 1])
+                        } else {
+                            None
+                        },
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+                Op::Softmax => {
+                    let [nb, k, h, w] = oshape;
+                    if h * w != 1 {
+                        return Err(Error::Shape {
+                            node: name.into(),
+                            expected: "softmax input (N, K, 1, 1)".into(),
+                            actual: fmt4(oshape),
+                        });
+                    }
+                    let p = softmax::SoftmaxParams {
+                        batch: nb,
+                        classes: k,
+                    };
+                    let d = softmax::softmax_gpu(
+                        ctx,
+                        name,
+                        &p,
+                        dense(n.inputs[0], name)?,
+                        dense(out, name)?,
+                    )?;
+                    push(d, kind);
+                }
+            }
+            progress(done + 1, total);
+        }
+
+        let mut outputs = Vec::new();
+        for (k, &v) in g.outputs.iter().enumerate() {
+            let s = shapes[v.0];
+            let len: usize = s.iter().product();
+            let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
+            let slot = dense(v, name)?;
+            let src = if s[2] * s[3] > 1 && s[1] > 1 {
+                let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
+                let d = layout::transpose_gpu(
+                    ctx,
+                    &format!("{name}:nhwc_to_nchw"),
+                    layout::Direction::NhwcToNchw,
+                    s,
+                    slot,
+                    &buf,
+                )?;
+                steps.push(Step {
+                    dispatch: d,
+                    kind: "layout",
+                });
+                buf
+            } else {
+                slot.clone()
+            };
+            let staging = alloc.raw(
+                &format!("output {k} staging"),
+                len as u64 * 4,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            );
+            let shape = if s[2] == 1 && s[3] == 1 {
+                vec![s[0], s[1]]
+            } else {
+                s.to_vec()
+            };
+            outputs.push(Output {
+                src,
+                staging,
+                len,
+                shape,
+            });
+        }
+
+        let timestamps = if ctx.has_timestamps() && !steps.is_empty() {
+            let mut t = Timestamps {
+                sets: Vec::new(),
+                resolve: Vec::new(),
+                readback: Vec::new(),
+            };
+            for chunk in steps.chunks(PAIRS_PER_SET) {
+                let count = 2 * chunk.len() as u32;
+                let set = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("profile timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count,
+                });
+                t.sets.push((set, count));
+                t.resolve.push(alloc.raw(
+                    "timestamp resolve",
+                    count as u64 * 8,
+                    wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                ));
+                t.readback.push(alloc.raw(
+                    "timestamp readback",
+                    count as u64 * 8,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                ));
+            }
+            Some(t)
+        } else {
+            None
+        };
+
+        let stats = Stats {
+            nodes: g.nodes.len(),
+            nodes_optimized: g.nodes.len(),
+            dispatches: steps.len(),
+            pipelines: steps
+                .iter()
+                .map(|s| s.dispatch.pipeline().clone())
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            arena_bytes: plan.arena_bytes,
+            values_bytes: plan.values_bytes,
+            lower_bound_bytes: plan.lower_bound_bytes,
+            weight_bytes: params.bytes,
+            flops: steps.iter().map(|s| s.dispatch.flops).sum(),
+            folded_bn: 0,
+            fused_epilogues: 0,
+            inplace_concats: 0,
+        };
+        Ok(CompiledGraph {
+            ctx: ctx.clone(),
+            graph: g.clone(),
+            plan: plan.clone(),
+            input_name,
+            input_shape,
+            input_target: input_target.expect("the graph has an input node"),
+            steps,
+            outputs,
+            _slots: slots,
+            _params: params.bufs,
+            timestamps,
+            stats,
+            buffers_created: alloc.count,
+            run_lock: Mutex::new(()),
+        })
+    }
+
+    /// The input shape this graph was compiled for (NCHW).
+    pub fn input_shape(&self) -> [usize; 4] {
+        self.input_shape
+    }
+
+    /// The shapes [`CompiledGraph::run`] returns, in output order
+    /// (`[N, F]` for `H = W = 1`, else `[N, C, H, W]`).
+    pub fn output_shapes(&self) -> Vec<Vec<usize>> {
+        self.outputs.iter().map(|o| o.shape.clone()).collect()
+    }
+
+    /// The graph after the passes, as compiled (its `shapes` are those of
+    /// the compiled input shape).
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The storage plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Sizes and counts; see [`Stats`].
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Buffers this compiled graph created (all at compile time).
+    pub fn buffers_created(&self) -> u64 {
+        self.buffers_created
+    }
+
+    /// Buffers the executor has created on the calling thread so far, all
+    /// compiled graphs together: every buffer it makes is counted, and runs
+    /// must leave the count unchanged.
+    pub fn buffers_created_on_this_thread() -> u64 {
+        BUFFERS_CREATED.with(Cell::get)
+    }
+
+    /// Labels and kinds of the dispatches, in run order.
+    pub fn dispatch_labels(&self) -> Vec<(String, &'static str)> {
+        self.steps
+            .iter()
+            .map(|s| (s.dispatch.label.clone(), s.kind))
+            .collect()
+    }
+
+    fn write_input(&self, input: &Tensor) -> Result<()> {
+        let shape = input.nchw().map_err(|_| Error::Shape {
+            node: self.input_name.clone(),
+            expected: format!("input {}", fmt4(self.input_shape)),
+            actual: format!("shape {:?}", input.shape),
+        })?;
+        if input.shape.len() != 4 || shape != self.input_shape {
+            return Err(Error::Shape {
+                node: self.input_name.clone(),
+                expected: format!("input {} (compiled for it)", fmt4(self.input_shape)),
+                actual: format!("{:?}", input.shape),
+            });
+        }
+        if input.data.len() != shape.iter().product::<usize>() {
+            return Err(Error::Shape {
+                node: self.input_name.clone(),
+                expected: format!("{} values", shape.iter().product::<usize>()),
+                actual: format!("{} values", input.data.len()),
+            });
+        }
+        self.ctx
+            .queue
+            .write_buffer(&self.input_target, 0, bytemuck::cast_slice(&input.data));
+        Ok(())
+    }
+
+    fn submit(&self, enc: wgpu::CommandEncoder) -> Result<()> {
+        let scope = self
+            .ctx
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        self.ctx.queue.submit([enc.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(e.to_string()));
+        }
+        Ok(())
+    }
+
+    fn copy_outputs(&self, enc: &mut wgpu::CommandEncoder) {
+        for o in &self.outputs {
+            enc.copy_buffer_to_buffer(&o.src, 0, &o.staging, 0, o.len as u64 * 4);
+        }
+    }
+
+    fn read_outputs(&self) -> Result<Vec<Tensor>> {
+        self.outputs
+            .iter()
+            .map(|o| Tensor::new(o.shape.clone(), self.ctx.map_read(&o.staging, o.len)?))
+            .collect()
+    }
+
+    /// Runs the graph on `input` (NCHW, exactly the compiled shape) and
+    /// returns its outputs in order. One command encoder, one compute pass,
+    /// one submission; creates no buffer, pipeline or bind group.
+    pub fn run(&self, input: &Tensor) -> Result<Vec<Tensor>> {
+        let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_input(input)?;
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("resincept run"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("resincept run"),
+                timestamp_writes: None,
+            });
+            for s in &self.steps {
+                s.dispatch.encode(&mut pass);
+            }
+        }
+        self.copy_outputs(&mut enc);
+        self.submit(enc)?;
+        self.read_outputs()
+    }
+
+    /// Maps a submitted `MAP_READ` buffer and returns its first `len` u64s.
+    fn map_u64(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u64>> {
+        let bytes = len as u64 * 8;
+        let (tx, rx) = std::sync::mpsc::channel();
+        buf.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        rx.recv()
+            .map_err(|e| Error::Gpu(format!("map callback lost: {e}")))?
+            .map_err(|e| Error::Gpu(format!("mapping timestamps: {e}")))?;
+        let out = {
+            let view = buf
+                .get_mapped_range(0..bytes)
+                .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
+            bytemuck::pod_collect_to_vec::<u8, u64>(&view)
+        };
+        buf.unmap();
+        Ok(out)
+    }
+
+    /// Runs the graph once with a GPU timestamp around every dispatch (each
+    /// in its own compute pass) and returns each dispatch's time, in run
+    /// order. `None` when the adapter lacks `TIMESTAMP_QUERY`. The outputs
+    /// are computed too but not returned.
+    pub fn profile(&self, input: &Tensor) -> Result<Option<Vec<LayerTime>>> {
+        let Some(ts) = &self.timestamps else {
+            return Ok(None);
+        };
+        let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.write_input(input)?;
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("resincept profile"),
+            });
+        for (k, s) in self.steps.iter().enumerate() {
+            let (set, _) = &ts.sets[k / PAIRS_PER_SET];
+            let q = 2 * (k % PAIRS_PER_SET) as u32;
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&s.dispatch.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(q),
+                    end_of_pass_write_index: Some(q + 1),
+                }),
+            });
+            s.dispatch.encode(&mut pass);
+        }
+        for (j, (set, count)) in ts.sets.iter().enumerate() {
+            enc.resolve_query_set(set, 0..*count, &ts.resolve[j], 0);
+            enc.copy_buffer_to_buffer(&ts.resolve[j], 0, &ts.readback[j], 0, *count as u64 * 8);
+        }
+        self.submit(enc)?;
+        let period_ns = self.ctx.queue.get_timestamp_period() as f64;
+        let mut ticks: Vec<u64> = Vec::with_capacity(2 * self.steps.len());
+        for (j, (_, count)) in ts.sets.iter().enumerate() {
+            ticks.extend(self.map_u64(&ts.readback[j], *count as usize)?);
+        }
+        Ok(Some(
+            self.steps
+                .iter()
+                .enumerate()
+                .map(|(k, s)| LayerTime {
+                    name: s.dispatch.label.clone(),
+                    kind: s.kind,
+                    ms: ticks[2 * k + 1].saturating_sub(ticks[2 * k]) as f64 * period_ns / 1e6,
+                    flops: s.dispatch.flops,
+                })
+                .collect(),
+        ))
+    }
+}
