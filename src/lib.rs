@@ -9,9 +9,17 @@
 
 pub mod context;
 pub mod error;
+pub mod exec;
+pub mod graph;
+pub mod imagenet;
 pub mod kernels;
+pub mod models;
+pub mod passes;
+pub mod plan;
+pub mod preprocess;
 pub mod shaders;
 pub mod tensor;
+pub mod weights;
 
 pub use context::{Context, ContextOptions};
 pub use error::{Error, Result};

@@ -1,1 +1,79 @@
-fn main(){}
+//! The `resincept` command line.
+//!
+//! ```text
+//! resincept info
+//! resincept models
+//! resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE --output FILE [--device gpu|cpu]
+//! resincept classify IMAGE... --model NAME --weights FILE [--top K] [--device gpu|cpu]
+//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--profile] [--json]
+//! ```
+//!
+//! Contract: on success, exit status 0 and results on stdout (progress on
+//! stderr). On failure, exactly one line `error: …` on stderr naming the
+//! file, key, flag or limit at fault, and status 2 for a bad command line
+//! or 1 for anything else. The binary never shows a panic message: should
+//! a bug panic, the hook prints one `error: internal error …` line and the
+//! status is 101.
+
+mod cli;
+
+use cli::CliError;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let line = format!("{msg}{at}");
+        eprintln!(
+            "error: internal error (a bug in resincept, please report it): {}",
+            line.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }));
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match std::panic::catch_unwind(|| dispatch(&argv)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(_) => ExitCode::from(101),
+    }
+}
+
+fn dispatch(argv: &[String]) -> Result<(), CliError> {
+    let Some(first) = argv.first() else {
+        return Err(CliError::Usage(
+            "no command given; usage: resincept <info|models|run|classify|bench> [flags] \
+             (`resincept --help` explains each)"
+                .into(),
+        ));
+    };
+    match first.as_str() {
+        "-h" | "--help" | "help" => return cli::out(&cli::help()),
+        "-V" | "--version" => {
+            return cli::out(&format!("resincept {}\n", env!("CARGO_PKG_VERSION")))
+        }
+        _ => {}
+    }
+    let cmd = cli::find_command(first)?;
+    let Some(args) = cli::parse(cmd, &argv[1..])? else {
+        return cli::out(&cli::command_help(cmd));
+    };
+    match cmd.name {
+        "info" => cli::commands::info(cmd, &args),
+        "models" => cli::commands::models(cmd, &args),
+        "run" => cli::commands::run(cmd, &args),
+        "classify" => cli::commands::classify(cmd, &args),
+        "bench" => cli::bench::bench(cmd, &args),
+        other => Err(CliError::Usage(format!("unknown command `{other}`"))),
+    }
+}

@@ -1,0 +1,342 @@
+//! `resincept bench`: compile once, warm up, time `iters` runs.
+//!
+//! A timed run is [`CompiledGraph::run`] end to end: input upload, every
+//! dispatch in one submission, output read-back, measured on the host with
+//! a monotonic clock. Reported: median, min and max latency, images/s
+//! (`batch / median`), and achieved GFLOP/s counted as `2 · MACs` of the
+//! convolutions and linear layers (the figure PyTorch benchmarks quote), so
+//! the number compares across engines. `--profile` adds a per-layer table
+//! of GPU timestamp times (each dispatch in its own pass, so their sum is
+//! above the end-to-end latency).
+
+use super::commands::{build, bytes, gpu_context, model, weights_for};
+use super::json::Json;
+use super::{out, usage, Args, CliError, CliResult, Command};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime};
+use resincept::weights;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+/// Median, min and max of `xs` (non-empty).
+pub fn summary(xs: &[f64]) -> (f64, f64, f64) {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
+}
+
+/// Per-layer times summed by name (a node's helper launches stay separate
+/// rows: `Mixed_5b:copy[2]`), slowest first.
+fn aggregate(layers: &[LayerTime]) -> Vec<(String, &'static str, f64, u64)> {
+    let mut rows: Vec<(String, &'static str, f64, u64)> = Vec::new();
+    for l in layers {
+        match rows.iter_mut().find(|r| r.0 == l.name) {
+            Some(r) => {
+                r.2 += l.ms;
+                r.3 += l.flops;
+            }
+            None => rows.push((l.name.clone(), l.kind, l.ms, l.flops)),
+        }
+    }
+    rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+    rows
+}
+
+/// How many profile rows the table shows (JSON has them all).
+const PROFILE_ROWS: usize = 30;
+
+/// `resincept bench`.
+pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
+    let info = model(cmd, args)?;
+    let batch = args.positive(cmd, "batch", 1)?;
+    let size = args.positive(cmd, "size", info.default_size)?;
+    let iters = args.positive(cmd, "iters", 20)?;
+    let warmup = match args.value("warmup") {
+        None => 3,
+        Some(v) => v.parse::<usize>().map_err(|_| {
+            usage(
+                cmd,
+                &format!("--warmup needs a non-negative integer, got `{v}`"),
+            )
+        })?,
+    };
+    match args.value("precision") {
+        None | Some("f32") => {}
+        Some(p) => {
+            return Err(usage(
+                cmd,
+                &format!("--precision `{p}` is not supported; only f32 is implemented for now"),
+            ))
+        }
+    }
+    let json = args.switch("json");
+    let profile = args.switch("profile");
+    let graph = build(&info, batch, size, size)?;
+    let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, Some(1))?;
+    let input_shape = [batch, 3, size, size];
+    let macs = graph.macs(input_shape)?;
+    let input = weights::synthetic_input(weights::DEFAULT_SEED, &input_shape);
+
+    let ctx = gpu_context()?;
+    let adapter = ctx.info.name.clone();
+    let backend = format!("{:?}", ctx.info.backend);
+    let t0 = Instant::now();
+    // On a terminal the progress line redraws itself; in a log it is one
+    // line at the end.
+    let tty = std::io::stderr().is_terminal();
+    let mut last_shown = Instant::now();
+    let compiled = CompiledGraph::compile_with_progress(
+        ctx.clone(),
+        &graph,
+        &weights,
+        &CompileOptions::new(batch, size, size),
+        &mut |done, total| {
+            if tty && (done == total || last_shown.elapsed().as_millis() >= 100) {
+                last_shown = Instant::now();
+                let _ = write!(
+                    std::io::stderr(),
+                    "\rcompiling {}: {done}/{total} nodes, {} pipelines",
+                    info.name,
+                    ctx.pipeline_count()
+                );
+            }
+        },
+    )?;
+    let compile_s = t0.elapsed().as_secs_f64();
+    let stats = compiled.stats().clone();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{}compiled {}: {} nodes, {} dispatches, {} pipelines in {compile_s:.2} s",
+        if tty { "\r\x1b[2K" } else { "" },
+        info.name,
+        stats.nodes,
+        stats.dispatches,
+        stats.pipelines
+    );
+
+    let _ = write!(std::io::stderr(), "warming up ({warmup} runs)...");
+    for _ in 0..warmup {
+        compiled.run(&input)?;
+    }
+    let _ = writeln!(std::io::stderr(), " timing {iters} runs");
+    let mut times_ms = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        let out = compiled.run(&input)?;
+        times_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        if out.iter().any(|o| o.data.iter().any(|v| !v.is_finite())) {
+            return Err(CliError::Failed(format!(
+                "model `{}` produced a non-finite output on {adapter}",
+                info.name
+            )));
+        }
+    }
+    let (median, min, max) = summary(&times_ms);
+    let images_per_s = batch as f64 / (median / 1e3);
+    let gflops = 2.0 * macs as f64 / (median / 1e3) / 1e9;
+
+    let layers = if profile {
+        compiled.profile(&input)?
+    } else {
+        None
+    };
+    let rows = layers.as_deref().map(aggregate);
+
+    if json {
+        let mut o = Json::object();
+        o.set("model", info.name);
+        o.set("batch", batch);
+        o.set("size", size);
+        o.set("precision", "f32");
+        o.set("adapter", adapter.as_str());
+        o.set("backend", backend.as_str());
+        o.set("device_type", format!("{:?}", ctx.info.device_type));
+        o.set(
+            "driver",
+            format!("{} {}", ctx.info.driver, ctx.info.driver_info)
+                .trim()
+                .to_string(),
+        );
+        o.set("weights", weights_desc.as_str());
+        o.set("dispatches", stats.dispatches);
+        o.set("pipelines", stats.pipelines);
+        o.set("arena_bytes", stats.arena_bytes);
+        o.set("values_bytes", stats.values_bytes);
+        o.set("lower_bound_bytes", stats.lower_bound_bytes);
+        o.set("weight_bytes", stats.weight_bytes);
+        o.set("flops", stats.flops);
+        o.set("macs", macs);
+        o.set("compile_s", compile_s);
+        o.set("warmup", warmup);
+        o.set("iters", iters);
+        o.set("latency_ms_median", median);
+        o.set("latency_ms_min", min);
+        o.set("latency_ms_max", max);
+        o.set("images_per_s", images_per_s);
+        o.set("gflops_per_s", gflops);
+        if profile {
+            o.set("timestamps", layers.is_some());
+            let list: Vec<Json> = rows
+                .iter()
+                .flatten()
+                .map(|(name, kind, ms, flops)| {
+                    let mut l = Json::object();
+                    l.set("name", name.as_str());
+                    l.set("kind", *kind);
+                    l.set("ms", *ms);
+                    l.set("flops", *flops);
+                    l
+                })
+                .collect();
+            o.set("profile", list);
+        }
+        return out(&format!("{}\n", o.render()));
+    }
+
+    let mut s = format!(
+        "{} on {adapter} ({backend}, {:?}), weights {weights_desc}\n\
+         compile {compile_s:.2} s: {} dispatches, {} pipelines, activations {} \
+         (no sharing {}, lower bound {}), weights {}\n\
+         {} timed runs after {warmup} warm-up; latency = upload + all dispatches + read-back\n\n",
+        info.name,
+        ctx.info.device_type,
+        stats.dispatches,
+        stats.pipelines,
+        bytes(stats.arena_bytes),
+        bytes(stats.values_bytes),
+        bytes(stats.lower_bound_bytes),
+        bytes(stats.weight_bytes),
+        iters,
+    );
+    s += &table_header();
+    s += &table_row(
+        info.name,
+        batch,
+        size,
+        median,
+        min,
+        max,
+        images_per_s,
+        gflops,
+    );
+    if profile {
+        match &rows {
+            None => {
+                s += &format!(
+                    "\nprofile: {adapter} ({backend}) has no timestamp queries \
+                     (wgpu feature TIMESTAMP_QUERY), so per-layer GPU times are unavailable\n"
+                );
+            }
+            Some(rows) => s += &profile_table(rows),
+        }
+    }
+    out(&s)
+}
+
+/// The column header shared with `scripts/bench_pytorch.py`.
+pub fn table_header() -> String {
+    format!(
+        "{:<24} {:>5} {:>5} {:>10} {:>9} {:>9} {:>10} {:>9}\n",
+        "model", "batch", "size", "median_ms", "min_ms", "max_ms", "images/s", "GFLOP/s"
+    )
+}
+
+/// One row under [`table_header`].
+#[allow(clippy::too_many_arguments)]
+pub fn table_row(
+    model: &str,
+    batch: usize,
+    size: usize,
+    median: f64,
+    min: f64,
+    max: f64,
+    images_per_s: f64,
+    gflops: f64,
+) -> String {
+    format!(
+        "{model:<24} {batch:>5} {size:>5} {median:>10.3} {min:>9.3} {max:>9.3} \
+         {images_per_s:>10.1} {gflops:>9.1}\n"
+    )
+}
+
+fn profile_table(rows: &[(String, &'static str, f64, u64)]) -> String {
+    let total: f64 = rows.iter().map(|r| r.2).sum();
+    let mut s = format!(
+        "\nper-layer GPU time (timestamp queries, each dispatch in its own pass; \
+         sum {total:.3} ms over {} layers)\n{:<40} {:<16} {:>9} {:>7} {:>9}\n",
+        rows.len(),
+        "layer",
+        "kind",
+        "ms",
+        "share",
+        "GFLOP/s"
+    );
+    for (name, kind, ms, flops) in rows.iter().take(PROFILE_ROWS) {
+        let share = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
+        let gf = if *ms > 0.0 {
+            *flops as f64 / (ms / 1e3) / 1e9
+        } else {
+            0.0
+        };
+        s += &format!("{name:<40} {kind:<16} {ms:>9.4} {share:>6.1}% {gf:>9.1}\n");
+    }
+    if rows.len() > PROFILE_ROWS {
+        let rest: f64 = rows[PROFILE_ROWS..].iter().map(|r| r.2).sum();
+        s += &format!(
+            "... {} more layers: {rest:.3} ms ({:.1}%)\n",
+            rows.len() - PROFILE_ROWS,
+            if total > 0.0 {
+                rest / total * 100.0
+            } else {
+                0.0
+            }
+        );
+    }
+    // By kind.
+    let mut kinds: Vec<(&str, f64)> = Vec::new();
+    for (_, kind, ms, _) in rows {
+        match kinds.iter_mut().find(|k| k.0 == *kind) {
+            Some(k) => k.1 += ms,
+            None => kinds.push((kind, *ms)),
+        }
+    }
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    s += "by kind:";
+    for (k, ms) in kinds {
+        let share = if total > 0.0 { ms / total * 100.0 } else { 0.0 };
+        s += &format!(" {k} {ms:.3} ms ({share:.1}%);");
+    }
+    s.pop();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_min_max() {
+        assert_eq!(summary(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(summary(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+        assert_eq!(summary(&[5.0]), (5.0, 5.0, 5.0));
+    }
+
+    #[test]
+    fn aggregates_by_name() {
+        let l = |name: &str, ms| LayerTime {
+            name: name.into(),
+            kind: "conv2d",
+            ms,
+            flops: 10,
+        };
+        let rows = aggregate(&[l("a", 1.0), l("b", 3.0), l("a", 1.5)]);
+        assert_eq!(rows[0].0, "b");
+        assert_eq!((rows[1].0.as_str(), rows[1].2, rows[1].3), ("a", 2.5, 20));
+    }
+}

@@ -1,0 +1,479 @@
+//! Image decoding and torchvision's evaluation preprocessing.
+//!
+//! The ImageNet evaluation pipeline torchvision's weights were measured
+//! with is `Resize(r)` (shorter side to `r`, bilinear, antialiased) →
+//! `CenterCrop(c)` → `ToTensor()` (÷255) → `Normalize(mean, std)`, applied
+//! to a PIL RGB image. This module reproduces it on 8-bit RGB:
+//!
+//! * [`resize_bilinear`] is PIL's `Image.resize(..., BILINEAR)` bit for bit:
+//!   a separable triangle filter whose support widens by the downscale
+//!   factor (that widening is the antialiasing), horizontal pass first, with
+//!   PIL's 22-bit fixed-point coefficients and rounding to 8 bits after
+//!   each pass.
+//! * [`resized_size`] is torchvision's rule for `Resize(int)`: the shorter
+//!   side becomes `r`, the longer `int(r · long / short)` (truncated).
+//! * [`center_crop`] is torchvision's `CenterCrop`: offsets
+//!   `round((h − c) / 2)` with Python's round-half-to-even, zero padding
+//!   when the image is smaller than the crop.
+//!
+//! JPEG decoding is the `image` crate's, not libjpeg's, so a JPEG's pixels
+//! (and hence the last digits of a probability) can differ slightly from
+//! PIL's; PNG pixels are identical.
+//!
+//! Layout: [`RgbImage`] is interleaved `RGBRGB…`, row-major, top row first.
+//! [`Preprocess::apply`] returns planar CHW f32, the layout of one image
+//! of an NCHW batch.
+
+use crate::error::{Error, Result};
+use crate::tensor::Tensor;
+use std::path::Path;
+
+/// ImageNet's per-channel mean (RGB), as torchvision normalises.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet's per-channel standard deviation (RGB).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// The mean and std timm's Inception-v4 / Inception-ResNet-v2 weights
+/// (ported from TensorFlow) expect: inputs in [-1, 1].
+pub const INCEPTION_MEAN_STD: [f32; 3] = [0.5, 0.5, 0.5];
+/// CIFAR-10's per-channel mean (RGB).
+pub const CIFAR10_MEAN: [f32; 3] = [0.4914, 0.4822, 0.4465];
+/// CIFAR-10's per-channel standard deviation (RGB).
+pub const CIFAR10_STD: [f32; 3] = [0.2470, 0.2435, 0.2616];
+
+/// An 8-bit RGB image, interleaved, row-major.
+///
+/// Invariant: `data.len() == 3 · width · height`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// `RGBRGB…`, top row first.
+    pub data: Vec<u8>,
+}
+
+impl RgbImage {
+    /// An image from its size and interleaved RGB bytes; errors when the
+    /// length is not `3 · width · height`.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        if data.len() != 3 * width * height {
+            return Err(Error::Invalid(format!(
+                "RGB image {width}×{height} needs {} bytes, got {}",
+                3 * width * height,
+                data.len()
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    fn px(&self, x: usize, y: usize, c: usize) -> u8 {
+        self.data[(y * self.width + x) * 3 + c]
+    }
+}
+
+/// Decodes a PNG or JPEG file (format guessed from its bytes) to 8-bit RGB,
+/// as PIL's `convert("RGB")` would: grey is replicated, alpha dropped,
+/// 16-bit samples reduced to 8. Errors are [`Error::Io`] naming the path.
+pub fn decode_image(path: impl AsRef<Path>) -> Result<RgbImage> {
+    let path = path.as_ref();
+    let io = |message: String| Error::Io {
+        path: path.display().to_string(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| io(format!("cannot read: {e}")))?;
+    let img = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        .with_guessed_format()
+        .map_err(|e| io(format!("cannot read: {e}")))?
+        .decode()
+        .map_err(|e| {
+            io(format!(
+                "cannot decode image (PNG and JPEG are supported): {e}"
+            ))
+        })?;
+    let rgb = img.to_rgb8();
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    if w == 0 || h == 0 {
+        return Err(io("image has no pixels".into()));
+    }
+    RgbImage::new(w, h, rgb.into_raw())
+}
+
+/// torchvision's `Resize(size)` output size for a `width × height` image:
+/// the shorter side becomes `size`, the longer `int(size · long / short)`.
+/// Returns `(width, height)`.
+pub fn resized_size(width: usize, height: usize, size: usize) -> (usize, usize) {
+    let (short, long) = if width <= height {
+        (width, height)
+    } else {
+        (height, width)
+    };
+    let new_long = ((size as f64 * long as f64) / short as f64) as usize;
+    if width <= height {
+        (size, new_long.max(1))
+    } else {
+        (new_long.max(1), size)
+    }
+}
+
+/// PIL's fixed-point precision for 8-bit resampling (`Resample.c`).
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// One output sample's taps: first input index and fixed-point weights.
+struct Taps {
+    start: usize,
+    weights: Vec<i32>,
+}
+
+/// PIL's `precompute_coeffs` for the bilinear (triangle) filter followed by
+/// `normalize_coeffs_8bpc`, for resampling `in_size` samples to `out_size`.
+fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filterscale; // the triangle filter's support is 1
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            // C's (int) truncates toward zero; clamp as PIL does.
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let raw: Vec<f64> = (xmin..xmax)
+                .map(|x| {
+                    let t = ((x as f64 - center + 0.5) / filterscale).abs();
+                    if t < 1.0 {
+                        1.0 - t
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let total: f64 = raw.iter().sum();
+            let one = (1u32 << PRECISION_BITS) as f64;
+            let weights = raw
+                .iter()
+                .map(|&w| {
+                    let w = if total != 0.0 { w / total } else { w };
+                    if w < 0.0 {
+                        (-0.5 + w * one) as i32
+                    } else {
+                        (0.5 + w * one) as i32
+                    }
+                })
+                .collect();
+            Taps {
+                start: xmin,
+                weights,
+            }
+        })
+        .collect()
+}
+
+/// PIL's `clip8`: fixed-point accumulator to a byte.
+fn clip8(acc: i64) -> u8 {
+    if acc >= (1i64 << PRECISION_BITS << 8) {
+        255
+    } else if acc <= 0 {
+        0
+    } else {
+        (acc >> PRECISION_BITS) as u8
+    }
+}
+
+/// Resizes like PIL's `Image.resize((out_w, out_h), Image.BILINEAR)`
+/// (what torchvision's `Resize` does to a PIL image): antialiased when
+/// shrinking, horizontal pass first, each pass rounded to 8 bits. A size
+/// equal to the input's leaves that axis untouched. `out_w`, `out_h` ≥ 1.
+pub fn resize_bilinear(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
+    let mut cur = img.clone();
+    if out_w != cur.width {
+        let taps = bilinear_taps(cur.width, out_w);
+        let mut data = vec![0u8; out_w * cur.height * 3];
+        for y in 0..cur.height {
+            for (x, t) in taps.iter().enumerate() {
+                for c in 0..3 {
+                    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+                    for (i, &w) in t.weights.iter().enumerate() {
+                        acc += cur.px(t.start + i, y, c) as i64 * w as i64;
+                    }
+                    data[(y * out_w + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        cur = RgbImage {
+            width: out_w,
+            height: cur.height,
+            data,
+        };
+    }
+    if out_h != cur.height {
+        let taps = bilinear_taps(cur.height, out_h);
+        let mut data = vec![0u8; cur.width * out_h * 3];
+        for (y, t) in taps.iter().enumerate() {
+            for x in 0..cur.width {
+                for c in 0..3 {
+                    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+                    for (i, &w) in t.weights.iter().enumerate() {
+                        acc += cur.px(x, t.start + i, c) as i64 * w as i64;
+                    }
+                    data[(y * cur.width + x) * 3 + c] = clip8(acc);
+                }
+            }
+        }
+        cur = RgbImage {
+            width: cur.width,
+            height: out_h,
+            data,
+        };
+    }
+    cur
+}
+
+/// Python's `round` (half to even) of a value that is an integer or an
+/// integer plus one half, as `CenterCrop` computes its offsets.
+fn round_half_even(x: f64) -> i64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && (r as i64) % 2 != 0 {
+        r as i64 - x.signum() as i64
+    } else {
+        r as i64
+    }
+}
+
+/// torchvision's `CenterCrop(size)`: the `size × size` window at offsets
+/// `round((h − size) / 2)`, `round((w − size) / 2)`; an image smaller than
+/// the crop is first zero-padded symmetrically (as torchvision does).
+pub fn center_crop(img: &RgbImage, size: usize) -> RgbImage {
+    let top = round_half_even((img.height as f64 - size as f64) / 2.0);
+    let left = round_half_even((img.width as f64 - size as f64) / 2.0);
+    let mut data = vec![0u8; size * size * 3];
+    for y in 0..size {
+        let sy = top + y as i64;
+        if sy < 0 || sy >= img.height as i64 {
+            continue;
+        }
+        for x in 0..size {
+            let sx = left + x as i64;
+            if sx < 0 || sx >= img.width as i64 {
+                continue;
+            }
+            let src = (sy as usize * img.width + sx as usize) * 3;
+            data[(y * size + x) * 3..][..3].copy_from_slice(&img.data[src..src + 3]);
+        }
+    }
+    RgbImage {
+        width: size,
+        height: size,
+        data,
+    }
+}
+
+/// An evaluation transform: optional shorter-side resize, centre crop,
+/// `ToTensor`, `Normalize(mean, std)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preprocess {
+    /// `Resize(r)`: shorter side to `r` (none: no resize).
+    pub resize: Option<usize>,
+    /// `CenterCrop(c)`: the network's input height and width.
+    pub crop: usize,
+    /// Per-channel mean subtracted after scaling to [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by.
+    pub std: [f32; 3],
+}
+
+impl Preprocess {
+    /// The transform for the model `name` whose default input is
+    /// `size × size`:
+    ///
+    /// | models | resize | crop | mean / std |
+    /// | --- | --- | --- | --- |
+    /// | 32×32 (CIFAR nets) | none | 32 | CIFAR-10's |
+    /// | `inception_v3` | 342 | 299 | ImageNet's |
+    /// | `inception_v4`, `inception_resnet_v2` (timm) | 342 | 299 | 0.5 / 0.5 |
+    /// | everything else (ResNets) | `size·256/224` (256) | `size` (224) | ImageNet's |
+    pub fn for_model(name: &str, size: usize) -> Self {
+        let imagenet = |resize, crop| Self {
+            resize: Some(resize),
+            crop,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        };
+        if size <= 32 {
+            Self {
+                resize: None,
+                crop: size,
+                mean: CIFAR10_MEAN,
+                std: CIFAR10_STD,
+            }
+        } else if name.contains("inception_v4") || name.contains("inception_resnet") {
+            Self {
+                mean: INCEPTION_MEAN_STD,
+                std: INCEPTION_MEAN_STD,
+                ..imagenet(342, 299)
+            }
+        } else if name.contains("inception") {
+            imagenet(342, 299)
+        } else {
+            imagenet((size * 256 + 112) / 224, size)
+        }
+    }
+
+    /// Resize, crop, scale to [0, 1] and normalise one image; returns
+    /// `3 · crop · crop` values in CHW order.
+    pub fn apply(&self, img: &RgbImage) -> Vec<f32> {
+        let resized;
+        let img = match self.resize {
+            Some(r) => {
+                let (w, h) = resized_size(img.width, img.height, r);
+                resized = resize_bilinear(img, w, h);
+                &resized
+            }
+            None => img,
+        };
+        let crop = center_crop(img, self.crop);
+        let plane = self.crop * self.crop;
+        let mut out = vec![0f32; 3 * plane];
+        for (i, px) in crop.data.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
+            }
+        }
+        out
+    }
+
+    /// Decodes and preprocesses every file into one `(N, 3, crop, crop)`
+    /// batch. The first undecodable file is the error.
+    pub fn batch(&self, paths: &[impl AsRef<Path>]) -> Result<Tensor> {
+        let mut data = Vec::with_capacity(paths.len() * 3 * self.crop * self.crop);
+        for p in paths {
+            data.extend(self.apply(&decode_image(p)?));
+        }
+        Tensor::new(vec![paths.len(), 3, self.crop, self.crop], data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grey_row(values: &[u8]) -> RgbImage {
+        let data = values.iter().flat_map(|&v| [v, v, v]).collect();
+        RgbImage::new(values.len(), 1, data).unwrap()
+    }
+
+    #[test]
+    fn resized_size_follows_torchvision() {
+        // 640×480 → shorter side 256, longer int(256·640/480) = int(341.33) = 341.
+        assert_eq!(resized_size(640, 480, 256), (341, 256));
+        assert_eq!(resized_size(480, 640, 256), (256, 341));
+        assert_eq!(resized_size(500, 500, 256), (256, 256));
+        // int(342·375/500) = int(256.5) = 256
+        assert_eq!(resized_size(375, 500, 342), (342, 456));
+        assert_eq!(resized_size(500, 375, 342), (456, 342));
+    }
+
+    #[test]
+    fn halving_uses_a_widened_triangle() {
+        // 4 → 2: scale 2, support 2. Output 0 has centre 1.0, taps x = 0..3
+        // with triangle((x − 1 + 0.5)/2) = 0.75, 0.75, 0.25 → 3/7, 3/7, 1/7.
+        // Values 0, 70, 140, 210: (0·3 + 70·3 + 140)/7 = 50.
+        // Output 1 has centre 3.0, taps x = 1..4: 0.25, 0.75, 0.75 →
+        // (70 + 140·3 + 210·3)/7 = 160.
+        let out = resize_bilinear(&grey_row(&[0, 70, 140, 210]), 2, 1);
+        assert_eq!((out.width, out.height), (2, 1));
+        assert_eq!(out.data, vec![50, 50, 50, 160, 160, 160]);
+    }
+
+    #[test]
+    fn upscaling_is_plain_bilinear() {
+        // 2 → 4: scale 0.5, support 1. Output centres 0.25, 0.75, 1.25, 1.75:
+        // out 0 taps x=0 only (x=1 is at distance 1.0 → weight 0) → 0;
+        // out 1: weights 0.75 (x=0), 0.25 (x=1) → 25; out 2: 0.25, 0.75 → 75;
+        // out 3: x=1 → 100.
+        let out = resize_bilinear(&grey_row(&[0, 100]), 4, 1);
+        assert_eq!(
+            out.data.chunks(3).map(|p| p[0]).collect::<Vec<_>>(),
+            [0, 25, 75, 100]
+        );
+    }
+
+    #[test]
+    fn identity_size_is_a_copy() {
+        let img = grey_row(&[1, 2, 3]);
+        assert_eq!(resize_bilinear(&img, 3, 1), img);
+    }
+
+    #[test]
+    fn rounding_is_half_even() {
+        assert_eq!(round_half_even(0.5), 0);
+        assert_eq!(round_half_even(1.5), 2);
+        assert_eq!(round_half_even(2.5), 2);
+        assert_eq!(round_half_even(16.0), 16);
+        assert_eq!(round_half_even(-0.5), 0);
+        assert_eq!(round_half_even(-1.5), -2);
+    }
+
+    #[test]
+    fn center_crop_offsets_and_padding() {
+        // 5 wide, crop 2: left = round(1.5) = 2 → columns 2, 3.
+        let img = grey_row(&[10, 20, 30, 40, 50]);
+        let tall = RgbImage::new(5, 2, [img.data.clone(), img.data.clone()].concat()).unwrap();
+        let c = center_crop(&tall, 2);
+        assert_eq!(
+            c.data.chunks(3).map(|p| p[0]).collect::<Vec<_>>(),
+            [30, 40, 30, 40]
+        );
+        // 1×1 image cropped to 3: padded with zeros around the centre.
+        let one = RgbImage::new(1, 1, vec![9, 9, 9]).unwrap();
+        let c = center_crop(&one, 3);
+        let r: Vec<u8> = c.data.chunks(3).map(|p| p[0]).collect();
+        assert_eq!(r, [0, 0, 0, 0, 9, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn normalisation_is_chw() {
+        let p = Preprocess {
+            resize: None,
+            crop: 1,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        };
+        let img = RgbImage::new(1, 1, vec![255, 0, 51]).unwrap();
+        let v = p.apply(&img);
+        let want = [
+            (1.0 - 0.485) / 0.229,
+            (0.0 - 0.456) / 0.224,
+            (0.2 - 0.406) / 0.225,
+        ];
+        for (g, w) in v.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn model_transforms() {
+        let r = Preprocess::for_model("resnet50", 224);
+        assert_eq!((r.resize, r.crop, r.mean), (Some(256), 224, IMAGENET_MEAN));
+        let i = Preprocess::for_model("inception_v3", 299);
+        assert_eq!((i.resize, i.crop, i.mean), (Some(342), 299, IMAGENET_MEAN));
+        let t = Preprocess::for_model("inception_v4", 299);
+        assert_eq!((t.resize, t.crop, t.mean), (Some(342), 299, [0.5; 3]));
+        let c = Preprocess::for_model("preact_resnet164_cifar", 32);
+        assert_eq!((c.resize, c.crop), (None, 32));
+    }
+
+    #[test]
+    fn full_pipeline_shape() {
+        let img = RgbImage::new(40, 30, vec![128; 40 * 30 * 3]).unwrap();
+        let p = Preprocess::for_model("resnet18", 224);
+        let v = p.apply(&img);
+        assert_eq!(v.len(), 3 * 224 * 224);
+        // A flat image stays flat through resize and crop.
+        let want = (128.0 / 255.0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0];
+        assert!(v[..224 * 224].iter().all(|&x| (x - want).abs() < 1e-6));
+    }
+}
