@@ -1,3 +1,51 @@
-// placeholder
-@compute @workgroup_size(1)
-fn main() {}
+// Inference batchnorm over an NHWC tensor, with optional ReLU.
+//   out[i] = (x[i] - mean[c]) * (1 / sqrt(var[c] + eps)) * gamma[c] + beta[c]
+//   with c = i % C; then max(., 0) when relu != 0.
+// Same operation order as the CPU reference (batchnorm_cpu). One invocation
+// per element, channels fastest, so neighbouring invocations read
+// neighbouring x and the four per-channel vectors stay in cache. The grid is
+// folded into x and y (see kernels::grid_1d).
+
+struct Params {
+    // N * H * W * C.
+    len: u32,
+    // C.
+    channels: u32,
+    // 1: apply ReLU.
+    relu: u32,
+    // Added to the variance.
+    eps: f32,
+}
+
+const WG: u32 = 256u;
+
+// Params: element count, channel count, ReLU flag, epsilon.
+@group(0) @binding(0) var<uniform> p: Params;
+// Input activations, NHWC (N, H, W, C).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// Per-channel scale gamma (C).
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+// Per-channel shift beta (C).
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+// Per-channel running mean (C).
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+// Per-channel running variance (C).
+@group(0) @binding(5) var<storage, read> var_: array<f32>;
+// Output, NHWC like x; may not alias x.
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256)
+fn batchnorm(@builtin(global_invocation_id) gid: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.len) {
+        return;
+    }
+    let c = i % p.channels;
+    let inv = 1.0 / sqrt(var_[c] + p.eps);
+    var v = (x[i] - mean[c]) * inv * gamma[c] + beta[c];
+    if (p.relu != 0u) {
+        v = max(v, 0.0);
+    }
+    out[i] = v;
+}

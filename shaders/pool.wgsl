@@ -1,3 +1,172 @@
-// placeholder
-@compute @workgroup_size(1)
-fn main() {}
+// Pooling over NHWC tensors.
+//   max_pool / avg_pool: windowed pooling, PyTorch semantics. For output
+//     (n, oy, ox, c): rows hs = oy*sh - ph .. he = min(hs + kh, H + ph),
+//     columns likewise; taps outside the input are skipped by max and read
+//     as 0 by the average, whose divisor is (he - hs)*(we - ws) when
+//     count_include_pad, else the number of in-bounds taps. The result goes
+//     to out[((n*OH + oy)*OW + ox)*out_c_total + out_c_offset + c].
+//     One invocation per output element, channels fastest (coalesced reads
+//     and writes); grid folded into x and y (see kernels::grid_1d).
+//   global_avg_pool: (N, HW, C) -> (N, C), mean over the HW rows. One
+//     workgroup per (n, block of GC channels): GC lanes along the channels
+//     (coalesced rows) times GR lanes striding over the rows, then a fixed
+//     order reduction of the GR partial sums in workgroup memory.
+// The host guarantees (PoolParams::validate) that every window holds at
+// least one in-bounds tap.
+
+struct Params {
+    // Batch N.
+    n: u32,
+    // Channels C of the input (and of this output's channel range).
+    c: u32,
+    // Input height H (global pool: the number of rows H*W).
+    h: u32,
+    // Input width W (global pool: 1).
+    w: u32,
+    // Output height OH.
+    oh: u32,
+    // Output width OW.
+    ow: u32,
+    // Window height kh.
+    kh: u32,
+    // Window width kw.
+    kw: u32,
+    // Stride along rows sh.
+    sh: u32,
+    // Stride along columns sw.
+    sw: u32,
+    // Padding rows ph (both sides).
+    ph: u32,
+    // Padding columns pw (both sides).
+    pw: u32,
+    // Channel count of the output tensor.
+    out_c_total: u32,
+    // First output channel written.
+    out_c_offset: u32,
+    // 1: the average divides by the padded window size.
+    count_include_pad: u32,
+    // Output elements to compute: N*OH*OW*C (global pool: unused).
+    total: u32,
+}
+
+const WG: u32 = 256u;
+// Global pool: channel lanes per workgroup.
+const GC: u32 = 32u;
+// Global pool: row lanes per workgroup.
+const GR: u32 = 8u;
+
+// Params: shapes, window, strides, padding, output placement, flags.
+@group(0) @binding(0) var<uniform> p: Params;
+// Input activations, NHWC (N, H, W, C).
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// Output, NHWC (N, OH, OW, out_c_total); only channels
+// [out_c_offset, out_c_offset + C) are written. May not alias x.
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+struct Window {
+    // In-bounds row range [y0, y1) and column range [x0, x1).
+    y0: u32,
+    y1: u32,
+    x0: u32,
+    x1: u32,
+    // PyTorch's padded window size (he - hs) * (we - ws).
+    padded: u32,
+    // Index of x[n, 0, 0, c].
+    base: u32,
+    // Index of the output element.
+    dst: u32,
+}
+
+fn window(i: u32) -> Window {
+    let c = i % p.c;
+    let t = i / p.c;
+    let ox = t % p.ow;
+    let t2 = t / p.ow;
+    let oy = t2 % p.oh;
+    let n = t2 / p.oh;
+    let hs = i32(oy * p.sh) - i32(p.ph);
+    let ws = i32(ox * p.sw) - i32(p.pw);
+    let he = min(hs + i32(p.kh), i32(p.h + p.ph));
+    let we = min(ws + i32(p.kw), i32(p.w + p.pw));
+    var win: Window;
+    win.y0 = u32(max(hs, 0));
+    win.x0 = u32(max(ws, 0));
+    win.y1 = u32(min(he, i32(p.h)));
+    win.x1 = u32(min(we, i32(p.w)));
+    win.padded = u32((he - hs) * (we - ws));
+    win.base = n * p.h * p.w * p.c + c;
+    win.dst = ((n * p.oh + oy) * p.ow + ox) * p.out_c_total + p.out_c_offset + c;
+    return win;
+}
+
+@compute @workgroup_size(256)
+fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.total) {
+        return;
+    }
+    let win = window(i);
+    // The first in-bounds tap seeds the maximum (no -inf literal in WGSL).
+    var m = x[win.base + (win.y0 * p.w + win.x0) * p.c];
+    for (var y = win.y0; y < win.y1; y++) {
+        for (var xx = win.x0; xx < win.x1; xx++) {
+            m = max(m, x[win.base + (y * p.w + xx) * p.c]);
+        }
+    }
+    out[win.dst] = m;
+}
+
+@compute @workgroup_size(256)
+fn avg_pool(@builtin(global_invocation_id) gid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if (i >= p.total) {
+        return;
+    }
+    let win = window(i);
+    // Row-major order, as the CPU reference sums.
+    var s = 0.0;
+    for (var y = win.y0; y < win.y1; y++) {
+        for (var xx = win.x0; xx < win.x1; xx++) {
+            s += x[win.base + (y * p.w + xx) * p.c];
+        }
+    }
+    var div = win.padded;
+    if (p.count_include_pad == 0u) {
+        div = (win.y1 - win.y0) * (win.x1 - win.x0);
+    }
+    out[win.dst] = s / f32(div);
+}
+
+var<workgroup> partial: array<array<f32, GC>, GR>;
+
+@compute @workgroup_size(GC, GR)
+fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(local_invocation_id) lid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+    let g = wid.x + wid.y * nwg.x;
+    let blocks = (p.c + GC - 1u) / GC;
+    let n = g / blocks;
+    // Uniform per workgroup: the whole group leaves (or stays) together.
+    if (n >= p.n) {
+        return;
+    }
+    let rows = p.h;
+    let c = (g % blocks) * GC + lid.x;
+    var s = 0.0;
+    if (c < p.c) {
+        for (var r = lid.y; r < rows; r += GR) {
+            s += x[(n * rows + r) * p.c + c];
+        }
+    }
+    partial[lid.y][lid.x] = s;
+    workgroupBarrier();
+    if (lid.y == 0u && c < p.c) {
+        var t = 0.0;
+        for (var k = 0u; k < GR; k++) {
+            t += partial[k][lid.x];
+        }
+        out[n * p.c + c] = t / f32(rows);
+    }
+}

@@ -1,3 +1,79 @@
-// placeholder
-@compute @workgroup_size(1)
-fn main() {}
+// Softmax over rows: out[n, k] = exp(x[n, k] - m) / sum_j exp(x[n, j] - m),
+// m = max_j x[n, j] (the numerically stable form).
+// One workgroup of WG invocations per row; the grid of rows is folded into x
+// and y (see kernels::grid_1d). Three passes over the row, each invocation
+// striding by WG:
+//   1. local maxima, reduced to m by a tree in workgroup memory;
+//   2. e = exp(x - m) written to out, local sums reduced to s likewise;
+//   3. out = e / s (each invocation rereads only what it wrote itself).
+
+struct Params {
+    // Rows N.
+    rows: u32,
+    // Classes K per row.
+    classes: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+const WG: u32 = 256u;
+
+// Params: the number of rows and the row length.
+@group(0) @binding(0) var<uniform> p: Params;
+// Logits, (N, K) rows.
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+// Probabilities, (N, K) rows. May not alias x.
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(256)
+fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
+           @builtin(local_invocation_index) li: u32,
+           @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = wid.x + wid.y * nwg.x;
+    // Uniform per workgroup: the whole group leaves (or stays) together.
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.classes;
+
+    // Pass 1: the row maximum. Every row has at least one class, so the
+    // first element seeds the maximum (WGSL has no -inf literal).
+    var m = x[base];
+    for (var k = li; k < p.classes; k += WG) {
+        m = max(m, x[base + k]);
+    }
+    red[li] = m;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            red[li] = max(red[li], red[li + s]);
+        }
+        workgroupBarrier();
+    }
+    m = red[0];
+    workgroupBarrier();
+
+    // Pass 2: exponentials and their sum.
+    var sum = 0.0;
+    for (var k = li; k < p.classes; k += WG) {
+        let e = exp(x[base + k] - m);
+        out[base + k] = e;
+        sum += e;
+    }
+    red[li] = sum;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s >>= 1u) {
+        if (li < s) {
+            red[li] = red[li] + red[li + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+
+    // Pass 3: normalise.
+    for (var k = li; k < p.classes; k += WG) {
+        out[base + k] = out[base + k] / total;
+    }
+}

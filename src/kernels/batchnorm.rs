@@ -7,13 +7,26 @@
 //! also reads, so it cannot be folded into a conv.
 //!
 //! Layouts: CPU reference NCHW; GPU NHWC.
+//!
+//! Bindings (`shaders/batchnorm.wgsl`, entry `batchnorm`): 0 params uniform
+//! (element count, C, ReLU flag, eps), 1 `x` (read, NHWC), 2 `gamma`,
+//! 3 `beta`, 4 `mean`, 5 `var` (read, C each), 6 `out` (read-write, NHWC).
+//! One invocation per element, 256 per workgroup, channels fastest; grid
+//! folded into x and y. The GPU computes `1/sqrt(var + eps)` per element in
+//! the reference's order rather than a pre-folded scale/shift, so the raw
+//! PyTorch buffers can be bound as they are.
 
-use super::{Dispatch, Tolerance};
-use crate::context::Context;
+use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
+use crate::context::{Binding, Context};
 use crate::error::{Error, Result};
+use crate::shaders::Shader;
 
-/// Declared tolerance: a handful of roundings per element (sqrt, divide,
-/// multiply-add); the GPU's `inverseSqrt` may differ by a few ulp.
+/// Declared tolerance: the GPU does the reference's operations in the same
+/// order (`1/sqrt(var + eps)`, subtract, two multiplies, add), but Vulkan
+/// lets `sqrt` and the divide be off by a few ulp and the last multiply-add
+/// may be fused. The result is then within a few ulp of the largest term:
+/// `rtol` (≈ 80 ulp) covers results of any size, `atol` results that cancel
+/// to near zero from terms of order one.
 pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-6,
     rtol: 1e-5,
@@ -35,6 +48,25 @@ pub struct BatchNormParams {
     /// Apply ReLU after the affine transform.
     pub relu: bool,
 }
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Uniform {
+    len: u32,
+    channels: u32,
+    relu: u32,
+    eps: f32,
+}
+
+const BINDINGS: &[Binding] = &[
+    Binding::Uniform,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::Read,
+    Binding::ReadWrite,
+];
 
 /// The per-channel (scale, shift) a batchnorm amounts to:
 /// `scale = gamma / sqrt(var + eps)`, `shift = beta − mean · scale`.
@@ -94,6 +126,38 @@ pub fn batchnorm_gpu(
     var: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Result<Dispatch> {
-    let _ = (ctx, p, x, gamma, beta, mean, var, out);
-    Err(Error::Invalid(format!("{label}: batchnorm GPU kernel not built yet")))
+    let len = p.batch * p.h * p.w * p.channels;
+    if p.channels == 0 {
+        return Err(Error::Graph {
+            node: label.into(),
+            message: "batchnorm over zero channels".into(),
+        });
+    }
+    let len32 = u32::try_from(len).map_err(|_| Error::Limit {
+        node: label.into(),
+        limit: "u32 element index",
+        needed: len as u64,
+        available: u32::MAX as u64,
+    })?;
+    make_dispatch(
+        ctx,
+        DispatchSpec {
+            label: label.into(),
+            shader: Shader::BatchNorm,
+            entry: "batchnorm",
+            bindings: BINDINGS,
+            constants: &[],
+            params: &Uniform {
+                len: len32,
+                channels: p.channels as u32,
+                relu: p.relu as u32,
+                eps: p.eps,
+            },
+            buffers: &[x, gamma, beta, mean, var, out],
+            workgroups: grid_1d(len, 256),
+            // A subtract, two multiplies and an add per element (the
+            // per-channel reciprocal square root is not counted).
+            flops: 4 * len as u64,
+        },
+    )
 }

@@ -6,16 +6,34 @@
 //! that is also read elsewhere, or a graph input.
 //!
 //! Layouts: CPU reference NCHW; GPU NHWC (a strided row copy).
+//!
+//! Bindings (`shaders/concat.wgsl`, entry `concat`): 0 params uniform
+//! (element count, C, out_c_total, out_c_offset), 1 `src` (read), 2 `out`
+//! (read-write). One invocation per source element, channels fastest, 256
+//! per workgroup, grid folded into x and y. Channels of `out` outside
+//! `[out_c_offset, out_c_offset + C)` are not touched.
 
-use super::{Dispatch, Tolerance};
-use crate::context::Context;
+use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
+use crate::context::{Binding, Context};
 use crate::error::{Error, Result};
+use crate::shaders::Shader;
 
 /// Declared tolerance: bit-exact (a copy).
 pub const TOLERANCE: Tolerance = Tolerance {
     atol: 0.0,
     rtol: 0.0,
 };
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Uniform {
+    len: u32,
+    channels: u32,
+    out_c_total: u32,
+    out_c_offset: u32,
+}
+
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// One source's placement in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +69,48 @@ pub fn concat_gpu(
     src: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Result<Dispatch> {
-    let _ = (ctx, p, src, out);
-    Err(Error::Invalid(format!("{label}: concat GPU kernel not built yet")))
+    if p.channels == 0 || p.out_c_offset + p.channels > p.out_c_total {
+        return Err(Error::Shape {
+            node: label.into(),
+            expected: format!(
+                "a non-empty channel range within the output's {} channels",
+                p.out_c_total
+            ),
+            actual: format!(
+                "channels [{}, {})",
+                p.out_c_offset,
+                p.out_c_offset + p.channels
+            ),
+        });
+    }
+    let len = p.batch * p.hw * p.channels;
+    let out_len = p.batch * p.hw * p.out_c_total;
+    if out_len > u32::MAX as usize {
+        return Err(Error::Limit {
+            node: label.into(),
+            limit: "u32 element index",
+            needed: out_len as u64,
+            available: u32::MAX as u64,
+        });
+    }
+    make_dispatch(
+        ctx,
+        DispatchSpec {
+            label: label.into(),
+            shader: Shader::Concat,
+            entry: "concat",
+            bindings: BINDINGS,
+            constants: &[],
+            params: &Uniform {
+                len: len as u32,
+                channels: p.channels as u32,
+                out_c_total: p.out_c_total as u32,
+                out_c_offset: p.out_c_offset as u32,
+            },
+            buffers: &[src, out],
+            workgroups: grid_1d(len, 256),
+            // A copy: no arithmetic (as the layout transposes).
+            flops: 0,
+        },
+    )
 }

@@ -14,10 +14,21 @@
 //! pool branch of an Inception block writes straight into its concat.
 //!
 //! Layouts: CPU reference NCHW; GPU NHWC.
+//!
+//! Bindings (`shaders/pool.wgsl`, entries `max_pool`, `avg_pool`,
+//! `global_avg_pool`): 0 params uniform (shapes, window, strides, padding,
+//! output placement, flags), 1 `x` (read, NHWC), 2 `out` (read-write).
+//! The windowed pools run one invocation per output element, channels
+//! fastest, 256 per workgroup, grid folded into x and y. The global pool
+//! runs one 32×8 workgroup per (n, block of 32 channels): 32 lanes read
+//! consecutive channels of a row (coalesced), 8 lanes stride over the H·W
+//! rows, and the 8 partial sums are added in workgroup memory in a fixed
+//! order.
 
-use super::{Dispatch, Tolerance};
-use crate::context::Context;
+use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
+use crate::context::{Binding, Context};
 use crate::error::{Error, Result};
+use crate::shaders::Shader;
 
 /// Declared tolerance: max is exact; an average sums at most k·k terms (or
 /// H·W for the global pool) in possibly another order.
@@ -25,6 +36,46 @@ pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-6,
     rtol: 1e-5,
 };
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Uniform {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    ph: u32,
+    pw: u32,
+    out_c_total: u32,
+    out_c_offset: u32,
+    count_include_pad: u32,
+    total: u32,
+}
+
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
+
+/// Channel lanes of a global-pool workgroup (`GC` in `pool.wgsl`).
+const GLOBAL_GC: usize = 32;
+
+/// Converts `v` for the uniform, or names the limit it exceeds. Indices in
+/// the shaders are u32, and window starts are computed in i32.
+fn to_u32(label: &str, v: usize) -> Result<u32> {
+    if v > i32::MAX as usize {
+        return Err(Error::Limit {
+            node: label.into(),
+            limit: "i32 index in pool shaders",
+            needed: v as u64,
+            available: i32::MAX as u64,
+        });
+    }
+    Ok(v as u32)
+}
 
 /// Max or average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -106,10 +157,12 @@ impl PoolParams {
 
     /// Checks the invariants; `node` names the pool in the error.
     pub fn validate(&self, node: &str) -> Result<()> {
-        let bad = |m: String| Err(Error::Graph {
-            node: node.into(),
-            message: m,
-        });
+        let bad = |m: String| {
+            Err(Error::Graph {
+                node: node.into(),
+                message: m,
+            })
+        };
         if self.batch == 0 || self.channels == 0 || self.in_h == 0 || self.in_w == 0 {
             return bad("zero-sized input".into());
         }
@@ -205,8 +258,49 @@ pub fn pool_gpu(
     x: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Result<Dispatch> {
-    let _ = (ctx, p, x, out);
-    Err(Error::Invalid(format!("{label}: pool GPU kernel not built yet")))
+    p.validate(label)?;
+    let [oh, ow] = p.out_hw()?;
+    let total = p.batch * oh * ow * p.channels;
+    // The largest index either side touches must fit too.
+    to_u32(label, p.batch * p.in_h * p.in_w * p.channels)?;
+    to_u32(label, p.batch * oh * ow * p.out_c_total)?;
+    let u = |v: usize| to_u32(label, v);
+    let params = Uniform {
+        n: u(p.batch)?,
+        c: u(p.channels)?,
+        h: u(p.in_h)?,
+        w: u(p.in_w)?,
+        oh: u(oh)?,
+        ow: u(ow)?,
+        kh: u(p.kernel[0])?,
+        kw: u(p.kernel[1])?,
+        sh: u(p.stride[0])?,
+        sw: u(p.stride[1])?,
+        ph: u(p.padding[0])?,
+        pw: u(p.padding[1])?,
+        out_c_total: u(p.out_c_total)?,
+        out_c_offset: u(p.out_c_offset)?,
+        count_include_pad: p.count_include_pad as u32,
+        total: u(total)?,
+    };
+    make_dispatch(
+        ctx,
+        DispatchSpec {
+            label: label.into(),
+            shader: Shader::Pool,
+            entry: match p.kind {
+                PoolKind::Max => "max_pool",
+                PoolKind::Avg => "avg_pool",
+            },
+            bindings: BINDINGS,
+            constants: &[],
+            params: &params,
+            buffers: &[x, out],
+            workgroups: grid_1d(total, 256),
+            // One compare or add per window tap (padding taps included).
+            flops: (total * p.kernel[0] * p.kernel[1]) as u64,
+        },
+    )
 }
 
 /// Builds the GPU dispatch for global average pooling: `x` NHWC
@@ -220,6 +314,38 @@ pub fn global_avg_pool_gpu(
     x: &wgpu::Buffer,
     out: &wgpu::Buffer,
 ) -> Result<Dispatch> {
-    let _ = (ctx, batch, channels, hw, x, out);
-    Err(Error::Invalid(format!("{label}: global pool GPU kernel not built yet")))
+    if batch == 0 || channels == 0 || hw == 0 {
+        return Err(Error::Graph {
+            node: label.into(),
+            message: format!(
+                "global average pool over a zero-sized input (N={batch}, C={channels}, H·W={hw})"
+            ),
+        });
+    }
+    to_u32(label, batch * hw * channels)?;
+    let params = Uniform {
+        n: to_u32(label, batch)?,
+        c: to_u32(label, channels)?,
+        h: to_u32(label, hw)?,
+        w: 1,
+        oh: 1,
+        ow: 1,
+        out_c_total: to_u32(label, channels)?,
+        ..Uniform::default()
+    };
+    make_dispatch(
+        ctx,
+        DispatchSpec {
+            label: label.into(),
+            shader: Shader::Pool,
+            entry: "global_avg_pool",
+            bindings: BINDINGS,
+            constants: &[],
+            params: &params,
+            buffers: &[x, out],
+            workgroups: grid_1d(batch * channels.div_ceil(GLOBAL_GC), 1),
+            // One add per input element.
+            flops: (batch * hw * channels) as u64,
+        },
+    )
 }
