@@ -90,12 +90,11 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
 /// Every adapter wgpu can see, best first (for `resincept info`).
 pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
     let instance = make_instance(backends);
-    let mut infos: Vec<_> = pollster::block_on(instance.enumerate_adapters(
-        backends.unwrap_or(wgpu::Backends::all()),
-    ))
-    .iter()
-    .map(|a| a.get_info())
-    .collect();
+    let mut infos: Vec<_> =
+        pollster::block_on(instance.enumerate_adapters(backends.unwrap_or(wgpu::Backends::all())))
+            .iter()
+            .map(|a| a.get_info())
+            .collect();
     infos.sort_by_key(|i| std::cmp::Reverse(adapter_rank(i)));
     infos
 }
@@ -159,13 +158,24 @@ impl Context {
 
     /// Creates a context on the best adapter that matches `opts`.
     pub fn with_options(opts: &ContextOptions) -> Result<Self> {
-        let instance = make_instance(opts.backends);
-        let mut adapters = pollster::block_on(
-            instance.enumerate_adapters(opts.backends.unwrap_or(wgpu::Backends::all())),
-        );
-        if let Some(name) = &opts.adapter_name {
-            let needle = name.to_ascii_lowercase();
-            adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&needle));
+        // Native backends first; OpenGL only when none has an adapter (or
+        // when asked for). Probing GL needlessly initialises EGL, which is
+        // slow and prints windowing-system noise on headless machines.
+        let tries = match opts.backends {
+            Some(b) => vec![b],
+            None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+        };
+        let mut adapters = Vec::new();
+        for backends in tries {
+            let instance = make_instance(Some(backends));
+            adapters = pollster::block_on(instance.enumerate_adapters(backends));
+            if let Some(name) = &opts.adapter_name {
+                let needle = name.to_ascii_lowercase();
+                adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&needle));
+            }
+            if !adapters.is_empty() {
+                break;
+            }
         }
         adapters.sort_by_key(|a| std::cmp::Reverse(adapter_rank(&a.get_info())));
         let Some(adapter) = adapters.into_iter().next() else {

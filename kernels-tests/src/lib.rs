@@ -57,7 +57,10 @@ pub fn assert_close(case: &str, got: &[f32], want: &[f32], tol: Tolerance) {
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         if !tol.close(g, w) {
             if bad.len() < 10 {
-                bad.push(format!("  [{i}] gpu={g:e} ref={w:e} diff={:e}", (g - w).abs()));
+                bad.push(format!(
+                    "  [{i}] gpu={g:e} ref={w:e} diff={:e}",
+                    (g - w).abs()
+                ));
             }
             worst = worst.max((g - w).abs());
             if g.is_nan() || w.is_nan() {

@@ -66,7 +66,12 @@ fn layout_round_trip() {
             let d = layout::transpose_gpu(&ctx, "t", dir, shape, &src, &dst).unwrap();
             ctx.run_dispatches(&[&d]).unwrap();
             let got = ctx.read_buffer(&dst, len).unwrap();
-            assert_close(&format!("{dir:?} {shape:?}"), &got, &want, layout::TOLERANCE);
+            assert_close(
+                &format!("{dir:?} {shape:?}"),
+                &got,
+                &want,
+                layout::TOLERANCE,
+            );
         }
     }
 }

@@ -35,6 +35,11 @@ fn every_shader_file_validates() {
     assert_eq!(names, table, "shaders/ and the embedded table disagree");
     for s in resincept::shaders::Shader::ALL {
         let on_disk = std::fs::read_to_string(dir.join(s.file_name())).unwrap();
-        assert_eq!(on_disk, s.source(), "{} embedded copy is stale", s.file_name());
+        assert_eq!(
+            on_disk,
+            s.source(),
+            "{} embedded copy is stale",
+            s.file_name()
+        );
     }
 }

@@ -247,6 +247,12 @@ impl Conv2dParams {
 /// `scale` and `shift` have C_out entries; `residual` (when
 /// `p.residual_scale` is set) is NCHW (N, C_out, OH, OW); `out` is NCHW
 /// (N, out_c_total, OH, OW) and only channels `out_c_offset..+C_out` are written.
+///
+/// Every output sums its terms in the order (input channel, tap row, tap
+/// column), skipping taps that fall in the padding. The loops visit one
+/// whole output plane per term, so the innermost loop runs over contiguous
+/// output columns (fast enough for the golden model tests) without changing
+/// that order.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_cpu(
     p: &Conv2dParams,
@@ -261,35 +267,40 @@ pub fn conv2d_cpu(
     let cin_g = p.in_channels / p.groups;
     let cout_g = p.out_channels / p.groups;
     let [kh, kw] = p.kernel;
+    let plane = p.in_h * p.in_w;
+    let mut acc = vec![0.0f32; oh * ow];
     for n in 0..p.batch {
         for o in 0..p.out_channels {
             let g = o / cout_g;
-            for y in 0..oh {
-                for x in 0..ow {
-                    let mut acc = 0.0f32;
-                    for c in 0..cin_g {
-                        let ci = g * cin_g + c;
-                        for i in 0..kh {
+            acc.fill(0.0);
+            for c in 0..cin_g {
+                let ci = g * cin_g + c;
+                let src = &input[(n * p.in_channels + ci) * plane..][..plane];
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let wv = weight[((o * cin_g + c) * kh + i) * kw + j];
+                        // Output columns whose tap lands inside the row.
+                        let (x0, x1) =
+                            valid_range(ow, p.stride[1], j * p.dilation[1], p.padding.left, p.in_w);
+                        for y in 0..oh {
                             let iy = (y * p.stride[0] + i * p.dilation[0]) as isize
                                 - p.padding.top as isize;
                             if iy < 0 || iy >= p.in_h as isize {
                                 continue;
                             }
-                            for j in 0..kw {
-                                let ix = (x * p.stride[1] + j * p.dilation[1]) as isize
-                                    - p.padding.left as isize;
-                                if ix < 0 || ix >= p.in_w as isize {
-                                    continue;
-                                }
-                                let iv = input[((n * p.in_channels + ci) * p.in_h + iy as usize)
-                                    * p.in_w
-                                    + ix as usize];
-                                let wv = weight[((o * cin_g + c) * kh + i) * kw + j];
-                                acc += iv * wv;
+                            let row = &src[iy as usize * p.in_w..][..p.in_w];
+                            let dst = &mut acc[y * ow..][..ow];
+                            for (x, d) in (x0..x1).zip(&mut dst[x0..x1]) {
+                                let ix = x * p.stride[1] + j * p.dilation[1] - p.padding.left;
+                                *d += row[ix] * wv;
                             }
                         }
                     }
-                    let mut v = acc * scale[o] + shift[o];
+                }
+            }
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut v = acc[y * ow + x] * scale[o] + shift[o];
                     if let (Some(rs), Some(res)) = (p.residual_scale, residual) {
                         v += rs * res[((n * p.out_channels + o) * oh + y) * ow + x];
                     }
@@ -301,6 +312,16 @@ pub fn conv2d_cpu(
             }
         }
     }
+}
+
+/// The output positions `x0..x1` (of `out` positions, stride `stride`) whose
+/// input coordinate `x·stride + tap − pad` lies in `0..extent`.
+fn valid_range(out: usize, stride: usize, tap: usize, pad: usize, extent: usize) -> (usize, usize) {
+    // x·stride + tap ≥ pad  ⇔  x ≥ ceil((pad − tap) / stride)
+    let x0 = pad.saturating_sub(tap).div_ceil(stride);
+    // x·stride + tap − pad < extent  ⇔  x < ceil((extent + pad − tap) / stride)
+    let x1 = (extent + pad).saturating_sub(tap).div_ceil(stride);
+    (x0.min(out), x1.min(out).max(x0.min(out)))
 }
 
 /// Reduction depth of one k-tile (`BK` in the shader).
