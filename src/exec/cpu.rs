@@ -35,23 +35,7 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
         match &node.op {
             Op::Input => out.copy_from_slice(&input.data),
             Op::Conv2d(c) => {
-                let [n, ci, h, w] = in_shape(0);
-                let p = conv2d::Conv2dParams {
-                    batch: n,
-                    in_channels: ci,
-                    in_h: h,
-                    in_w: w,
-                    out_channels: c.out_channels,
-                    kernel: c.kernel,
-                    stride: c.stride,
-                    padding: c.padding,
-                    dilation: c.dilation,
-                    groups: c.groups,
-                    residual_scale: c.residual,
-                    relu: c.relu,
-                    out_c_total: c.out_channels,
-                    out_c_offset: 0,
-                };
+                let p = c.params(in_shape(0), c.out_channels, 0);
                 let (scale, shift) = super::conv_epilogue(&node.name, c, weights)?;
                 let wt = weights.get(&format!("{}.weight", node.name))?;
                 let res = c.residual.map(|_| get(1));
@@ -89,21 +73,7 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
                 elementwise::add_cpu(&p, get(0), get(1), &mut out);
             }
             Op::Pool(pl) => {
-                let [n, c, h, w] = in_shape(0);
-                let p = pool::PoolParams {
-                    kind: pl.kind,
-                    batch: n,
-                    channels: c,
-                    in_h: h,
-                    in_w: w,
-                    kernel: pl.kernel,
-                    stride: pl.stride,
-                    padding: pl.padding,
-                    ceil_mode: pl.ceil_mode,
-                    count_include_pad: pl.count_include_pad,
-                    out_c_total: c,
-                    out_c_offset: 0,
-                };
+                let p = pl.params(in_shape(0), in_shape(0)[1], 0);
                 pool::pool_cpu(&p, get(0), &mut out);
             }
             Op::GlobalAvgPool => {

@@ -393,24 +393,8 @@ impl CompiledGraph {
                     }
                 }
                 Op::Conv2d(c) => {
-                    let [nb, ci, h, w] = ishape(0);
                     let (obuf, off, ctot) = place(out);
-                    let p = conv2d::Conv2dParams {
-                        batch: nb,
-                        in_channels: ci,
-                        in_h: h,
-                        in_w: w,
-                        out_channels: c.out_channels,
-                        kernel: c.kernel,
-                        stride: c.stride,
-                        padding: c.padding,
-                        dilation: c.dilation,
-                        groups: c.groups,
-                        residual_scale: c.residual,
-                        relu: c.relu,
-                        out_c_total: ctot,
-                        out_c_offset: off,
-                    };
+                    let p = c.params(ishape(0), ctot, off);
                     let wkey = format!("{name}.weight");
                     let wt = weights.get(&wkey)?;
                     let packed = conv2d::pack_weights(&p, &wt.data);
@@ -492,22 +476,8 @@ impl CompiledGraph {
                     push(d, kind);
                 }
                 Op::Pool(pl) => {
-                    let [nb, c, h, w] = ishape(0);
                     let (obuf, off, ctot) = place(out);
-                    let p = pool::PoolParams {
-                        kind: pl.kind,
-                        batch: nb,
-                        channels: c,
-                        in_h: h,
-                        in_w: w,
-                        kernel: pl.kernel,
-                        stride: pl.stride,
-                        padding: pl.padding,
-                        ceil_mode: pl.ceil_mode,
-                        count_include_pad: pl.count_include_pad,
-                        out_c_total: ctot,
-                        out_c_offset: off,
-                    };
+                    let p = pl.params(ishape(0), ctot, off);
                     let d = pool::pool_gpu(ctx, name, &p, dense(n.inputs[0], name)?, obuf)?;
                     push(d, kind);
                 }

@@ -122,6 +122,36 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// The kernel launch parameters for input shape `[n, c, h, w]`, with the
+    /// output written at channel `out_c_offset` of a tensor of
+    /// `out_c_total` channels. The one place a conv node becomes kernel
+    /// parameters (shape inference and both executors use it).
+    pub fn params(
+        &self,
+        [n, c, h, w]: [usize; 4],
+        out_c_total: usize,
+        out_c_offset: usize,
+    ) -> crate::kernels::conv2d::Conv2dParams {
+        crate::kernels::conv2d::Conv2dParams {
+            batch: n,
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: self.out_channels,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+            residual_scale: self.residual,
+            relu: self.relu,
+            out_c_total,
+            out_c_offset,
+        }
+    }
+}
+
 /// A max or average pool node (PyTorch's `MaxPool2d` / `AvgPool2d`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pool {
@@ -170,6 +200,33 @@ impl Pool {
     pub fn include_pad(mut self, on: bool) -> Self {
         self.count_include_pad = on;
         self
+    }
+}
+
+impl Pool {
+    /// The kernel launch parameters for input shape `[n, c, h, w]`, with the
+    /// output written at channel `out_c_offset` of a tensor of
+    /// `out_c_total` channels.
+    pub fn params(
+        &self,
+        [n, c, h, w]: [usize; 4],
+        out_c_total: usize,
+        out_c_offset: usize,
+    ) -> crate::kernels::pool::PoolParams {
+        crate::kernels::pool::PoolParams {
+            kind: self.kind,
+            batch: n,
+            channels: c,
+            in_h: h,
+            in_w: w,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            ceil_mode: self.ceil_mode,
+            count_include_pad: self.count_include_pad,
+            out_c_total,
+            out_c_offset,
+        }
     }
 }
 
@@ -308,26 +365,10 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
     let out = match op {
         Op::Input => unreachable!("input shapes are given, not inferred"),
         Op::Conv2d(c) => {
-            let [n, ci, h, w] = ins[0];
-            let p = crate::kernels::conv2d::Conv2dParams {
-                batch: n,
-                in_channels: ci,
-                in_h: h,
-                in_w: w,
-                out_channels: c.out_channels,
-                kernel: c.kernel,
-                stride: c.stride,
-                padding: c.padding,
-                dilation: c.dilation,
-                groups: c.groups,
-                residual_scale: c.residual,
-                relu: c.relu,
-                out_c_total: c.out_channels,
-                out_c_offset: 0,
-            };
+            let p = c.params(ins[0], c.out_channels, 0);
             p.validate(name)?;
             let [oh, ow] = p.out_hw()?;
-            let out = [n, c.out_channels, oh, ow];
+            let out = [ins[0][0], c.out_channels, oh, ow];
             if c.residual.is_some() && ins[1] != out {
                 return Err(shape_err(
                     name,
@@ -349,21 +390,8 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             ins[0]
         }
         Op::Pool(pl) => {
-            let [n, c, h, w] = ins[0];
-            let p = crate::kernels::pool::PoolParams {
-                kind: pl.kind,
-                batch: n,
-                channels: c,
-                in_h: h,
-                in_w: w,
-                kernel: pl.kernel,
-                stride: pl.stride,
-                padding: pl.padding,
-                ceil_mode: pl.ceil_mode,
-                count_include_pad: pl.count_include_pad,
-                out_c_total: c,
-                out_c_offset: 0,
-            };
+            let [n, c, _, _] = ins[0];
+            let p = pl.params(ins[0], c, 0);
             p.validate(name)?;
             let [oh, ow] = p.out_hw()?;
             [n, c, oh, ow]
