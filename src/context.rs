@@ -408,9 +408,10 @@ impl Context {
     }
 
     /// Maps a `MAP_READ` buffer whose copy has been submitted and returns its
-    /// first `len` f32 elements. Blocks until the GPU is done.
-    pub fn map_read(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
-        let bytes = (len.max(1) * 4) as u64;
+    /// first `len` elements of type `T` (f32 for tensors, u64 for
+    /// timestamps). Blocks until the GPU is done.
+    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+        let bytes = (len.max(1) * std::mem::size_of::<T>()) as u64;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
             let _ = tx.send(r);
@@ -428,7 +429,7 @@ impl Context {
             let view = staging
                 .get_mapped_range(0..bytes)
                 .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec()
+            bytemuck::pod_collect_to_vec::<u8, T>(&view[..len * std::mem::size_of::<T>()])
         };
         staging.unmap();
         Ok(out)

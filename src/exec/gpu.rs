@@ -821,33 +821,6 @@ impl CompiledGraph {
         self.read_outputs()
     }
 
-    /// Maps a submitted `MAP_READ` buffer and returns its first `len` u64s.
-    fn map_u64(&self, buf: &wgpu::Buffer, len: usize) -> Result<Vec<u64>> {
-        let bytes = len as u64 * 8;
-        let (tx, rx) = std::sync::mpsc::channel();
-        buf.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-            let _ = tx.send(r);
-        });
-        self.ctx
-            .device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.recv()
-            .map_err(|e| Error::Gpu(format!("map callback lost: {e}")))?
-            .map_err(|e| Error::Gpu(format!("mapping timestamps: {e}")))?;
-        let out = {
-            let view = buf
-                .get_mapped_range(0..bytes)
-                .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, u64>(&view)
-        };
-        buf.unmap();
-        Ok(out)
-    }
-
     /// Runs the graph once with a GPU timestamp around every dispatch (each
     /// in its own compute pass) and returns each dispatch's time, in run
     /// order. `None` when the adapter lacks `TIMESTAMP_QUERY`. The outputs
@@ -885,7 +858,7 @@ impl CompiledGraph {
         let period_ns = self.ctx.queue.get_timestamp_period() as f64;
         let mut ticks: Vec<u64> = Vec::with_capacity(2 * self.steps.len());
         for (j, (_, count)) in ts.sets.iter().enumerate() {
-            ticks.extend(self.map_u64(&ts.readback[j], *count as usize)?);
+            ticks.extend(self.ctx.map_read::<u64>(&ts.readback[j], *count as usize)?);
         }
         Ok(Some(
             self.steps
