@@ -2,10 +2,31 @@
 //! WGSL compute shaders through wgpu.
 //!
 //! The path from a model to the GPU: [`graph`] (what to compute, with shape
-//! inference at build time) → `passes` (fold batchnorm, fuse epilogues,
-//! zero-copy concat) → `plan` (schedule, lifetimes, buffer reuse) →
-//! executor (pipelines, buffers and bind groups made once; one submission
-//! per run) → [`kernels`] (WGSL in `shaders/`, each with a CPU reference).
+//! inference at build time) → [`passes`] (fold batchnorm, fuse epilogues,
+//! zero-copy concat) → [`plan`] (schedule, lifetimes, buffer reuse) →
+//! [`exec`] (pipelines, buffers and bind groups made once; one submission
+//! per run; or the CPU reference executor) → [`kernels`] (WGSL in
+//! `shaders/`, each with a CPU reference). [`models`] builds the zoo's
+//! graphs with PyTorch's parameter names; [`weights`] loads them.
+//!
+//! ```no_run
+//! use resincept::exec::gpu::{CompileOptions, CompiledGraph};
+//! use resincept::{models, weights::Weights, Context, Tensor};
+//! use std::sync::Arc;
+//!
+//! # fn main() -> resincept::Result<()> {
+//! let ctx = Arc::new(Context::new()?);
+//! let graph = models::build("resnet50", 1, 224)?;
+//! let weights = Weights::load_safetensors("resnet50.safetensors")?;
+//! weights.check(&graph.param_specs())?;
+//! let model = CompiledGraph::compile(ctx, &graph, &weights, &CompileOptions::new(1, 224, 224))?;
+//! let logits = &model.run(&Tensor::zeros(vec![1, 3, 224, 224]))?[0]; // (1, 1000)
+//! # let _ = logits;
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod context;
 pub mod error;

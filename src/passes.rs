@@ -7,10 +7,10 @@
 //! 1. [`remove_dead`] — drop nodes whose output reaches no graph output (run
 //!    first so that a dead reader does not block a fusion, and last again).
 //! 2. [`fold_batchnorm`] — a BN reading a conv's only output becomes the
-//!    conv's [`Conv2d::bn`].
+//!    conv's [`Conv2d::bn`](crate::graph::Conv2d::bn).
 //! 3. [`fuse_epilogue`] — ReLU after conv/BN/add becomes a `relu` flag; an
 //!    add of a conv output and another value becomes the conv's
-//!    [`Conv2d::residual`] (with the branch scale in [`Conv2d::out_scale`]).
+//!    [`Conv2d::residual`](crate::graph::Conv2d::residual) (with the branch scale in [`Conv2d::out_scale`](crate::graph::Conv2d::out_scale)).
 //! 4. [`inplace_concat`] — concat inputs written by a conv or pool straight
 //!    into their channel range of the concat output ([`Graph::alias`]).
 //!
