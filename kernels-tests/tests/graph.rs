@@ -581,7 +581,9 @@ fn random_graphs_gpu_matches_cpu() {
         let want = cpu::run(&g, &w, &x).unwrap();
         for (pname, opts) in pass_configs() {
             let case = format!("seed {seed} passes {pname}");
-            let o = CompileOptions::new(shape[0], shape[2], shape[3]).with_passes(opts);
+            let o = CompileOptions::new(shape[0], shape[2], shape[3])
+                .with_passes(opts)
+                .poisoned();
             let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o)
                 .unwrap_or_else(|e| panic!("{case}: {e}"));
             let got = cg.run(&x).unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -628,7 +630,7 @@ fn each_block_gpu_matches_cpu() {
             ("none", PassOptions::none()),
             ("all", PassOptions::default()),
         ] {
-            let o = CompileOptions::new(2, 7, 9).with_passes(opts);
+            let o = CompileOptions::new(2, 7, 9).with_passes(opts).poisoned();
             let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
             compare(&format!("{name} ({pname})"), &cg.run(&xin).unwrap(), &want);
         }
@@ -666,7 +668,7 @@ fn runs_are_deterministic() {
         ctx,
         &g,
         &w,
-        &CompileOptions::new(shape[0], shape[2], shape[3]),
+        &CompileOptions::new(shape[0], shape[2], shape[3]).poisoned(),
     )
     .unwrap();
     let a = cg.run(&x).unwrap();

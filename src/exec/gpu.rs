@@ -70,6 +70,11 @@ pub struct CompileOptions {
     pub width: usize,
     /// Which optimisation passes to run first.
     pub passes: PassOptions,
+    /// Fill every activation buffer with NaN at the start of each run (a
+    /// copy from one NaN buffer made at compile time; nothing is created per
+    /// run). For tests: an element no kernel writes then reads as NaN and
+    /// fails the comparison instead of passing as a stale or zero value.
+    pub poison: bool,
 }
 
 impl CompileOptions {
@@ -80,7 +85,15 @@ impl CompileOptions {
             height,
             width,
             passes: PassOptions::default(),
+            poison: false,
         }
+    }
+
+    /// The same with every activation buffer NaN-filled before each run
+    /// (see [`CompileOptions::poison`]).
+    pub fn poisoned(mut self) -> Self {
+        self.poison = true;
+        self
     }
 
     /// The same with these passes.
@@ -179,6 +192,9 @@ pub struct CompiledGraph {
     steps: Vec<Step>,
     outputs: Vec<Output>,
     _slots: Vec<wgpu::Buffer>,
+    /// With [`CompileOptions::poison`]: a NaN-filled buffer as large as the
+    /// largest slot, and the slots to overwrite from it before each run.
+    poison: Option<(wgpu::Buffer, Vec<wgpu::Buffer>)>,
     _params: Vec<wgpu::Buffer>,
     timestamps: Option<Timestamps>,
     stats: Stats,
@@ -306,7 +322,7 @@ impl CompiledGraph {
 
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let built = Self::build(&ctx, &g, &plan, weights, input_shape, progress);
+        let built = Self::build(&ctx, &g, &plan, weights, input_shape, opts.poison, progress);
         let oom_err = pollster::block_on(oom.pop());
         let val_err = pollster::block_on(scope.pop());
         let mut cg = built?;
@@ -329,6 +345,7 @@ impl CompiledGraph {
         plan: &Plan,
         weights: &Weights,
         input_shape: [usize; 4],
+        poison: bool,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<CompiledGraph> {
         let shapes = &plan.shapes;
@@ -685,6 +702,21 @@ impl CompiledGraph {
             plan: plan.clone(),
             input_name,
             input_shape,
+            poison: poison.then(|| {
+                let target = input_target.as_ref().expect("the graph has an input node");
+                // Every slot and every output buffer (a transposed output
+                // lives outside the slots), but not the slot the input is
+                // written into directly: it must keep the input.
+                let mut targets: Vec<wgpu::Buffer> = Vec::new();
+                for b in slots.iter().chain(outputs.iter().map(|o| &o.src)) {
+                    if b != target && !targets.contains(b) {
+                        targets.push(b.clone());
+                    }
+                }
+                let largest = targets.iter().map(|b| b.size()).max().unwrap_or(4);
+                let nan = alloc.init("poison", &vec![f32::NAN; (largest / 4) as usize]);
+                (nan, targets)
+            }),
             input_target: input_target.expect("the graph has an input node"),
             steps,
             outputs,
@@ -807,6 +839,11 @@ impl CompiledGraph {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept run"),
             });
+        if let Some((nan, slots)) = &self.poison {
+            for slot in slots {
+                enc.copy_buffer_to_buffer(nan, 0, slot, 0, slot.size());
+            }
+        }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("resincept run"),
