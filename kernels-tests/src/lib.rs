@@ -4,6 +4,7 @@
 
 use resincept::kernels::Tolerance;
 use resincept::Context;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// The environment variable that turns a missing adapter into a failure.
@@ -32,19 +33,76 @@ pub fn nan_buffer(ctx: &Context, len: usize) -> wgpu::Buffer {
     ctx.storage_buffer_init("nan-filled output", &vec![f32::NAN; len.max(1)])
 }
 
-/// Deterministic uniform values in [-1, 1) from a seed (splitmix64).
+/// A small deterministic RNG (splitmix64) for random shapes and graphs.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    /// One element of `xs`, uniformly.
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())]
+    }
+
+    /// Uniform in [-1, 1), with 24 random bits.
+    pub fn unit(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+/// Deterministic uniform values in [-1, 1) from a seed.
 pub fn rand_vec(seed: u64, len: usize) -> Vec<f32> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let mut rng = Rng(seed);
+    (0..len).map(|_| rng.unit()).collect()
+}
+
+/// `kernels-tests/golden/{sub}`.
+pub fn golden_dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(sub)
+}
+
+/// Every `*.safetensors` in `golden/{sub}`, sorted; panics when the folder
+/// is missing or holds none (a missing oracle must not pass).
+pub fn golden_files(sub: &str) -> Vec<PathBuf> {
+    let dir = golden_dir(sub);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no .safetensors files in {}",
+        dir.display()
+    );
+    files
 }
 
 /// Asserts `|got − want| ≤ atol + rtol·|want|` everywhere (NaN fails), and

@@ -19,7 +19,7 @@
 //! GPU parts print `SKIP: no GPU adapter` and pass without one (they fail
 //! instead with `RESINCEPT_REQUIRE_GPU=1`).
 
-use kernels_tests::{assert_close, gpu};
+use kernels_tests::{assert_close, golden_dir, golden_files, gpu};
 use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::graph::Graph;
@@ -28,7 +28,7 @@ use resincept::models::{self, Options};
 use resincept::weights::{self, Weights};
 use resincept::Tensor;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// The golden bar: `|got − want| ≤ 1e-4 · max|want|` elementwise. The
@@ -46,30 +46,6 @@ const PUBLIC_MODELS: &[&str] = &[
     "inception_v4",
     "inception_resnet_v2",
 ];
-
-fn golden_dir(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(sub)
-}
-
-/// The `.safetensors` files of `golden/{sub}`, sorted; panics when the
-/// folder is missing or holds none (a missing oracle must not pass).
-fn fixture_files(sub: &str) -> Vec<PathBuf> {
-    let dir = golden_dir(sub);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "{} holds no .safetensors fixture",
-        dir.display()
-    );
-    files
-}
 
 /// One golden fixture: its metadata, stored input and expected output.
 struct Fixture {
@@ -216,7 +192,7 @@ fn model_of(path: &Path) -> String {
 /// Every `golden/models` file for `model`, on both executors; at least one
 /// must exist.
 fn check_model(model: &str) {
-    let files: Vec<_> = fixture_files("models")
+    let files: Vec<_> = golden_files("models")
         .into_iter()
         .filter(|p| model_of(p) == model)
         .collect();
@@ -228,7 +204,7 @@ fn check_model(model: &str) {
 
 #[test]
 fn golden_blocks_cpu() {
-    for p in fixture_files("blocks") {
+    for p in golden_files("blocks") {
         check_fixture(&p, true, false);
     }
 }
@@ -238,7 +214,7 @@ fn golden_blocks_gpu() {
     if gpu().is_none() {
         return;
     }
-    for p in fixture_files("blocks") {
+    for p in golden_files("blocks") {
         check_fixture(&p, false, true);
     }
 }
@@ -277,7 +253,7 @@ fn golden_model_inception_resnet_v2() {
 /// folder must not be empty; a model no builder knows fails).
 #[test]
 fn golden_models_other() {
-    for p in fixture_files("models") {
+    for p in golden_files("models") {
         if !PUBLIC_MODELS.contains(&model_of(&p).as_str()) {
             check_fixture(&p, true, true);
         }

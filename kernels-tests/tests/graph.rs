@@ -7,7 +7,7 @@
 //! oracle is always the CPU executor on the graph *as built* (no passes), so
 //! a pass that changes the meaning of a graph fails here even on the CPU.
 
-use kernels_tests::{assert_close, gpu, rand_vec};
+use kernels_tests::{assert_close, gpu, rand_vec, Rng};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
 use resincept::exec::{check_params, cpu, param_specs_for};
 use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
@@ -16,27 +16,6 @@ use resincept::weights::Weights;
 use resincept::{Error, Tensor};
 
 // ---------------------------------------------------------------- RNG
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
 
 // ---------------------------------------------------------------- blocks
 

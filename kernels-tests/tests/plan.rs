@@ -4,28 +4,11 @@
 //! after the passes, re-derives lifetimes from the graph independently of
 //! the planner; named cases pin down views, outputs, the input and limits.
 
+use kernels_tests::Rng;
 use resincept::graph::{Conv2d, Graph, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
 use resincept::plan::{check_alias, is_flatten_view, Plan};
 use resincept::Error;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())]
-    }
-}
 
 /// A random DAG of every op kind: values are picked from anywhere earlier
 /// (long skip connections stress the lifetimes), shapes vary through

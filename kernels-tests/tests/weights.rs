@@ -3,6 +3,7 @@
 //! loading in f32/f16/bf16, `Weights::check` messages, malformed files, and a
 //! save/load round trip. No GPU needed.
 
+use kernels_tests::{golden_dir, golden_files};
 use resincept::weights::{
     self, read_metadata, read_tensor, save_safetensors, synthetic_input, synthetic_seed,
     synthetic_tensor, synthetic_value, Weights,
@@ -11,30 +12,6 @@ use resincept::{Error, Tensor};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-fn golden(sub: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("golden")
-        .join(sub)
-}
-
-/// Every `*.safetensors` in a golden folder; fails on a missing or empty
-/// folder (a test that finds nothing to check must not pass).
-fn golden_files(sub: &str) -> Vec<PathBuf> {
-    let dir = golden(sub);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
-    assert!(
-        !files.is_empty(),
-        "no .safetensors files in {}",
-        dir.display()
-    );
-    files
-}
 
 /// A scratch path for this test binary (Cargo's per-target temp dir).
 fn scratch(name: &str) -> PathBuf {
@@ -276,7 +253,7 @@ fn synthetic_seed_reads_metadata() {
 const WEIGHTS_STEM: &str = "resnet_bottleneck_down";
 
 fn weights_file(dtype: &str) -> PathBuf {
-    golden("weights").join(format!("{WEIGHTS_STEM}_{dtype}.safetensors"))
+    golden_dir("weights").join(format!("{WEIGHTS_STEM}_{dtype}.safetensors"))
 }
 
 /// The `state_dict` of torchvision's `Bottleneck(256, 128, stride=2)` with
@@ -587,14 +564,14 @@ fn malformed_files_are_errors_not_panics() {
     expect_io_err(read_metadata(&path), &name);
     std::fs::remove_file(&path).unwrap();
 
-    let missing = golden("weights").join("no_such_file.safetensors");
+    let missing = golden_dir("weights").join("no_such_file.safetensors");
     let msg = expect_io_err(
         Weights::load_safetensors(&missing),
         "no_such_file.safetensors",
     );
     assert!(msg.contains("cannot read"), "{msg}");
     expect_io_err(read_metadata(&missing), "no_such_file");
-    expect_io_err(Weights::load_safetensors(golden("weights")), "weights");
+    expect_io_err(Weights::load_safetensors(golden_dir("weights")), "weights");
 
     // a valid file without the asked-for tensor
     expect_weights_err(
