@@ -853,3 +853,79 @@ fn bench_layers() {
         total[1] * 1e3
     );
 }
+
+/// The CPU executor splits convolutions over threads by output channel
+/// (`exec::cpu::conv_parallel`); it must be bitwise equal to one call of the
+/// reference, residual, ReLU, batch > 1 and a channel offset included. CPU only.
+#[test]
+fn threaded_cpu_conv_is_bitwise_the_reference() {
+    for (case, batch, cin, hw, cout, k, stride, residual, relu, offset) in [
+        ("3x3 batch 2", 2, 16, [13, 11], 37, [3, 3], 1, None, true, 0),
+        (
+            "1x1 residual 0.17",
+            1,
+            64,
+            [9, 9],
+            70,
+            [1, 1],
+            1,
+            Some(0.17),
+            true,
+            0,
+        ),
+        (
+            "1x7 into a concat",
+            2,
+            8,
+            [17, 17],
+            40,
+            [1, 7],
+            1,
+            None,
+            false,
+            24,
+        ),
+        (
+            "7x7 stride 2 stem",
+            1,
+            3,
+            [40, 40],
+            64,
+            [7, 7],
+            2,
+            None,
+            true,
+            0,
+        ),
+    ] {
+        let mut p = Conv2dParams::simple(batch, cin, hw, cout, k);
+        p.stride = [stride, stride];
+        p.padding = Padding {
+            top: k[0] / 2,
+            left: k[1] / 2,
+            bottom: k[0] / 2,
+            right: k[1] / 2,
+        };
+        p.residual_scale = residual;
+        p.relu = relu;
+        p.out_c_total = cout + offset + 5;
+        p.out_c_offset = offset;
+        let [oh, ow] = p.out_hw().unwrap();
+        let x = rand_vec(1, batch * cin * hw[0] * hw[1]);
+        let w = rand_vec(2, cout * cin * k[0] * k[1]);
+        let scale = rand_vec(3, cout);
+        let shift = rand_vec(4, cout);
+        let res = rand_vec(5, batch * cout * oh * ow);
+        let res = residual.map(|_| &res[..]);
+        let len = batch * p.out_c_total * oh * ow;
+        let mut want = vec![f32::NAN; len];
+        conv2d::conv2d_cpu(&p, &x, &w, &scale, &shift, res, &mut want);
+        let mut got = vec![f32::NAN; len];
+        resincept::exec::cpu::conv_parallel(&p, &x, &w, &scale, &shift, res, &mut got);
+        let same = got
+            .iter()
+            .zip(&want)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{case}: threaded conv differs from the reference");
+    }
+}

@@ -6,7 +6,10 @@
 //! the same epilogue parameters as the GPU ([`super::conv_epilogue`]);
 //! in-place concat aliases are a GPU memory matter and are ignored here
 //! (the concat copies). Values are dropped after their last use, so deep
-//! nets (ResNet-1001) stay small in memory.
+//! nets (ResNet-1001) stay small in memory. Convolutions, nearly all of the
+//! work, are split by output channel over the machine's cores; every output
+//! is still computed by the same reference loop, so results are bitwise
+//! those of a single-threaded run.
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
@@ -39,7 +42,7 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
                 let (scale, shift) = super::conv_epilogue(&node.name, c, weights)?;
                 let wt = weights.get(&format!("{}.weight", node.name))?;
                 let res = c.residual.map(|_| get(1));
-                conv2d::conv2d_cpu(&p, get(0), &wt.data, &scale, &shift, res, &mut out);
+                conv_parallel(&p, get(0), &wt.data, &scale, &shift, res, &mut out);
             }
             Op::BatchNorm { eps, relu } => {
                 let [n, c, h, w] = in_shape(0);
@@ -151,4 +154,79 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
             Tensor::new(shape, values[v.0].clone().unwrap())
         })
         .collect()
+}
+
+/// Runs [`conv2d::conv2d_cpu`] on the machine's cores, each thread taking a
+/// contiguous range of output channels (a sub-convolution with the same
+/// input). Bitwise equal to one call: each output is computed by the same
+/// loop over the same terms. Grouped convs and small ones run on one thread.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_parallel(
+    p: &conv2d::Conv2dParams,
+    input: &[f32],
+    weight: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    residual: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunks = threads.min(p.out_channels);
+    if p.groups != 1 || chunks < 2 || p.macs() < 1 << 20 {
+        conv2d::conv2d_cpu(p, input, weight, scale, shift, residual, out);
+        return;
+    }
+    let [oh, ow] = p.out_hw().expect("validated by shape inference");
+    let plane = oh * ow;
+    let k = weight.len() / p.out_channels;
+    let per = p.out_channels.div_ceil(chunks);
+    let ranges: Vec<(usize, usize)> = (0..p.out_channels)
+        .step_by(per)
+        .map(|o0| (o0, (o0 + per).min(p.out_channels)))
+        .collect();
+    let parts: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(o0, o1)| {
+                scope.spawn(move || {
+                    let co = o1 - o0;
+                    let sub = conv2d::Conv2dParams {
+                        out_channels: co,
+                        out_c_total: co,
+                        out_c_offset: 0,
+                        ..p.clone()
+                    };
+                    // The residual's channels o0..o1, densely packed.
+                    let res: Option<Vec<f32>> = residual.map(|r| {
+                        (0..p.batch)
+                            .flat_map(|n| &r[(n * p.out_channels + o0) * plane..][..co * plane])
+                            .copied()
+                            .collect()
+                    });
+                    let mut part = vec![0f32; p.batch * co * plane];
+                    conv2d::conv2d_cpu(
+                        &sub,
+                        input,
+                        &weight[o0 * k..o1 * k],
+                        &scale[o0..o1],
+                        &shift[o0..o1],
+                        res.as_deref(),
+                        &mut part,
+                    );
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("conv thread"))
+            .collect()
+    });
+    for (&(o0, o1), part) in ranges.iter().zip(&parts) {
+        let co = o1 - o0;
+        for n in 0..p.batch {
+            let dst = (n * p.out_c_total + p.out_c_offset + o0) * plane;
+            out[dst..dst + co * plane].copy_from_slice(&part[n * co * plane..][..co * plane]);
+        }
+    }
 }
