@@ -87,16 +87,48 @@ pub fn golden_dir(sub: &str) -> PathBuf {
         .join(sub)
 }
 
-/// Every `*.safetensors` in `golden/{sub}`, sorted; panics when the folder
-/// is missing or holds none (a missing oracle must not pass).
-pub fn golden_files(sub: &str) -> Vec<PathBuf> {
-    let dir = golden_dir(sub);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The team's shared fixture folder `../shared/golden/{sub}` beside the
+/// checkout (where CI lays it), when it exists.
+pub fn shared_golden_dir(sub: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/golden")
+        .join(sub);
+    dir.is_dir().then_some(dir)
+}
+
+fn safetensors_in(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    files.sort();
+        .collect()
+}
+
+/// Every `*.safetensors` fixture of `golden/{sub}`, sorted by file name;
+/// panics when there is none (a missing oracle must not pass).
+///
+/// The project's own copy is what a fresh clone tests. When the shared
+/// folder exists beside the checkout, its files are tested too and win over
+/// a project copy of the same name: it is where fixtures are regenerated
+/// (and where new ones, other sizes, batches and seeds, appear first).
+pub fn golden_files(sub: &str) -> Vec<PathBuf> {
+    let dir = golden_dir(sub);
+    let mut by_name = std::collections::BTreeMap::new();
+    for p in safetensors_in(&dir) {
+        by_name.insert(p.file_name().unwrap().to_owned(), p);
+    }
+    if let Some(shared) = shared_golden_dir(sub) {
+        for p in safetensors_in(&shared) {
+            if !by_name.contains_key(p.file_name().unwrap()) {
+                eprintln!(
+                    "golden: also testing {} (not in the project copy)",
+                    p.display()
+                );
+            }
+            by_name.insert(p.file_name().unwrap().to_owned(), p);
+        }
+    }
+    let files: Vec<PathBuf> = by_name.into_values().collect();
     assert!(
         !files.is_empty(),
         "no .safetensors files in {}",
