@@ -58,25 +58,12 @@ fn main() -> anyhow::Result<()> {
     let opts = CompileOptions::new(shape[0], shape[2], shape[3]);
     let compiled = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts)?;
     let gpu = compiled.run(&input)?.remove(0);
-    let max_diff = gpu
-        .data
-        .iter()
-        .zip(&cpu.data)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    let s = compiled.stats();
     println!("GPU: {} ({:?})", ctx.info.name, ctx.info.backend);
     println!(
-        "max |gpu - cpu| = {max_diff:.3e} (max |cpu| = {:.3})",
+        "max |gpu - cpu| = {:.3e} (max |cpu| = {:.3})",
+        gpu.max_abs_diff(&cpu)?,
         cpu.max_abs()
     );
-    println!(
-        "compiled: {} nodes -> {} after passes ({} batchnorms folded, {} epilogues fused), \
-         {} dispatches, {} pipelines",
-        s.nodes, s.nodes_optimized, s.folded_bn, s.fused_epilogues, s.dispatches, s.pipelines
-    );
-    println!(
-        "activations: {} bytes allocated, {} with no sharing, {} lower bound",
-        s.arena_bytes, s.values_bytes, s.lower_bound_bytes
-    );
+    println!("{}", compiled.stats());
     Ok(())
 }

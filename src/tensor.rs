@@ -66,6 +66,26 @@ impl Tensor {
     pub fn max_abs(&self) -> f32 {
         self.data.iter().fold(0.0f32, |m, v| m.max(v.abs()))
     }
+
+    /// Largest `|self − other|` over all elements; NaN when either holds a
+    /// NaN (so a comparison against it fails). Errors when the shapes differ.
+    pub fn max_abs_diff(&self, other: &Tensor) -> Result<f32> {
+        if self.shape != other.shape {
+            return Err(Error::Shape {
+                node: "tensor".into(),
+                expected: format!("shape {:?}", self.shape),
+                actual: format!("shape {:?}", other.shape),
+            });
+        }
+        Ok(self.data.iter().zip(&other.data).fold(0.0f32, |m, (a, b)| {
+            let d = (a - b).abs();
+            if d.is_nan() || m.is_nan() {
+                f32::NAN
+            } else {
+                m.max(d)
+            }
+        }))
+    }
 }
 
 /// NCHW → NHWC on the host (used by the CPU side of tests and by weight repacking).
@@ -96,4 +116,21 @@ pub fn nhwc_to_nchw(src: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_abs_diff_checks_shape_and_keeps_nan() {
+        let a = Tensor::new(vec![1, 3], vec![1.0, -2.0, 3.0]).unwrap();
+        let b = Tensor::new(vec![1, 3], vec![1.5, -2.0, 1.0]).unwrap();
+        assert_eq!(a.max_abs_diff(&b).unwrap(), 2.0);
+        let nan = Tensor::new(vec![1, 3], vec![f32::NAN, -2.0, 3.0]).unwrap();
+        assert!(a.max_abs_diff(&nan).unwrap().is_nan());
+        assert!(nan.max_abs_diff(&a).unwrap().is_nan());
+        let c = Tensor::new(vec![3, 1], vec![1.0, -2.0, 3.0]).unwrap();
+        assert!(matches!(a.max_abs_diff(&c), Err(Error::Shape { .. })));
+    }
 }

@@ -132,6 +132,29 @@ pub struct Stats {
     pub inplace_concats: usize,
 }
 
+impl std::fmt::Display for Stats {
+    /// Two lines: what the passes did and what the plan allocated.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "compiled: {} nodes -> {} after passes ({} batchnorms folded, {} epilogues fused, \
+             {} concat inputs written in place), {} dispatches, {} pipelines",
+            self.nodes,
+            self.nodes_optimized,
+            self.folded_bn,
+            self.fused_epilogues,
+            self.inplace_concats,
+            self.dispatches,
+            self.pipelines
+        )?;
+        write!(
+            f,
+            "activations: {} bytes allocated, {} with no sharing, {} lower bound",
+            self.arena_bytes, self.values_bytes, self.lower_bound_bytes
+        )
+    }
+}
+
 /// One dispatch's GPU time, from [`CompiledGraph::profile`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerTime {
