@@ -28,6 +28,12 @@
 // Entry points: `conv2d` reads A one f32 at a time (any C_in/groups);
 // `conv2d_vec4` reads A as vec4 (needs C_in % 4 == 0 and C_in/groups % 4 == 0,
 // so four consecutive k are four aligned, contiguous channels of one tap).
+// Split-K: with k_split > 1 the grid's z is groups * k_split; slice s
+// multiplies k-tiles s*kt_per_split.. (at most kt_per_split of them) and
+// writes its raw partial sums to `out` viewed as [k_split][M][C_out] (no
+// epilogue); `conv2d_splitk_reduce` then adds the slices in order, applies
+// the epilogue and writes the real output. With k_split == 1 the conv
+// writes the output itself.
 // Override constants: WM, WN in {4, 8}; NBUF in {1, 2}; MODE:
 //   0 general (k -> (i, j, c), both image bounds checked per tap),
 //   1 pointwise (1x1, any stride/padding: k is the channel, the tap is the
@@ -63,7 +69,11 @@ struct Params {
     has_res: u32,
     relu: u32,
     res_scale: f32,
-    _pad: u32,
+    k_split: u32,
+    kt_per_split: u32,
+    groups: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 // Rows of C per invocation (4 or 8): BM = 16 * WM.
@@ -98,6 +108,7 @@ override B_LEN: u32 = NBUF * BK * (BN / 4u);
 // Residual NHWC (N, OH, OW, C_out); read only when has_res != 0.
 @group(0) @binding(5) var<storage, read> residual: array<f32>;
 // Output NHWC (N, OH, OW, out_c_total); channels out_c_offset.. written.
+// With k_split > 1: the partial sums [k_split][M][C_out] instead.
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
 var<workgroup> As: array<vec4<f32>, A_LEN>;
@@ -131,6 +142,7 @@ var<private> c6_1: vec4<f32>;
 var<private> c7_1: vec4<f32>;
 
 var<private> grp: u32;
+var<private> split: u32;
 var<private> m0: u32;
 var<private> n0: u32;
 var<private> tx: u32;
@@ -159,7 +171,8 @@ struct Tap {
 // workgroup holds a tile).
 fn setup(wid: vec3<u32>, nwg: vec3<u32>, l: u32) {
     let tile = wid.x + wid.y * nwg.x;
-    grp = wid.z;
+    grp = wid.z % p.groups;
+    split = wid.z / p.groups;
     m0 = (tile / p.tiles_n) * BM;
     n0 = (tile % p.tiles_n) * BN;
     lid = l;
@@ -416,13 +429,9 @@ fn compute(buf: u32) {
 
 // ---- epilogue -----------------------------------------------------------
 
-// scale/shift, optional scaled residual, optional ReLU, for output (m, n)
-// of this group; nothing outside C_out/groups.
-fn emit(m: u32, n: u32, x: f32) {
-    if (n >= p.cout_g) {
-        return;
-    }
-    let o = grp * p.cout_g + n;
+// scale/shift, optional scaled residual, optional ReLU: the finished
+// output (m, o) from its full sum x.
+fn finish(m: u32, o: u32, x: f32) {
     var v = fma(x, scale[o], shift[o]);
     if (p.has_res != 0u) {
         v = v + p.res_scale * residual[m * p.cout + o];
@@ -431,6 +440,20 @@ fn emit(m: u32, n: u32, x: f32) {
         v = max(v, 0.0);
     }
     out[m * p.out_c_total + p.out_c_offset + o] = v;
+}
+
+// Output (m, n) of this group, nothing outside C_out/groups: finished, or
+// (split-K) this slice's raw partial sum.
+fn emit(m: u32, n: u32, x: f32) {
+    if (n >= p.cout_g) {
+        return;
+    }
+    let o = grp * p.cout_g + n;
+    if (p.k_split > 1u) {
+        out[(split * p.m_total + m) * p.cout + o] = x;
+        return;
+    }
+    finish(m, o, x);
 }
 
 fn emit4(m: u32, n: u32, v: vec4<f32>) {
@@ -481,17 +504,19 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>,
     setup(wid, nwg, l);
     init_rows_scalar();
     k_lane = l % 16u;
-    load_a_scalar(0u);
-    load_b(0u);
+    // This slice's k-tiles kt0..nt (all of them without split-K).
+    let kt0 = split * p.kt_per_split;
+    let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
+    load_a_scalar(kt0);
+    load_b(kt0);
     store_a_scalar(0u);
     store_b(0u);
     workgroupBarrier();
-    let nt = p.k_tiles;
     for (var kt = 0u; kt < nt; kt++) {
         let more = kt + 1u < nt;
         if (more) {
-            load_a_scalar(kt + 1u);
-            load_b(kt + 1u);
+            load_a_scalar(kt0 + kt + 1u);
+            load_b(kt0 + kt + 1u);
         }
         compute(kt % NBUF);
         if (more) {
@@ -516,17 +541,19 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
     setup(wid, nwg, l);
     init_rows_vec4();
     k_lane = (l % 4u) * 4u;
-    load_a_vec4(0u);
-    load_b(0u);
+    // This slice's k-tiles kt0..nt (all of them without split-K).
+    let kt0 = split * p.kt_per_split;
+    let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
+    load_a_vec4(kt0);
+    load_b(kt0);
     store_a_vec4(0u);
     store_b(0u);
     workgroupBarrier();
-    let nt = p.k_tiles;
     for (var kt = 0u; kt < nt; kt++) {
         let more = kt + 1u < nt;
         if (more) {
-            load_a_vec4(kt + 1u);
-            load_b(kt + 1u);
+            load_a_vec4(kt0 + kt + 1u);
+            load_b(kt0 + kt + 1u);
         }
         compute(kt % NBUF);
         if (more) {
@@ -539,4 +566,24 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
     epilogue();
+}
+
+// Split-K reduction, one invocation per output (m, o) of the conv (M x C_out,
+// grid folded into x and y): the k_split partial sums the conv wrote to
+// binding 1 (`input`, viewed as [k_split][M][C_out]) added in slice order,
+// then the same epilogue as an unsplit conv.
+@compute @workgroup_size(256)
+fn conv2d_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>,
+                        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 256u;
+    let total = p.m_total * p.cout;
+    if (i >= total) {
+        return;
+    }
+    let m = i / p.cout;
+    var acc = input[i];
+    for (var s = 1u; s < p.k_split; s++) {
+        acc = acc + input[s * total + i];
+    }
+    finish(m, i - m * p.cout, acc);
 }

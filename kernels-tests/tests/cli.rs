@@ -88,12 +88,30 @@ fn warn_if_stale(bin: &Path, src: &Path) {
     }
 }
 
-/// A scratch directory unique to one test.
-fn scratch(test: &str) -> PathBuf {
+/// A scratch directory unique to one test, removed when the test ends
+/// (kept when it fails, to look at).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn scratch(test: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("resincept-cli-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn resincept(args: &[&str]) -> Output {

@@ -8,14 +8,23 @@
 //! small: lavapipe runs about a GFLOP/s.
 
 use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
-use resincept::kernels::conv2d::{self, Conv2dParams, Padding, TapMode, Variant};
+use resincept::kernels::conv2d::{self, Conv2dParams, Launch, Padding, TapMode, Variant};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
-/// Runs `p` on the GPU (with `variant`, or the launcher's choice) and checks
-/// it against the CPU reference: channels `out_c_offset..+C_out` within
-/// tolerance, every other channel of the output tensor still NaN.
-fn check(ctx: &Context, name: &str, p: &Conv2dParams, variant: Option<Variant>, seed: u64) {
+/// `v` with K not split.
+fn unsplit(v: Variant) -> Option<Launch> {
+    Some(Launch {
+        variant: v,
+        splits: 1,
+    })
+}
+
+/// Runs `p` on the GPU (with `launch`, or [`conv2d::conv2d_gpu`]'s choice)
+/// and checks it against the CPU reference: channels `out_c_offset..+C_out`
+/// within tolerance, every other channel of the output tensor still NaN.
+/// A split-K launch gets a NaN-filled scratch buffer.
+fn check(ctx: &Context, name: &str, p: &Conv2dParams, launch: Option<Launch>, seed: u64) {
     p.validate(name).unwrap();
     let [oh, ow] = p.out_hw().unwrap();
     let cin_g = p.in_channels / p.groups;
@@ -53,19 +62,23 @@ fn check(ctx: &Context, name: &str, p: &Conv2dParams, variant: Option<Variant>, 
         .as_ref()
         .map(|r| ctx.storage_buffer_init("residual", &nchw_to_nhwc(r, res_shape)));
     let b_out = nan_buffer(ctx, out_len);
-    let d = match variant {
-        Some(v) => conv2d::conv2d_gpu_variant(
-            ctx,
-            name,
-            p,
-            v,
-            &b_in,
-            &b_w,
-            &b_scale,
-            &b_shift,
-            b_res.as_ref(),
-            &b_out,
-        ),
+    let ds = match launch {
+        Some(l) => {
+            let scratch = (l.splits > 1).then(|| nan_buffer(ctx, l.scratch_len(p)));
+            conv2d::conv2d_gpu_launch(
+                ctx,
+                name,
+                p,
+                l,
+                &b_in,
+                &b_w,
+                &b_scale,
+                &b_shift,
+                b_res.as_ref(),
+                scratch.as_ref(),
+                &b_out,
+            )
+        }
         None => conv2d::conv2d_gpu(
             ctx,
             name,
@@ -76,11 +89,18 @@ fn check(ctx: &Context, name: &str, p: &Conv2dParams, variant: Option<Variant>, 
             &b_shift,
             b_res.as_ref(),
             &b_out,
-        ),
+        )
+        .map(|d| vec![d]),
     }
     .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(d.flops, 2 * p.macs(), "{name}: flops");
-    ctx.run_dispatches(&[&d]).unwrap();
+    let splits = launch.map_or(1, |l| l.splits);
+    assert_eq!(
+        ds.len(),
+        if splits > 1 { 2 } else { 1 },
+        "{name}: dispatches"
+    );
+    assert_eq!(ds[0].flops, 2 * p.macs(), "{name}: flops");
+    ctx.run_dispatches(&ds.iter().collect::<Vec<_>>()).unwrap();
     let got = nhwc_to_nchw(&ctx.read_buffer(&b_out, out_len).unwrap(), out_shape);
 
     // Split the output tensor into this conv's channels and the rest.
@@ -101,7 +121,7 @@ fn check(ctx: &Context, name: &str, p: &Conv2dParams, variant: Option<Variant>, 
             }
         }
     }
-    let label = format!("{name} {p:?} variant {variant:?}");
+    let label = format!("{name} {p:?} launch {launch:?}");
     let k = p.kernel[0] * p.kernel[1] * cin_g;
     // TOLERANCE itself up to K = 1024 (every case here but the bench's).
     assert_close(&label, &got_in, &want_in, conv2d::tolerance_for_k(k));
@@ -355,7 +375,7 @@ fn every_variant() {
             eprintln!("skip {v:?}: needs {} bytes", v.workgroup_bytes());
             return;
         }
-        check(&ctx, "forced variant", p, Some(v), seed);
+        check(&ctx, "forced variant", p, unsplit(v), seed);
         seed += 1;
     };
     // Every tile shape with both bufferings and both entry points, paired
@@ -406,6 +426,97 @@ fn every_variant() {
             nbuf: 2,
         };
         run(p, v);
+    }
+}
+
+/// Split-K: the reduction cut into slices that write partial sums to a
+/// NaN-filled scratch buffer, then reduced with the epilogue. Uneven last
+/// slices, one k-tile per slice, groups (the grid's z is groups · splits),
+/// residual + ReLU into a channel offset, and both entry points.
+#[test]
+fn split_k() {
+    let Some(ctx) = gpu() else { return };
+    let limit = ctx.limits.max_compute_workgroup_storage_size;
+    let launch = |p: &Conv2dParams, splits| {
+        let variant = Variant::choose("split", p, limit).unwrap();
+        Some(Launch { variant, splits })
+    };
+    // K = 40·9 = 360: 23 k-tiles, the last one partial (360 = 22·16 + 8).
+    let p = conv(1, 40, [7, 6], 24, [3, 3], [1, 1], Padding::same(1));
+    assert_eq!(conv2d::k_tiles(&p), 23);
+    // 2 and 3 slices (12+11, 8+8+7), 5 (5·4+3), one k-tile each (23).
+    for (i, splits) in [2, 3, 5, 23].into_iter().enumerate() {
+        check(&ctx, "split 3x3", &p, launch(&p, splits), 200 + i as u64);
+    }
+    // Residual, ReLU and a channel offset: the epilogue runs in the reduce.
+    let p = Conv2dParams {
+        batch: 2,
+        residual_scale: Some(0.7),
+        relu: true,
+        out_c_total: 41,
+        out_c_offset: 9,
+        ..conv(2, 36, [5, 5], 30, [1, 1], [1, 1], Padding::default())
+    };
+    check(
+        &ctx,
+        "split 1x1 residual relu offset",
+        &p,
+        launch(&p, 3),
+        210,
+    );
+    // Groups: slice s of group g is workgroup layer z = s·groups + g.
+    let p = Conv2dParams {
+        groups: 2,
+        relu: true,
+        ..conv(1, 64, [6, 5], 20, [3, 3], [2, 1], pad(1, 0, 2, 1))
+    };
+    check(&ctx, "split grouped", &p, launch(&p, 4), 211);
+    // The scalar entry point (C_in = 3, the stem) and a 1×7 row conv.
+    let p = conv(1, 3, [12, 11], 16, [7, 7], [2, 2], Padding::same(3));
+    check(&ctx, "split stem", &p, launch(&p, 3), 212);
+    let p = conv(1, 48, [7, 7], 40, [1, 7], [1, 1], pad(0, 3, 0, 3));
+    check(&ctx, "split 1x7", &p, launch(&p, 7), 213);
+}
+
+/// The split the launcher picks: none where the grid already fills a GPU,
+/// many slices for ResNet-50's deep layers at batch 1, never an empty slice,
+/// never more than the scratch budget. CPU only.
+#[test]
+fn split_k_choices() {
+    let big = 64 * 1024;
+    let huge = u64::MAX;
+    let v = |p: &Conv2dParams| Variant::choose("c", p, big).unwrap();
+    // layer4's 3×3 at batch 1: K = 4608 (288 k-tiles), 8 output tiles.
+    let deep = Conv2dParams {
+        padding: Padding::same(1),
+        ..Conv2dParams::simple(1, 512, [7, 7], 512, [3, 3])
+    };
+    let s = conv2d::split_k_for(&deep, &v(&deep), huge);
+    assert_eq!(s, conv2d::SPLIT_K_MAX, "deep 3x3 at batch 1");
+    // layer1's 1×1 at batch 32: thousands of tiles, not split.
+    let wide = Conv2dParams::simple(32, 64, [56, 56], 256, [1, 1]);
+    assert_eq!(conv2d::split_k_for(&wide, &v(&wide), huge), 1);
+    // A short K cannot be split below the slice minimum.
+    let short = Conv2dParams::simple(1, 64, [7, 7], 64, [1, 1]);
+    assert_eq!(conv2d::split_k_for(&short, &v(&short), huge), 1);
+    // The scratch budget caps the slices: one slice of `deep` is
+    // 49·512·4 bytes.
+    let slice = 49 * 512 * 4;
+    assert!(conv2d::split_k_for(&deep, &v(&deep), 5 * slice) <= 5);
+    assert_eq!(conv2d::split_k_for(&deep, &v(&deep), slice - 1), 1);
+    // No choice leaves a slice empty, over many shapes.
+    for cin in [3, 16, 40, 64, 160, 512, 1024, 2048] {
+        for (hw, k) in [(7, 1), (7, 3), (14, 3), (17, 7), (35, 1)] {
+            let p = Conv2dParams::simple(1, cin, [hw, hw], 96, [k, k]);
+            let s = conv2d::split_k_for(&p, &v(&p), huge);
+            let kt = conv2d::k_tiles(&p);
+            let per = kt.div_ceil(s);
+            assert!(
+                s >= 1 && s <= kt && kt.div_ceil(per) == s,
+                "{p:?}: {s} of {kt}"
+            );
+            assert!(s == 1 || per >= conv2d::SPLIT_K_MIN_TILES_PER_SLICE);
+        }
     }
 }
 
@@ -625,7 +736,7 @@ fn grid_fold() {
         nbuf: 1,
     };
     assert!(v.tiles_per_group(&p) > 65535);
-    check(&ctx, "folded grid", &p, Some(v), 90);
+    check(&ctx, "folded grid", &p, unsplit(v), 90);
 }
 
 #[test]
@@ -659,6 +770,28 @@ fn launcher_errors() {
     let e =
         conv2d::conv2d_gpu_variant(&ctx, "v", &p, v, &ok_in, &w, &s, &s, None, &out).unwrap_err();
     assert!(e.to_string().contains("mode"), "{e}");
+
+    // Split-K: K = 8·9 = 72 is 5 k-tiles. 4 slices of ⌈5/4⌉ = 2 leave the
+    // last one empty, 6 is more than there are tiles, and a split needs a
+    // scratch buffer (a too-small one is a shape error).
+    let variant = Variant::choose("split", &p, 16 * 1024).unwrap();
+    let scratch = ctx.storage_buffer("scratch", 2 * 8 * 25);
+    let split = |splits, scratch: Option<&wgpu::Buffer>| {
+        let l = Launch { variant, splits };
+        conv2d::conv2d_gpu_launch(
+            &ctx, "split", &p, l, &ok_in, &w, &s, &s, None, scratch, &out,
+        )
+        .map(|d| d.len())
+    };
+    assert_eq!(split(2, Some(&scratch)).unwrap(), 2);
+    for splits in [0, 4, 6] {
+        let e = split(splits, Some(&scratch)).unwrap_err().to_string();
+        assert!(e.contains("split") && e.contains("empty"), "{e}");
+    }
+    let e = split(2, None).unwrap_err().to_string();
+    assert!(e.contains("scratch"), "{e}");
+    let e = split(3, Some(&scratch)).unwrap_err().to_string();
+    assert!(e.contains("split-K scratch") && e.contains("bytes"), "{e}");
 }
 
 /// Realistic layers: ResNet-50 at 224² and Inception v3 at 299², as

@@ -8,7 +8,7 @@
 //! a pass that changes the meaning of a graph fails here even on the CPU.
 
 use kernels_tests::{assert_close, gpu, rand_vec, Rng};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, SplitK, TOLERANCE};
 use resincept::exec::{check_params, cpu, param_specs_for};
 use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
@@ -613,6 +613,44 @@ fn each_block_gpu_matches_cpu() {
             let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
             compare(&format!("{name} ({pname})"), &cg.run(&xin).unwrap(), &want);
         }
+    }
+}
+
+/// Split-K inside the executor: real blocks whose deep convs have few
+/// output tiles, compiled with split-K forced on (CPU adapters leave it off
+/// by default), match the CPU reference with every activation and the
+/// shared scratch buffer NaN-poisoned; forced off, the same graph has one
+/// dispatch per conv.
+#[test]
+fn split_k_graphs_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for (block, shape) in [
+        ("resnet_bottleneck", [1, 256, 7, 7]),
+        ("inception_v3_c", [1, 768, 7, 7]),
+    ] {
+        let g = resincept::models::build_block(block, shape).unwrap();
+        let w = Weights::from_synthetic(21, &g.param_specs());
+        let xin = input_for(22, shape);
+        let want = cpu::run(&g, &w, &xin).unwrap();
+        let [n, _, h, wd] = shape;
+        let on = CompileOptions::new(n, h, wd)
+            .poisoned()
+            .with_split_k(SplitK::On);
+        let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &on).unwrap();
+        let split = cg.stats().clone();
+        assert!(split.split_k_convs > 0, "{block}: nothing split: {split:?}");
+        assert!(split.scratch_bytes > 0, "{block}: no scratch");
+        compare(&format!("{block} split-K"), &cg.run(&xin).unwrap(), &want);
+        let off = on.with_split_k(SplitK::Off);
+        let plain = CompiledGraph::compile(ctx.clone(), &g, &w, &off).unwrap();
+        let plain = plain.stats();
+        assert_eq!(plain.split_k_convs, 0, "{block}");
+        assert_eq!(plain.scratch_bytes, 0, "{block}");
+        assert_eq!(
+            split.dispatches,
+            plain.dispatches + split.split_k_convs,
+            "{block}: one reduce per split conv"
+        );
     }
 }
 

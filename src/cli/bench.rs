@@ -12,7 +12,7 @@
 use super::commands::{build, bytes, gpu_context, model, weights_for};
 use super::json::Json;
 use super::{out, usage, Args, CliError, CliResult, Command};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime, SplitK};
 use resincept::weights;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -74,6 +74,17 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
             ))
         }
     }
+    let split_k = match args.value("split-k") {
+        None | Some("auto") => SplitK::Auto,
+        Some("on") => SplitK::On,
+        Some("off") => SplitK::Off,
+        Some(v) => {
+            return Err(usage(
+                cmd,
+                &format!("--split-k takes auto, on or off, got `{v}`"),
+            ))
+        }
+    };
     let json = args.switch("json");
     let profile = args.switch("profile");
     let graph = build(&info, batch, size, size)?;
@@ -94,7 +105,7 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         ctx.clone(),
         &graph,
         &weights,
-        &CompileOptions::new(batch, size, size),
+        &CompileOptions::new(batch, size, size).with_split_k(split_k),
         &mut |done, total| {
             if tty && (done == total || last_shown.elapsed().as_millis() >= 100) {
                 last_shown = Instant::now();
@@ -111,11 +122,13 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
     let stats = compiled.stats().clone();
     let _ = writeln!(
         std::io::stderr(),
-        "{}compiled {}: {} nodes, {} dispatches, {} pipelines in {compile_s:.2} s",
+        "{}compiled {}: {} nodes, {} dispatches ({} convs split along K), {} pipelines \
+         in {compile_s:.2} s",
         if tty { "\r\x1b[2K" } else { "" },
         info.name,
         stats.nodes,
         stats.dispatches,
+        stats.split_k_convs,
         stats.pipelines
     );
 
@@ -164,6 +177,9 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         );
         o.set("weights", weights_desc.as_str());
         o.set("dispatches", stats.dispatches);
+        o.set("split_k", format!("{split_k:?}").to_lowercase());
+        o.set("split_k_convs", stats.split_k_convs);
+        o.set("scratch_bytes", stats.scratch_bytes);
         o.set("pipelines", stats.pipelines);
         o.set("arena_bytes", stats.arena_bytes);
         o.set("values_bytes", stats.values_bytes);
@@ -200,12 +216,14 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
 
     let mut s = format!(
         "{} on {adapter} ({backend}, {:?}), weights {weights_desc}\n\
-         compile {compile_s:.2} s: {} dispatches, {} pipelines, activations {} \
-         (no sharing {}, lower bound {}), weights {}\n\
+         compile {compile_s:.2} s: {} dispatches ({} convs split along K, scratch {}), \
+         {} pipelines, activations {} (no sharing {}, lower bound {}), weights {}\n\
          {} timed runs after {warmup} warm-up; latency = upload + all dispatches + read-back\n\n",
         info.name,
         ctx.info.device_type,
         stats.dispatches,
+        stats.split_k_convs,
+        bytes(stats.scratch_bytes),
         stats.pipelines,
         bytes(stats.arena_bytes),
         bytes(stats.values_bytes),

@@ -146,7 +146,7 @@ pub const COMMANDS: &[Command] = &[
         name: "bench",
         synopsis: "resincept bench --model NAME [--batch N] [--size S] [--iters N] \
                    [--warmup N] [--precision f32] [--weights FILE | --synthetic-seed N] \
-                   [--profile] [--json]",
+                   [--split-k auto|on|off] [--profile] [--json]",
         about: "compile a model for the GPU, warm up, time it: median/min/max latency, \
                 images/s, GFLOP/s; --profile adds per-layer GPU times",
         flags: &[
@@ -160,6 +160,12 @@ pub const COMMANDS: &[Command] = &[
             ("iters", true, "timed runs (default 20)"),
             ("warmup", true, "untimed runs first (default 3)"),
             ("precision", true, "f32 (the only one for now)"),
+            (
+                "split-k",
+                true,
+                "auto (default: on for GPUs, off for CPU adapters), on or off: split \
+                 the reduction of convs with too few output tiles to fill the GPU",
+            ),
             (
                 "weights",
                 true,

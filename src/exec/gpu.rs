@@ -75,6 +75,37 @@ pub struct CompileOptions {
     /// run). For tests: an element no kernel writes then reads as NaN and
     /// fails the comparison instead of passing as a stale or zero value.
     pub poison: bool,
+    /// Whether the launcher may split the reduction of convs that have too
+    /// few output tiles to fill a GPU (see [`SplitK`]).
+    pub split_k: SplitK,
+}
+
+/// Split-K policy: whether convs with fewer output tiles than
+/// [`conv2d::SPLIT_K_TARGET_WORKGROUPS`] get their reduction cut into
+/// slices ([`conv2d::split_k_for`]), two dispatches each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SplitK {
+    /// On for GPUs, off for adapters that are CPUs (lavapipe, llvmpipe):
+    /// they run workgroups on a few threads, so more workgroups buy
+    /// nothing and the partial sums cost time (ResNet-50 at batch 1 ran
+    /// about 20% slower split on lavapipe).
+    #[default]
+    Auto,
+    /// Wherever [`conv2d::split_k_for`] splits (tests, and A/B timing).
+    On,
+    /// Never: one dispatch per conv.
+    Off,
+}
+
+impl SplitK {
+    /// Whether convs are split on an adapter of `device_type`.
+    pub fn enabled(self, device_type: wgpu::DeviceType) -> bool {
+        match self {
+            SplitK::Auto => device_type != wgpu::DeviceType::Cpu,
+            SplitK::On => true,
+            SplitK::Off => false,
+        }
+    }
 }
 
 impl CompileOptions {
@@ -86,7 +117,14 @@ impl CompileOptions {
             width,
             passes: PassOptions::default(),
             poison: false,
+            split_k: SplitK::Auto,
         }
+    }
+
+    /// The same with this split-K policy (see [`CompileOptions::split_k`]).
+    pub fn with_split_k(mut self, split_k: SplitK) -> Self {
+        self.split_k = split_k;
+        self
     }
 
     /// The same with every activation buffer NaN-filled before each run
@@ -130,6 +168,11 @@ pub struct Stats {
     pub fused_epilogues: usize,
     /// Concat inputs written in place.
     pub inplace_concats: usize,
+    /// Convs whose reduction is split (split-K: two dispatches each).
+    pub split_k_convs: usize,
+    /// Bytes of the split-K scratch buffer all split convs share (0 when
+    /// none is split).
+    pub scratch_bytes: u64,
 }
 
 impl std::fmt::Display for Stats {
@@ -138,13 +181,15 @@ impl std::fmt::Display for Stats {
         writeln!(
             f,
             "compiled: {} nodes -> {} after passes ({} batchnorms folded, {} epilogues fused, \
-             {} concat inputs written in place), {} dispatches, {} pipelines",
+             {} concat inputs written in place), {} dispatches ({} convs split along K), \
+             {} pipelines",
             self.nodes,
             self.nodes_optimized,
             self.folded_bn,
             self.fused_epilogues,
             self.inplace_concats,
             self.dispatches,
+            self.split_k_convs,
             self.pipelines
         )?;
         write!(
@@ -345,7 +390,7 @@ impl CompiledGraph {
 
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let built = Self::build(&ctx, &g, &plan, weights, input_shape, opts.poison, progress);
+        let built = Self::build(&ctx, &g, &plan, weights, input_shape, opts, progress);
         let oom_err = pollster::block_on(oom.pop());
         let val_err = pollster::block_on(scope.pop());
         let mut cg = built?;
@@ -368,9 +413,10 @@ impl CompiledGraph {
         plan: &Plan,
         weights: &Weights,
         input_shape: [usize; 4],
-        poison: bool,
+        opts: &CompileOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<CompiledGraph> {
+        let poison = opts.poison;
         let shapes = &plan.shapes;
         let mut alloc = Alloc { ctx, count: 0 };
         let slots: Vec<wgpu::Buffer> = plan
@@ -397,6 +443,24 @@ impl CompiledGraph {
             }
             Ok(b)
         };
+        // Every conv's launch, chosen first so that the split-K scratch
+        // buffer all split convs share exists before their bind groups.
+        let mut launches = vec![None; g.nodes.len()];
+        for &i in &plan.schedule {
+            let n = &g.nodes[i];
+            if let Op::Conv2d(c) = &n.op {
+                let (_, off, ctot) = place(n.output);
+                let p = c.params(shapes[n.inputs[0].0], ctot, off);
+                p.validate(&n.name)?;
+                let mut l = conv2d::Launch::choose(&n.name, &p, &ctx.limits)?;
+                if !opts.split_k.enabled(ctx.info.device_type) {
+                    l.splits = 1;
+                }
+                launches[i] = Some((l, l.scratch_len(&p)));
+            }
+        }
+        let scratch_len = launches.iter().flatten().map(|l| l.1).max().unwrap_or(0);
+        let scratch = (scratch_len > 0).then(|| alloc.storage("split-K scratch", scratch_len));
         let mut params = Params::default();
         let mut steps: Vec<Step> = Vec::new();
         let mut input_target = None;
@@ -447,18 +511,23 @@ impl CompiledGraph {
                         Some(_) => Some(dense(n.inputs[1], name)?),
                         None => None,
                     };
-                    let d = conv2d::conv2d_gpu(
+                    let (launch, _) = launches[i].expect("chosen above");
+                    let ds = conv2d::conv2d_gpu_launch(
                         ctx,
                         name,
                         &p,
+                        launch,
                         dense(n.inputs[0], name)?,
                         &params.bufs[base],
                         &params.bufs[base + 1],
                         &params.bufs[base + 2],
                         residual,
+                        scratch.as_ref(),
                         obuf,
                     )?;
-                    push(d, kind);
+                    for d in ds {
+                        push(d, kind);
+                    }
                 }
                 Op::BatchNorm { eps, relu } => {
                     let [nb, c, h, w] = ishape(0);
@@ -718,6 +787,8 @@ impl CompiledGraph {
             folded_bn: 0,
             fused_epilogues: 0,
             inplace_concats: 0,
+            split_k_convs: launches.iter().flatten().filter(|l| l.0.splits > 1).count(),
+            scratch_bytes: scratch_len as u64 * 4,
         };
         Ok(CompiledGraph {
             ctx: ctx.clone(),
@@ -731,7 +802,8 @@ impl CompiledGraph {
                 // lives outside the slots), but not the slot the input is
                 // written into directly: it must keep the input.
                 let mut targets: Vec<wgpu::Buffer> = Vec::new();
-                for b in slots.iter().chain(outputs.iter().map(|o| &o.src)) {
+                let outs = outputs.iter().map(|o| &o.src);
+                for b in slots.iter().chain(outs).chain(scratch.iter()) {
                     if b != target && !targets.contains(b) {
                         targets.push(b.clone());
                     }
@@ -743,7 +815,7 @@ impl CompiledGraph {
             input_target: input_target.expect("the graph has an input node"),
             steps,
             outputs,
-            _slots: slots,
+            _slots: slots.into_iter().chain(scratch).collect(),
             _params: params.bufs,
             timestamps,
             stats,

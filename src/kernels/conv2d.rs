@@ -601,7 +601,11 @@ struct Uniform {
     has_res: u32,
     relu: u32,
     res_scale: f32,
-    _pad: u32,
+    k_split: u32,
+    kt_per_split: u32,
+    groups: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 const BINDINGS: &[Binding] = &[
@@ -614,7 +618,93 @@ const BINDINGS: &[Binding] = &[
     Binding::ReadWrite,
 ];
 
-/// Builds the GPU dispatch with the launcher's [`Variant::choose`].
+/// Split-K aims for at least this many workgroups per conv: fewer leave
+/// most of a large GPU idle (ResNet-50's last 3×3 conv at batch 1 has 8
+/// output tiles of 64×64).
+pub const SPLIT_K_TARGET_WORKGROUPS: usize = 256;
+
+/// The fewest k-tiles (of [`BK`] reduction terms) one split-K slice
+/// multiplies, so that a slice's work outweighs writing its partial sums.
+pub const SPLIT_K_MIN_TILES_PER_SLICE: usize = 8;
+
+/// The most slices split-K cuts K into.
+pub const SPLIT_K_MAX: usize = 32;
+
+/// How one conv is launched: the kernel [`Variant`], and how many slices
+/// the reduction K is cut into (`splits`; 1 = not split).
+///
+/// With `splits > 1` the conv dispatch runs `groups · splits` workgroup
+/// layers, slice `s` multiplying k-tiles `s·t .. (s+1)·t` (t = ⌈k_tiles /
+/// splits⌉) and writing raw partial sums to a scratch buffer
+/// `[splits][M][C_out]`; a second dispatch (`conv2d_splitk_reduce`) adds
+/// the slices in order, applies the epilogue and writes the output. A
+/// split is valid when no slice is empty: `⌈k_tiles / t⌉ == splits`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Launch {
+    /// The conv kernel's specialisation.
+    pub variant: Variant,
+    /// Slices of K (1 = the conv writes its output directly).
+    pub splits: usize,
+}
+
+/// Number of k-tiles (of [`BK`]) in `p`'s reduction.
+pub fn k_tiles(p: &Conv2dParams) -> usize {
+    packed_dims(p).1 / BK
+}
+
+/// The launcher's split of K for `p` under variant `v`: 1 when the conv
+/// already has [`SPLIT_K_TARGET_WORKGROUPS`] output tiles, else enough
+/// slices to reach that many workgroups, each of at least
+/// [`SPLIT_K_MIN_TILES_PER_SLICE`] k-tiles, at most [`SPLIT_K_MAX`], with a
+/// scratch buffer of at most `max_scratch_bytes`, rounded so that no slice
+/// is empty.
+pub fn split_k_for(p: &Conv2dParams, v: &Variant, max_scratch_bytes: u64) -> usize {
+    let workgroups = v.tiles_per_group(p) * p.groups;
+    if workgroups == 0 || workgroups >= SPLIT_K_TARGET_WORKGROUPS {
+        return 1;
+    }
+    let kt = k_tiles(p);
+    let [oh, ow] = p.out_hw().unwrap_or([0, 0]);
+    let slice_bytes = (p.batch * oh * ow * p.out_channels) as u64 * 4;
+    let by_scratch = (max_scratch_bytes / slice_bytes.max(1)) as usize;
+    let s = SPLIT_K_TARGET_WORKGROUPS
+        .div_ceil(workgroups)
+        .min(kt / SPLIT_K_MIN_TILES_PER_SLICE)
+        .min(SPLIT_K_MAX)
+        .min(by_scratch)
+        .max(1);
+    // Even the slices out: the fewest that keep ⌈kt / s⌉ tiles per slice.
+    kt.div_ceil(kt.div_ceil(s))
+}
+
+impl Launch {
+    /// The launcher's choice for `p` on a device with `limits`:
+    /// [`Variant::choose`], then [`split_k_for`] (scratch within the
+    /// storage binding limit).
+    pub fn choose(node: &str, p: &Conv2dParams, limits: &wgpu::Limits) -> Result<Self> {
+        let variant = Variant::choose(node, p, limits.max_compute_workgroup_storage_size)?;
+        let max_scratch = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        Ok(Launch {
+            variant,
+            splits: split_k_for(p, &variant, max_scratch),
+        })
+    }
+
+    /// f32 elements of the scratch buffer this launch needs:
+    /// `splits · M · C_out`, or 0 when K is not split.
+    pub fn scratch_len(&self, p: &Conv2dParams) -> usize {
+        if self.splits <= 1 {
+            return 0;
+        }
+        let [oh, ow] = p.out_hw().unwrap_or([0, 0]);
+        self.splits * p.batch * oh * ow * p.out_channels
+    }
+}
+
+/// Builds the GPU dispatch with the launcher's [`Variant::choose`] (K not
+/// split; see [`conv2d_gpu_launch`] for split-K).
 /// `input` is NHWC (N, H, W, C_in); `weight` holds [`pack_weights`]'
 /// output; `scale`/`shift` hold C_out f32 each; `residual` (required exactly
 /// when `p.residual_scale` is set) is NHWC (N, OH, OW, C_out); `out` is NHWC
@@ -651,6 +741,37 @@ pub fn conv2d_gpu_variant(
     residual: Option<&wgpu::Buffer>,
     out: &wgpu::Buffer,
 ) -> Result<Dispatch> {
+    let launch = Launch {
+        variant: v,
+        splits: 1,
+    };
+    let mut d = conv2d_gpu_launch(
+        ctx, label, p, launch, input, weight, scale, shift, residual, None, out,
+    )?;
+    Ok(d.remove(0))
+}
+
+/// The conv as `launch` says: one dispatch, or with `launch.splits > 1` two
+/// (the sliced conv into `scratch`, then `{label}:splitk_reduce` into
+/// `out`), to be encoded in order. Buffers as in [`conv2d_gpu`]; `scratch`
+/// (required when split, at least [`Launch::scratch_len`] f32) may be shared
+/// by every conv of a graph, since each reduce reads it before the next conv
+/// writes it. Errors name `label` for an invalid variant or split.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_gpu_launch(
+    ctx: &Context,
+    label: &str,
+    p: &Conv2dParams,
+    launch: Launch,
+    input: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    scale: &wgpu::Buffer,
+    shift: &wgpu::Buffer,
+    residual: Option<&wgpu::Buffer>,
+    scratch: Option<&wgpu::Buffer>,
+    out: &wgpu::Buffer,
+) -> Result<Vec<Dispatch>> {
+    let v = launch.variant;
     p.validate(label)?;
     v.check(label, p, ctx.limits.max_compute_workgroup_storage_size)?;
     if p.residual_scale.is_some() != residual.is_some() {
@@ -664,11 +785,29 @@ pub fn conv2d_gpu_variant(
     let (k, k_pad, n_pad) = packed_dims(p);
     let m = p.batch * oh * ow;
     let cout_g = p.out_channels / p.groups;
+    let kt = k_pad / BK;
+    let splits = launch.splits;
+    let per_slice = kt.div_ceil(splits.max(1));
+    if splits == 0 || splits > kt || kt.div_ceil(per_slice) != splits {
+        return Err(Error::Invalid(format!(
+            "{label}: split-K into {splits} slices of {kt} k-tiles leaves a slice empty \
+             (valid: 1..={kt} with ⌈{kt} / ⌈{kt} / splits⌉⌉ == splits)"
+        )));
+    }
+    let scratch = match (splits > 1, scratch) {
+        (false, _) => None,
+        (true, Some(s)) => Some(s),
+        (true, None) => {
+            return Err(Error::Invalid(format!(
+                "{label}: split-K into {splits} slices needs a scratch buffer"
+            )))
+        }
+    };
 
     // Every buffer must hold its tensor, every index must fit a u32, and
     // every binding must fit the device's binding limit.
     let max_binding = ctx.limits.max_storage_buffer_binding_size;
-    let tensors: [(&str, Option<&wgpu::Buffer>, usize); 6] = [
+    let tensors: [(&str, Option<&wgpu::Buffer>, usize); 7] = [
         (
             "input",
             Some(input),
@@ -679,6 +818,7 @@ pub fn conv2d_gpu_variant(
         ("shift", Some(shift), p.out_channels),
         ("residual", residual, m * p.out_channels),
         ("output", Some(out), m * p.out_c_total),
+        ("split-K scratch", scratch, launch.scratch_len(p)),
     ];
     for (what, buf, elems) in tensors {
         let Some(buf) = buf else { continue };
@@ -710,7 +850,7 @@ pub fn conv2d_gpu_variant(
 
     let tiles_per_group = v.tiles_per_group(p);
     let mut workgroups = super::grid_1d(tiles_per_group, 1);
-    workgroups[2] = p.groups as u32;
+    workgroups[2] = (p.groups * splits) as u32;
     let u = Uniform {
         in_h: p.in_h as u32,
         in_w: p.in_w as u32,
@@ -739,9 +879,13 @@ pub fn conv2d_gpu_variant(
         has_res: p.residual_scale.is_some() as u32,
         relu: p.relu as u32,
         res_scale: p.residual_scale.unwrap_or(0.0),
-        _pad: 0,
+        k_split: splits as u32,
+        kt_per_split: per_slice as u32,
+        groups: p.groups as u32,
+        _pad0: 0,
+        _pad1: 0,
     };
-    make_dispatch(
+    let conv = make_dispatch(
         ctx,
         DispatchSpec {
             label: label.into(),
@@ -760,11 +904,38 @@ pub fn conv2d_gpu_variant(
                 weight,
                 scale,
                 shift,
-                residual.unwrap_or(ctx.dummy_buffer()),
-                out,
+                residual
+                    .filter(|_| scratch.is_none())
+                    .unwrap_or(ctx.dummy_buffer()),
+                scratch.unwrap_or(out),
             ],
             workgroups,
             flops: 2 * p.macs(),
         },
-    )
+    )?;
+    let Some(scratch) = scratch else {
+        return Ok(vec![conv]);
+    };
+    let reduce = make_dispatch(
+        ctx,
+        DispatchSpec {
+            label: format!("{label}:splitk_reduce"),
+            shader: Shader::Conv2d,
+            entry: "conv2d_splitk_reduce",
+            bindings: BINDINGS,
+            constants: &[],
+            params: &u,
+            buffers: &[
+                scratch,
+                ctx.dummy_buffer(),
+                scale,
+                shift,
+                residual.unwrap_or(ctx.dummy_buffer()),
+                out,
+            ],
+            workgroups: super::grid_1d(m * p.out_channels, 256),
+            flops: ((splits - 1) * m * p.out_channels) as u64,
+        },
+    )?;
+    Ok(vec![conv, reduce])
 }
