@@ -538,6 +538,10 @@ fn bad_flag_values() {
         &["bench", "--model", "resnet18", "--precision", "f16"],
         &["--precision `f16`", "only f32"],
     );
+    assert_error(
+        &["bench", "--model", "resnet18", "--split-k", "yes"],
+        &["--split-k takes auto, on or off", "`yes`"],
+    );
     let dir = scratch("bad_flag_values");
     let input = dir.join("in.safetensors");
     save(&input, &[("input", &Tensor::zeros(vec![1, 3, 32, 32]))]);
@@ -1010,6 +1014,40 @@ fn bench_json_has_every_key() {
     assert!(num("images_per_s") > 0.0);
     assert!(num("lower_bound_bytes") <= num("arena_bytes"));
     assert!(num("arena_bytes") <= num("values_bytes"));
+    assert_eq!(m["split_k"], Json::Str("auto".into()));
+
+    // Split-K forced on: the CIFAR net's 8×8 stage has one output tile per
+    // conv and K = 576, so its convs split, each adding a reduce dispatch.
+    let on = assert_ok(&[
+        "bench",
+        "--model",
+        CIFAR,
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--split-k",
+        "on",
+        "--json",
+    ]);
+    let Json::Obj(on) = parse_json(on.trim()).unwrap() else {
+        panic!("not an object: {on}");
+    };
+    let (Json::Num(split), Json::Num(dispatches), Json::Num(scratch)) = (
+        &on["split_k_convs"],
+        &on["dispatches"],
+        &on["scratch_bytes"],
+    ) else {
+        panic!("split-K keys are not numbers: {on:?}");
+    };
+    assert_eq!(on["split_k"], Json::Str("on".into()));
+    assert!(*split > 0.0 && *scratch > 0.0, "{on:?}");
+    let auto_split = num("split_k_convs");
+    assert_eq!(
+        *dispatches,
+        num("dispatches") + split - auto_split,
+        "{on:?}"
+    );
 }
 
 #[test]
