@@ -890,8 +890,10 @@ fn model_layers() -> Vec<(&'static str, Conv2dParams)> {
 }
 
 /// Times [`model_layers`] at batch 1 and 32 on the chosen adapter and
-/// prints ms and GFLOP/s per layer; `RESINCEPT_CONV_SWEEP=1` also times
-/// every valid variant (to tune [`Variant::choose`]). Batch-1 layers are
+/// prints ms and GFLOP/s per layer for the launcher's choice
+/// ([`Launch::choose`]) and, where that splits K, the same variant unsplit
+/// (the split-K A/B); `RESINCEPT_CONV_SWEEP=1` also times every valid
+/// variant (to tune [`Variant::choose`]). Batch-1 layers are
 /// first checked against the CPU reference. A measurement, not a test: run
 /// on a real GPU with
 /// `cargo test --release -p kernels-tests --test conv2d -- --ignored bench_layers --nocapture`.
@@ -902,7 +904,8 @@ fn bench_layers() {
     let sweep = std::env::var("RESINCEPT_CONV_SWEEP").is_ok_and(|v| v == "1");
     let limit = ctx.limits.max_compute_workgroup_storage_size;
     println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
-    let mut total = [0.0f64; 2];
+    // Sums over the layers: [batch][launcher's choice, same without split-K].
+    let mut total = [[0.0f64; 2]; 2];
     for (bi, batch) in [1usize, 32].into_iter().enumerate() {
         for (li, (name, p1)) in model_layers().into_iter().enumerate() {
             let p = Conv2dParams { batch, ..p1 };
@@ -919,8 +922,18 @@ fn bench_layers() {
             let b_w = ctx.storage_buffer_init("w", &conv2d::pack_weights(&p, &w));
             let b_s = ctx.storage_buffer_init("s", &vec![1.0; p.out_channels]);
             let b_out = ctx.storage_buffer("out", p.batch * oh * ow * p.out_channels);
-            let chosen = Variant::choose(name, &p, limit).unwrap();
+            let chosen = Launch::choose(name, &p, &ctx.limits).unwrap();
+            let unsplit = Launch {
+                splits: 1,
+                ..chosen
+            };
+            // The launcher's choice first, then (when it splits) the same
+            // variant unsplit, then the sweep's variants unsplit.
             let mut variants = vec![chosen];
+            if chosen.splits > 1 {
+                variants.push(unsplit);
+            }
+            let b_scratch = ctx.storage_buffer("scratch", chosen.scratch_len(&p).max(1));
             if sweep {
                 for vec4 in [true, false] {
                     for mode in [TapMode::for_kernel(p.kernel), TapMode::General] {
@@ -933,25 +946,41 @@ fn bench_layers() {
                                     wn,
                                     nbuf,
                                 };
-                                if !variants.contains(&v) && v.check(name, &p, limit).is_ok() {
-                                    variants.push(v);
+                                let l = Launch {
+                                    variant: v,
+                                    splits: 1,
+                                };
+                                if !variants.contains(&l) && v.check(name, &p, limit).is_ok() {
+                                    variants.push(l);
                                 }
                             }
                         }
                     }
                 }
             }
-            for (vi, v) in variants.iter().enumerate() {
-                let d = conv2d::conv2d_gpu_variant(
-                    &ctx, name, &p, *v, &b_in, &b_w, &b_s, &b_s, None, &b_out,
+            for (vi, l) in variants.iter().enumerate() {
+                let v = &l.variant;
+                let ds = conv2d::conv2d_gpu_launch(
+                    &ctx,
+                    name,
+                    &p,
+                    *l,
+                    &b_in,
+                    &b_w,
+                    &b_s,
+                    &b_s,
+                    None,
+                    Some(&b_scratch),
+                    &b_out,
                 )
                 .unwrap();
-                ctx.run_dispatches(&[&d]).unwrap();
+                let one: Vec<_> = ds.iter().collect();
+                ctx.run_dispatches(&one).unwrap();
                 let t = std::time::Instant::now();
-                ctx.run_dispatches(&[&d]).unwrap();
+                ctx.run_dispatches(&one).unwrap();
                 let once = t.elapsed().as_secs_f64();
                 let reps = ((0.03 / once) as usize).clamp(3, 200);
-                let many = vec![&d; reps];
+                let many: Vec<_> = (0..reps).flat_map(|_| ds.iter()).collect();
                 // Keep the GPU busy for 0.2 s first: after the CPU-side
                 // gaps (reference checks, uploads) its clocks drop, and a
                 // 30 ms window measured cold read up to 4x slow on an H100.
@@ -963,13 +992,17 @@ fn bench_layers() {
                 ctx.run_dispatches(&many).unwrap();
                 let per = t.elapsed().as_secs_f64() / reps as f64;
                 if vi == 0 {
-                    total[bi] += per;
+                    total[bi][0] += per;
+                }
+                if *l == unsplit {
+                    total[bi][1] += per;
                 }
                 println!(
-                    "{}batch {batch:>2} {name:<24} {:>8.3} ms {:>8.0} GFLOP/s  vec4={} {:?} {}x{} nbuf {} tiles {}",
+                    "{}batch {batch:>2} {name:<24} {:>8.3} ms {:>8.0} GFLOP/s  split {:>2} vec4={} {:?} {}x{} nbuf {} tiles {}",
                     if vi == 0 { "* " } else { "  " },
                     per * 1e3,
-                    d.flops as f64 / per / 1e9,
+                    ds[0].flops as f64 / per / 1e9,
+                    l.splits,
                     v.vec4,
                     v.mode,
                     v.tile()[0],
@@ -981,9 +1014,12 @@ fn bench_layers() {
         }
     }
     println!(
-        "sum of chosen: batch 1 {:.3} ms, batch 32 {:.3} ms",
-        total[0] * 1e3,
-        total[1] * 1e3
+        "sum of chosen: batch 1 {:.3} ms, batch 32 {:.3} ms; without split-K: batch 1 {:.3} ms, \
+         batch 32 {:.3} ms",
+        total[0][0] * 1e3,
+        total[1][0] * 1e3,
+        total[0][1] * 1e3,
+        total[1][1] * 1e3
     );
 }
 
