@@ -1,32 +1,56 @@
 #!/usr/bin/env bash
 # The H100 side-by-side of docs/BENCHMARKS.md in one device call: resincept
-# (Vulkan) and PyTorch (CUDA, eager fp32, TF32 off) on the same card, same
-# models, batches and sizes, both timed end to end. Writes JSON lines and
-# the kernel test logs to $OUT (or ./device-out).
+# (Vulkan; split-K auto, which is on for a GPU, and off) and PyTorch (CUDA,
+# eager fp32, TF32 off) on the same card, same models, batches and sizes,
+# both timed end to end; then the per-layer profile, the conv layers alone
+# (split-K A/B) and the golden suite on the card. Writes at most 7 files to
+# $OUT (or ./device-out): info.txt, resincept.jsonl, pytorch.jsonl,
+# profile.txt, layers.txt, golden.txt, log.txt (everything on stderr).
 #
-# Prepare on the development machine (x86-64), once:
-#   cargo build --release --bin resincept
-#   mkdir -p .devbin && cp target/release/resincept .devbin/
-#   (and the .gl loader packages, see the device tool's README)
-# Then, in one device call with carry [".gl", ".devbin"]:
+# Prepare on the development machine: bash scripts/prepare_device.sh
+# Then one device call with carry [".gl", ".devbin"] (about 4 minutes):
 #   bash scripts/device_side_by_side.sh
 set -uo pipefail
 out=${OUT:-device-out}
 mkdir -p "$out"
+log="$out/log.txt"
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
 export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-export RESINCEPT_BACKEND=vulkan
+export RESINCEPT_BACKEND=vulkan RESINCEPT_REQUIRE_GPU=1 PYTHONUNBUFFERED=1
+# The test binaries read their fixtures at the path of the crate they were
+# built in: make that path lead to this tree's kernels-tests.
+md=$(cat .devbin/manifest_dir.txt)
+if [ ! -e "$md/golden" ]; then
+  mkdir -p "$(dirname "$md")" && ln -sfn "$PWD/kernels-tests" "$md"
+fi
 bin=.devbin/resincept
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-"$bin" info > "$out/info.txt" 2>&1
+{
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())'
+  cat .devbin/commit.txt
+  "$bin" info
+} > "$out/info.txt" 2>&1
+
+# 1. End to end, side by side; split-K auto and off alternate so that
+#    clock drift touches both alike.
 for model in resnet50 inception_v3; do
   for batch in 1 32; do
-    "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 --json \
-      >> "$out/resincept.jsonl" 2>> "$out/resincept.err"
-    python3 scripts/bench_pytorch.py --model "$model" --batch "$batch" --warmup 5 --iters 30 --json \
-      >> "$out/pytorch.jsonl" 2>> "$out/pytorch.err"
+    for sk in auto off; do
+      "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 --split-k "$sk" \
+        --json >> "$out/resincept.jsonl" 2>> "$log"
+    done
+    python3 scripts/bench_pytorch.py --model "$model" --batch "$batch" --warmup 5 --iters 30 \
+      --json >> "$out/pytorch.jsonl" 2>> "$log"
   done
 done
-"$bin" bench --model resnet50 --batch 32 --iters 5 --profile > "$out/profile_resnet50_b32.txt" 2>&1
+# 2. Where the time goes, per layer.
+for batch in 1 32; do
+  "$bin" bench --model resnet50 --batch "$batch" --iters 5 --profile
+done > "$out/profile.txt" 2>> "$log"
+# 3. The 22 conv layers alone, launcher's choice and unsplit.
+timeout 200 .devbin/conv2d-test --ignored bench_layers --nocapture > "$out/layers.txt" 2>&1
+# 4. The golden suite (PyTorch's outputs) on this card.
+timeout 200 .devbin/golden-test > "$out/golden.txt" 2>&1
 cat "$out/resincept.jsonl" "$out/pytorch.jsonl"
+tail -3 "$out/layers.txt" "$out/golden.txt"
