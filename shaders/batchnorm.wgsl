@@ -34,6 +34,16 @@ const WG: u32 = 256u;
 // Output, NHWC like x; may not alias x.
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 
+// ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
+// tested on the bits: WGSL lets a compiler assume floats are never NaN, and
+// max(NaN, 0) may then return 0.
+fn relu(v: f32) -> f32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
+        return v;
+    }
+    return max(v, 0.0);
+}
+
 @compute @workgroup_size(256)
 fn batchnorm(@builtin(global_invocation_id) gid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -45,7 +55,7 @@ fn batchnorm(@builtin(global_invocation_id) gid: vec3<u32>,
     let inv = 1.0 / sqrt(var_[c] + p.eps);
     var v = (x[i] - mean[c]) * inv * gamma[c] + beta[c];
     if (p.relu != 0u) {
-        v = max(v, 0.0);
+        v = relu(v);
     }
     out[i] = v;
 }

@@ -429,6 +429,16 @@ fn compute(buf: u32) {
 
 // ---- epilogue -----------------------------------------------------------
 
+// ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
+// tested on the bits: WGSL lets a compiler assume floats are never NaN, and
+// max(NaN, 0) may then return 0.
+fn relu(v: f32) -> f32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
+        return v;
+    }
+    return max(v, 0.0);
+}
+
 // scale/shift, optional scaled residual, optional ReLU: the finished
 // output (m, o) from its full sum x.
 fn finish(m: u32, o: u32, x: f32) {
@@ -437,7 +447,7 @@ fn finish(m: u32, o: u32, x: f32) {
         v = v + p.res_scale * residual[m * p.cout + o];
     }
     if (p.relu != 0u) {
-        v = max(v, 0.0);
+        v = relu(v);
     }
     out[m * p.out_c_total + p.out_c_offset + o] = v;
 }

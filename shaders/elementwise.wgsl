@@ -23,6 +23,16 @@ const WG: u32 = 256u;
 // The output; may not alias a or b.
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
+// ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
+// tested on the bits: WGSL lets a compiler assume floats are never NaN, and
+// max(NaN, 0) may then return 0.
+fn relu(v: f32) -> f32 {
+    if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
+        return v;
+    }
+    return max(v, 0.0);
+}
+
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>,
        @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -35,7 +45,7 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>,
         v = v + p.beta * b[i];
     }
     if (p.relu != 0u) {
-        v = max(v, 0.0);
+        v = relu(v);
     }
     out[i] = v;
 }

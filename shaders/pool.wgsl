@@ -99,6 +99,18 @@ fn window(i: u32) -> Window {
     return win;
 }
 
+// max(a, b) as PyTorch's max pooling computes it: a NaN in the window wins.
+// NaN is tested on the bits (WGSL lets a compiler assume there is none).
+fn max_nan(a: f32, b: f32) -> f32 {
+    if ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) {
+        return a;
+    }
+    if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) {
+        return b;
+    }
+    return max(a, b);
+}
+
 @compute @workgroup_size(256)
 fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
             @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -111,7 +123,7 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
     var m = x[win.base + (win.y0 * p.w + win.x0) * p.c];
     for (var y = win.y0; y < win.y1; y++) {
         for (var xx = win.x0; xx < win.x1; xx++) {
-            m = max(m, x[win.base + (y * p.w + xx) * p.c]);
+            m = max_nan(m, x[win.base + (y * p.w + xx) * p.c]);
         }
     }
     out[win.dst] = m;

@@ -33,6 +33,50 @@ pub fn nan_buffer(ctx: &Context, len: usize) -> wgpu::Buffer {
     ctx.storage_buffer_init("nan-filled output", &vec![f32::NAN; len.max(1)])
 }
 
+/// The bits of the NaN that [`sentinel_buffer`] holds: a quiet NaN with a
+/// payload no kernel produces (NaN arithmetic gives the canonical NaN or
+/// passes an input's along), so that a test whose expected output has NaN
+/// in it can still tell "never written" from "written NaN".
+pub const SENTINEL_NAN_BITS: u32 = 0x7fc0_bad0;
+
+/// A storage buffer of `len` f32 holding the [`SENTINEL_NAN_BITS`] NaN: the
+/// NaN pre-fill for tests whose expected output contains NaN.
+pub fn sentinel_buffer(ctx: &Context, len: usize) -> wgpu::Buffer {
+    let v = f32::from_bits(SENTINEL_NAN_BITS);
+    ctx.storage_buffer_init("sentinel-filled output", &vec![v; len.max(1)])
+}
+
+/// [`assert_close`] for outputs where NaN is expected: an element still
+/// holding the [`SENTINEL_NAN_BITS`] pre-fill fails (never written); where
+/// `want` is NaN, `got` must be NaN; elsewhere `got` must be within `tol`.
+pub fn assert_close_nan(case: &str, got: &[f32], want: &[f32], tol: Tolerance) {
+    assert_eq!(got.len(), want.len(), "{case}: length mismatch");
+    let mut bad = Vec::new();
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let ok = if g.to_bits() == SENTINEL_NAN_BITS {
+            false
+        } else if w.is_nan() {
+            g.is_nan()
+        } else {
+            tol.close(g, w)
+        };
+        if !ok {
+            bad.push(format!(
+                "  [{i}] gpu={g:e} (bits {:#010x}) ref={w:e}",
+                g.to_bits()
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{case}: {} of {} elements wrong (NaN must match NaN, the sentinel means unwritten, \
+         tolerance {tol:?}); first:\n{}",
+        bad.len(),
+        got.len(),
+        bad.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
+}
+
 /// A small deterministic RNG (splitmix64) for random shapes and graphs.
 #[derive(Debug, Clone)]
 pub struct Rng(pub u64);

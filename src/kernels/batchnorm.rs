@@ -106,7 +106,7 @@ pub fn batchnorm_cpu(
             for i in 0..hw {
                 let idx = (n * p.channels + c) * hw + i;
                 let v = (x[idx] - mean[c]) * inv * gamma[c] + beta[c];
-                out[idx] = if p.relu { v.max(0.0) } else { v };
+                out[idx] = if p.relu { super::relu(v) } else { v };
             }
         }
     }

@@ -305,7 +305,7 @@ pub fn conv2d_cpu(
                         v += rs * res[((n * p.out_channels + o) * oh + y) * ow + x];
                     }
                     if p.relu {
-                        v = v.max(0.0);
+                        v = super::relu(v);
                     }
                     out[((n * p.out_c_total + p.out_c_offset + o) * oh + y) * ow + x] = v;
                 }

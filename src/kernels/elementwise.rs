@@ -53,14 +53,14 @@ pub fn add_cpu(p: &AddParams, a: &[f32], b: &[f32], out: &mut [f32]) {
         if p.beta != 0.0 {
             v += p.beta * b[i];
         }
-        out[i] = if p.relu { v.max(0.0) } else { v };
+        out[i] = if p.relu { super::relu(v) } else { v };
     }
 }
 
 /// CPU reference for ReLU alone.
 pub fn relu_cpu(x: &[f32], out: &mut [f32]) {
     for (o, v) in out.iter_mut().zip(x) {
-        *o = v.max(0.0);
+        *o = super::relu(*v);
     }
 }
 

@@ -25,6 +25,26 @@ use crate::context::{Binding, Context};
 use crate::error::Result;
 use crate::shaders::Shader;
 
+/// ReLU as PyTorch computes it: `max(v, 0)`, except that NaN stays NaN
+/// (Rust's `f32::max` would return 0). The CPU references use it; the
+/// shaders have the same function, testing NaN on the bits.
+pub fn relu(v: f32) -> f32 {
+    if v.is_nan() {
+        v
+    } else {
+        v.max(0.0)
+    }
+}
+
+/// `max(a, b)` as PyTorch's max pooling computes it: NaN wins.
+pub fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// `|gpu − ref| ≤ atol + rtol·|ref|`: how far a GPU result may be from the
 /// CPU reference. Declared once per kernel.
 #[derive(Debug, Clone, Copy, PartialEq)]

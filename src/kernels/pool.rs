@@ -4,7 +4,8 @@
 //! `start = oy·s − pad`, `end = min(start + k, H + pad)`; the average's
 //! divisor is `end − start` (times the same for columns) when
 //! `count_include_pad`, else the number of in-bounds taps. Out-of-bounds taps
-//! are ignored by max (as −∞) and read as 0 by the average.
+//! are ignored by max (as −∞) and read as 0 by the average. A NaN in a
+//! window makes its max NaN, as in PyTorch ([`super::max_nan`]).
 //!
 //! Output size: `floor((H + 2·pad − k) / s) + 1`, or with `ceil_mode` the
 //! ceiling, minus one when the last window would start in the right/bottom
@@ -212,7 +213,7 @@ pub fn pool_cpu(p: &PoolParams, x: &[f32], out: &mut [f32]) {
                             let mut m = f32::NEG_INFINITY;
                             for y in hs0..he0 {
                                 for xx in ws0..we0 {
-                                    m = m.max(plane[(y * w + xx) as usize]);
+                                    m = super::max_nan(m, plane[(y * w + xx) as usize]);
                                 }
                             }
                             m
