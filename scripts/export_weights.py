@@ -14,9 +14,15 @@ Weights come from one of:
                      dict with a "state_dict" / "model" entry)
   neither            the library's random initialisation (useful for shapes only)
 
+The file's metadata records the model, library, dtype and source, and for
+inception_v3 whether the model was built with `transform_input` (torchvision
+builds its pretrained Inception-v3 so: the weights expect inputs normalised
+with mean = std = 0.5, and the model maps ImageNet-normalised ones to that);
+`resincept run` and `classify` apply the same transform when it says true.
+
 examples:
-  python3 scripts/export_weights.py resnet50 --pretrained -o resnet50.safetensors
-  python3 scripts/export_weights.py inception_v3 --state-dict my.pth --dtype f16 -o v3.safetensors
+  python3 scripts/export_weights.py --model resnet50 --pretrained -o resnet50.safetensors
+  python3 scripts/export_weights.py --model inception_v3 --state-dict my.pth --dtype f16 -o v3.safetensors
 
 needs: torch, safetensors, and torchvision or timm for the chosen model
 """
@@ -79,11 +85,15 @@ def main(argv=None):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="models: " + ", ".join(MODELS),
     )
-    ap.add_argument("model", choices=sorted(MODELS), metavar="MODEL", help="model name (see below)")
+    ap.add_argument("--model", required=True, choices=sorted(MODELS), metavar="MODEL",
+                    help="model name (see below)")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--pretrained", action="store_true", help="download and use the library's pretrained weights")
     src.add_argument("--state-dict", metavar="PATH", help="load weights from a .pth/.pt state_dict")
     ap.add_argument("--dtype", choices=DTYPES, default="f32", help="storage dtype of float tensors (default f32)")
+    ap.add_argument("--transform-input", choices=["auto", "true", "false"], default="auto",
+                    help="inception_v3: whether the weights expect torchvision's transform_input "
+                         "(auto: as the model is built, true for --pretrained)")
     ap.add_argument("--no-aux", action="store_true",
                     help="inception_v3: drop the training-only AuxLogits.* keys from the output")
     ap.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors path")
@@ -123,6 +133,13 @@ def main(argv=None):
         "weights": source,
         "format": "pytorch state_dict",
     }
+    if args.model == "inception_v3":
+        ti = args.transform_input
+        if ti == "auto":
+            ti = "true" if getattr(model, "transform_input", False) else "false"
+        metadata["transform_input"] = ti
+    elif args.transform_input != "auto":
+        sys.exit(f"error: --transform-input is an inception_v3 option; {args.model} has none")
     save_file(tensors, args.output, metadata=metadata)
     n_params = sum(t.numel() for t in tensors.values() if t.dtype.is_floating_point)
     print(f"{args.output}: {len(tensors)} tensors, {n_params} float values in {args.dtype} ({source})")

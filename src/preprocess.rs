@@ -271,6 +271,44 @@ pub fn center_crop(img: &RgbImage, size: usize) -> RgbImage {
     }
 }
 
+/// torchvision's `Inception3._transform_input`, in place on an NCHW batch
+/// of 3 channels: `x[c] = x[c] · (std[c] / 0.5) + (mean[c] − 0.5) / 0.5`
+/// with ImageNet's mean and std, the constants taken in f64 and rounded to
+/// f32, then a rounded multiply and a rounded add, as PyTorch computes it.
+///
+/// `inception_v3(weights=...)` builds the model with
+/// `transform_input=True`: its pretrained weights expect inputs normalised
+/// with mean = std = 0.5, and the model maps an ImageNet-normalised input
+/// to that first. resincept's `inception_v3` graph is
+/// `transform_input=False`, so inputs for such weights go through this
+/// first (the CLI does it when the weights file's metadata says
+/// `transform_input = true`, as `scripts/export_weights.py` records, or
+/// with `--transform-input`). Errors when `x` is not (N, 3, H, W).
+pub fn inception_transform_input(x: &mut Tensor) -> Result<()> {
+    let [n, c, h, w] = x.nchw()?;
+    if c != 3 {
+        return Err(Error::Shape {
+            node: "transform_input".into(),
+            expected: "3 input channels (RGB)".into(),
+            actual: format!("{:?}", x.shape),
+        });
+    }
+    // torchvision's literals, as Python floats (f64).
+    const MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+    const STD: [f64; 3] = [0.229, 0.224, 0.225];
+    let plane = h * w;
+    for b in 0..n {
+        for ch in 0..3 {
+            let mul = (STD[ch] / 0.5) as f32;
+            let add = ((MEAN[ch] - 0.5) / 0.5) as f32;
+            for v in &mut x.data[(b * 3 + ch) * plane..][..plane] {
+                *v = *v * mul + add;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An evaluation transform: optional shorter-side resize, centre crop,
 /// `ToTensor`, `Normalize(mean, std)`.
 #[derive(Debug, Clone, PartialEq)]

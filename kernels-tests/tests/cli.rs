@@ -1074,3 +1074,94 @@ fn bench_table_and_profile() {
         "{out}"
     );
 }
+
+/// torchvision's pretrained `inception_v3` is built with
+/// `transform_input=True`. `kernels-tests/fixtures` holds PyTorch's output
+/// of such a model (synthetic weights, seed 1, 75×75; made by
+/// `scripts/make_fixtures.py`) and its `_transform_input` alone. The
+/// transform matches PyTorch's bit for bit; `run` with `--transform-input`
+/// matches the model's output, and a weights file whose metadata says
+/// `transform_input = true` gives the same logits bit for bit (the CPU
+/// executor is deterministic), without it they differ. (The synthetic
+/// Inception-v3's logits hardly depend on its input, so the tolerance test
+/// alone could not tell; see `fixtures/README.md`.)
+#[test]
+fn inception_v3_transform_input_matches_torchvision() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join("inception_v3_transform_input.safetensors");
+    let mut x = weights::read_tensor(&fixture, "input").unwrap();
+    resincept::preprocess::inception_transform_input(&mut x).unwrap();
+    let t = weights::read_tensor(&fixture, "transformed").unwrap();
+    assert_eq!(x.shape, t.shape);
+    for (i, (a, b)) in x.data.iter().zip(&t.data).enumerate() {
+        assert_eq!(
+            a.to_bits(),
+            b.to_bits(),
+            "transformed[{i}]: ours {a}, PyTorch {b}"
+        );
+    }
+
+    let want = weights::read_tensor(&fixture, "output").unwrap();
+    let tol = 1e-4 * want.max_abs();
+    let dir = scratch("transform_input");
+    let run = |extra: &[&str], name: &str| -> Tensor {
+        let out = dir.join(name);
+        let mut args = vec![
+            "run",
+            "--model",
+            "inception_v3",
+            "--device",
+            "cpu",
+            "--input",
+            path_str(&fixture),
+            "--output",
+            path_str(&out),
+        ];
+        args.extend_from_slice(extra);
+        assert_ok(&args);
+        weights::read_tensor(&out, "output").unwrap()
+    };
+    let forced = run(
+        &["--synthetic-seed", "1", "--transform-input"],
+        "forced.safetensors",
+    );
+    let d = forced.max_abs_diff(&want).unwrap();
+    assert!(
+        d <= tol,
+        "--transform-input: {d} from PyTorch (tolerance {tol})"
+    );
+
+    // The same weights in a file whose metadata says transform_input = true,
+    // as scripts/export_weights.py writes for torchvision's pretrained model.
+    let g = models::build("inception_v3", 1, 75).unwrap();
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    let wfile = dir.join("weights.safetensors");
+    let meta = HashMap::from([("transform_input".to_string(), "true".to_string())]);
+    let list: Vec<(&str, &Tensor)> = w.iter().collect();
+    weights::save_safetensors(&wfile, &list, Some(meta)).unwrap();
+    let from_meta = run(&["--weights", path_str(&wfile)], "meta.safetensors");
+    assert_eq!(
+        from_meta.data, forced.data,
+        "metadata transform_input = true"
+    );
+    let plain = run(&["--synthetic-seed", "1"], "plain.safetensors");
+    assert_ne!(plain.data, forced.data, "without the transform");
+
+    // Other models have no such option.
+    assert_error(
+        &[
+            "run",
+            "--model",
+            "resnet18",
+            "--transform-input",
+            "--synthetic-seed",
+            "1",
+            "--input",
+            path_str(&fixture),
+            "--output",
+            "/dev/null",
+        ],
+        &["--transform-input", "inception_v3", "resnet18"],
+    );
+}

@@ -9,7 +9,7 @@ use super::{usage, Args, CliError, CliResult, Command};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::graph::Graph;
 use resincept::models::{self, ModelInfo, Options};
-use resincept::preprocess::Preprocess;
+use resincept::preprocess::{self, Preprocess};
 use resincept::weights::{self, Weights};
 use resincept::{imagenet, Context, ContextOptions, Tensor};
 use std::collections::HashMap;
@@ -330,16 +330,50 @@ pub fn models(_cmd: &Command, _args: &Args) -> CliResult<()> {
     super::out(&out)
 }
 
+/// Whether inputs go through torchvision's Inception-v3 `transform_input`
+/// first (`preprocess::inception_transform_input`): with
+/// `--transform-input`, or for an `inception_v3` weights file whose
+/// metadata says `transform_input = true` (`scripts/export_weights.py`
+/// records how the model was built).
+fn transform_input(cmd: &Command, args: &Args, info: &ModelInfo) -> CliResult<bool> {
+    let forced = args.switch("transform-input");
+    if info.name != "inception_v3" {
+        if forced {
+            return Err(usage(
+                cmd,
+                &format!(
+                    "--transform-input is torchvision's inception_v3 option; model `{}` has none",
+                    info.name
+                ),
+            ));
+        }
+        return Ok(false);
+    }
+    if forced {
+        return Ok(true);
+    }
+    Ok(match args.value("weights") {
+        Some(path) => weights::read_metadata(path)?
+            .get("transform_input")
+            .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1")),
+        None => false,
+    })
+}
+
 /// `resincept run`.
 pub fn run(cmd: &Command, args: &Args) -> CliResult<()> {
     let info = model(cmd, args)?;
     let input_path = args.required(cmd, "input")?;
     let output_path = args.required(cmd, "output")?;
     let device = device(cmd, args)?;
-    let input = read_input(input_path)?;
+    let mut input = read_input(input_path)?;
     let [n, _, h, w] = input.nchw()?;
     let graph = build(&info, n, h, w)?;
     let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
+    let transform = transform_input(cmd, args, &info)?;
+    if transform {
+        preprocess::inception_transform_input(&mut input)?;
+    }
     let (outputs, device_desc) = execute(device, &graph, &weights, &input)?;
     let logits = squeeze_logits(
         outputs
@@ -352,6 +386,7 @@ pub fn run(cmd: &Command, args: &Args) -> CliResult<()> {
         ("weights".to_string(), weights_desc),
         ("device".to_string(), device_desc),
         ("input".to_string(), format!("{:?}", input.shape)),
+        ("transform_input".to_string(), transform.to_string()),
     ]);
     weights::save_safetensors(output_path, &[("output", &logits)], Some(meta))?;
     eprintln!("wrote `output` {:?} to {output_path}", logits.shape);
@@ -364,10 +399,14 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
     let top = args.positive(cmd, "top", 5)?;
     let device = device(cmd, args)?;
     let pre = Preprocess::for_model(info.name, info.default_size);
-    let batch = pre.batch(&args.positional)?;
+    let mut batch = pre.batch(&args.positional)?;
     let n = args.positional.len();
     let graph = build(&info, n, pre.crop, pre.crop)?;
     let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
+    let transform = transform_input(cmd, args, &info)?;
+    if transform {
+        preprocess::inception_transform_input(&mut batch)?;
+    }
     let (outputs, device_desc) = execute(device, &graph, &weights, &batch)?;
     let logits = squeeze_logits(
         outputs
@@ -378,14 +417,15 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
     let k = logits.shape.get(1).copied().unwrap_or(0);
     let names = imagenet::class_names(k);
     let mut out = format!(
-        "{} on {device_desc}, weights {weights_desc}; input {}x{} ({})\n",
+        "{} on {device_desc}, weights {weights_desc}; input {}x{} ({}{})\n",
         info.name,
         pre.crop,
         pre.crop,
         match pre.resize {
             Some(r) => format!("resize {r}, centre crop {}", pre.crop),
             None => "no resize".into(),
-        }
+        },
+        if transform { ", transform_input" } else { "" }
     );
     for (i, path) in args.positional.iter().enumerate() {
         let probs = imagenet::softmax(&logits.data[i * k..(i + 1) * k]);

@@ -86,7 +86,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "run",
         synopsis: "resincept run --model NAME (--weights FILE | --synthetic-seed N) \
-                   --input FILE --output FILE [--device gpu|cpu]",
+                   --input FILE --output FILE [--device gpu|cpu] [--transform-input]",
         about: "run a model on the f32 tensor `input` (N,3,H,W) of a safetensors file; \
                 write the logits as tensor `output` (N,classes)",
         flags: &[
@@ -112,13 +112,20 @@ pub const COMMANDS: &[Command] = &[
                 true,
                 "gpu (default) or cpu (the reference executor)",
             ),
+            (
+                "transform-input",
+                false,
+                "inception_v3: map ImageNet-normalised input as torchvision's \
+                 transform_input=True does (its pretrained weights need it; on by \
+                 itself when the weights' metadata says transform_input = true)",
+            ),
         ],
         positional: (0, 0),
     },
     Command {
         name: "classify",
         synopsis: "resincept classify IMAGE... --model NAME (--weights FILE | \
-                   --synthetic-seed N) [--top K] [--device gpu|cpu]",
+                   --synthetic-seed N) [--top K] [--device gpu|cpu] [--transform-input]",
         about: "decode PNG/JPEG images, preprocess as torchvision does for the model, \
                 print the top-K classes with probabilities",
         flags: &[
@@ -139,6 +146,13 @@ pub const COMMANDS: &[Command] = &[
                 "how many classes to print per image (default 5)",
             ),
             ("device", true, "gpu (default) or cpu"),
+            (
+                "transform-input",
+                false,
+                "inception_v3: map ImageNet-normalised input as torchvision's \
+                 transform_input=True does (its pretrained weights need it; on by \
+                 itself when the weights' metadata says transform_input = true)",
+            ),
         ],
         positional: (1, usize::MAX),
     },
