@@ -11,6 +11,17 @@ make_golden.py, so a fixture holds only the input and PyTorch's output.
       input (1, 3, 75, 75), output computed in float64; `transformed` is
       the model's _transform_input(input) alone, in float32.
 
+  models/inception_v3_b1_107x107_x1e6.safetensors
+  models/inception_v4_b1_107x107_x1e8.safetensors
+      The golden set's model fixtures, but with the synthetic input scaled
+      by 1e6 / 1e8 (metadata `input_scale`). With synthetic-v1 weights the
+      signal of these deep nets without skip connections fades below the
+      batchnorm shifts: at the golden set's size, negating the input moves
+      Inception-v3's logits by 3e-6 of max|y| and Inception-v4's by 1e-8,
+      far under the tests' 1e-4 bar, so those fixtures cannot see an error
+      in the early layers. Scaled, the input drives the logits (negating it
+      moves them by a few percent; metadata `sensitivity`).
+
 usage: make_fixtures.py [--golden ../shared/golden] [--out kernels-tests/fixtures]
 needs: torch, torchvision, safetensors, numpy
 """
@@ -44,6 +55,30 @@ def main():
               metadata={"model": "inception_v3", "transform_input": "true", "seed": "1",
                         "weights": "synthetic-v1", "source": mg.TV})
     print(f"{os.path.basename(path)}: out {tuple(y.shape)}")
+
+    import timm
+
+    os.makedirs(os.path.join(a.out, "models"), exist_ok=True)
+    for stem, ctor, size, scale, source in [
+        ("inception_v3",
+         lambda: torchvision.models.inception_v3(aux_logits=False, init_weights=False, transform_input=False),
+         107, 1e6, mg.TV),
+        ("inception_v4", lambda: timm.create_model("inception_v4"), 107, 1e8, mg.TM),
+    ]:
+        shape = (1, 3, size, size)
+        model = ctor().eval()
+        mg.synthesize(model, 1)
+        model = model.double()
+        x = mg.synthetic_input(1, shape) * scale  # float32, as the engine reads it
+        with torch.no_grad():
+            y = model(x.double())
+            y_neg = model(-x.double())
+        sensitivity = ((y - y_neg).abs().max() / y.abs().max()).item()
+        path = os.path.join(a.out, "models", f"{stem}_b1_{size}x{size}_x{scale:.0e}.safetensors".replace("e+0", "e"))
+        save_file({"input": x.contiguous(), "output": y.float().contiguous()}, path,
+                  metadata={"model": stem, "seed": "1", "weights": "synthetic-v1", "source": source,
+                            "input_scale": repr(scale), "sensitivity": f"{sensitivity:.4g}"})
+        print(f"{os.path.basename(path)}: max|y| {y.abs().max().item():.4g}, sensitivity {sensitivity:.3g}")
 
 
 if __name__ == "__main__":

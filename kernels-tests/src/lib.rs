@@ -140,7 +140,8 @@ pub fn shared_golden_dir(sub: &str) -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-fn safetensors_in(dir: &Path) -> Vec<PathBuf> {
+/// The `.safetensors` files directly in `dir` (panics when it cannot be read).
+pub fn safetensors_in(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

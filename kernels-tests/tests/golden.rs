@@ -93,11 +93,25 @@ impl Fixture {
         built.unwrap_or_else(|e| panic!("{}: no builder: {e}", self.case))
     }
 
+    /// The factor the stored input was scaled by (metadata `input_scale`,
+    /// our own fixtures only; 1 by default).
+    fn input_scale(&self) -> f32 {
+        self.meta.get("input_scale").map_or(1.0, |s| {
+            s.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{}: input_scale `{s}`", self.case)) as f32
+        })
+    }
+
     /// The synthetic weights of `graph`, after checking that the generator
-    /// reproduces the stored input bit for bit.
+    /// reproduces the stored input bit for bit (times `input_scale`, an f32
+    /// multiply as PyTorch does it).
     fn weights(&self, graph: &Graph) -> Weights {
         let seed = self.seed();
-        let regenerated = weights::synthetic_input(seed, &self.input.shape);
+        let mut regenerated = weights::synthetic_input(seed, &self.input.shape);
+        let scale = self.input_scale();
+        if scale != 1.0 {
+            regenerated.data.iter_mut().for_each(|v| *v *= scale);
+        }
         assert_eq!(regenerated.shape, self.input.shape, "{}", self.case);
         let same = regenerated
             .data
@@ -257,6 +271,32 @@ fn golden_models_other() {
         if !PUBLIC_MODELS.contains(&model_of(&p).as_str()) {
             check_fixture(&p, true, true);
         }
+    }
+}
+
+/// Our own model fixtures (`kernels-tests/fixtures/models`, see the README
+/// there): Inception-v3 and -v4 with the input scaled so that it, not the
+/// batchnorm shifts, drives the logits. Each file must say so: its
+/// `sensitivity` (max|y(x) − y(−x)| / max|y|, from PyTorch) must be at
+/// least 100 times the comparison bar, or the fixture could not see an
+/// error in the early layers.
+#[test]
+fn own_fixtures_input_sensitive() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+    let files = kernels_tests::safetensors_in(&dir);
+    assert!(files.len() >= 2, "no fixtures in {}", dir.display());
+    for p in files {
+        let meta = weights::read_metadata(&p).unwrap();
+        let sensitivity: f32 = meta
+            .get("sensitivity")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no `sensitivity` metadata", p.display()));
+        assert!(
+            sensitivity >= 100.0 * REL_TOL,
+            "{}: the input moves the logits by only {sensitivity} of max|y|",
+            p.display()
+        );
+        check_fixture(&p, true, true);
     }
 }
 
