@@ -22,6 +22,12 @@ make_golden.py, so a fixture holds only the input and PyTorch's output.
       in the early layers. Scaled, the input drives the logits (negating it
       moves them by a few percent; metadata `sensitivity`).
 
+  blocks/<block>_<N>x<C>x<H>x<W>.safetensors
+      The golden set's strided and stem blocks again, at odd, non-square
+      sizes and batch 2 (the golden set has each block at one square size,
+      mostly batch 1): where PyTorch's floor/ceil output-size rules and
+      padding meet an odd edge.
+
 usage: make_fixtures.py [--golden ../shared/golden] [--out kernels-tests/fixtures]
 needs: torch, torchvision, safetensors, numpy
 """
@@ -57,6 +63,29 @@ def main():
     print(f"{os.path.basename(path)}: out {tuple(y.shape)}")
 
     import timm
+
+    # Blocks at odd sizes: (golden block name, input shape).
+    odd = [
+        ("resnet_basic_down", (2, 64, 15, 13)),
+        ("resnet_bottleneck_down", (2, 256, 15, 13)),
+        ("preact_bottleneck_down", (1, 256, 13, 11)),
+        ("inception_v3_b", (2, 288, 17, 13)),
+        ("inception_v3_d", (1, 768, 17, 15)),
+        ("inception_v3_e", (2, 1280, 8, 6)),
+        ("inception_v4_stem", (1, 3, 83, 79)),
+        ("inception_v4_reduction_a", (2, 384, 17, 13)),
+        ("inception_v4_reduction_b", (1, 1024, 17, 15)),
+        ("inception_resnet_v2_mixed_6a", (2, 320, 17, 13)),
+        ("inception_resnet_v2_mixed_7a", (1, 1088, 17, 15)),
+    ]
+    ctors = {stem: (ctor, src) for stem, ctor, _, src in mg.blocks()}
+    os.makedirs(os.path.join(a.out, "blocks"), exist_ok=True)
+    for stem, shape in odd:
+        ctor, src = ctors[stem]
+        x, y = mg.run(ctor(), 1, shape)
+        name = f"{stem}_{'x'.join(map(str, shape))}.safetensors"
+        mg.save(os.path.join(a.out, "blocks", name), x, y,
+                {"block": stem, "seed": 1, "weights": "synthetic-v1", "source": src})
 
     os.makedirs(os.path.join(a.out, "models"), exist_ok=True)
     for stem, ctor, size, scale, source in [

@@ -300,6 +300,18 @@ fn own_fixtures_input_sensitive() {
     }
 }
 
+/// Our own block fixtures (`kernels-tests/fixtures/blocks`): the strided
+/// and stem blocks at odd, non-square sizes and batch 2, on both executors.
+#[test]
+fn own_fixtures_blocks_odd_sizes() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blocks");
+    let files = kernels_tests::safetensors_in(&dir);
+    assert!(files.len() >= 10, "fixtures missing in {}", dir.display());
+    for p in files {
+        check_fixture(&p, true, true);
+    }
+}
+
 /// A torchvision `Bottleneck(256, 128, stride=2)` `state_dict` with real
 /// tensors, loaded by key. `make_golden.py` rounded the weights to the
 /// file's dtype *before* computing the float64 output, so the f16 and bf16
