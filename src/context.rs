@@ -24,10 +24,16 @@ pub struct ContextOptions {
     pub backends: Option<wgpu::Backends>,
     /// Case-insensitive substring the adapter's name must contain.
     pub adapter_name: Option<String>,
+    /// Ask the device for at most this `max_storage_buffer_binding_size`
+    /// (bytes), below the adapter's own: to see the engine on a smaller
+    /// device (WebGPU's default is 128 MiB), where a large batch is run in
+    /// micro-batches.
+    pub max_storage_binding: Option<u64>,
 }
 
 impl ContextOptions {
-    /// Reads `RESINCEPT_BACKEND` and `RESINCEPT_ADAPTER`.
+    /// Reads `RESINCEPT_BACKEND`, `RESINCEPT_ADAPTER` and
+    /// `RESINCEPT_MAX_STORAGE_BINDING` (bytes).
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var("RESINCEPT_BACKEND") {
             Ok(v) if !v.is_empty() => Some(parse_backend(&v)?),
@@ -36,9 +42,18 @@ impl ContextOptions {
         let adapter_name = std::env::var("RESINCEPT_ADAPTER")
             .ok()
             .filter(|s| !s.is_empty());
+        let max_storage_binding = match std::env::var("RESINCEPT_MAX_STORAGE_BINDING") {
+            Ok(v) if !v.is_empty() => Some(v.parse::<u64>().map_err(|_| {
+                Error::Invalid(format!(
+                    "RESINCEPT_MAX_STORAGE_BINDING must be a byte count, got `{v}`"
+                ))
+            })?),
+            _ => None,
+        };
         Ok(Self {
             backends,
             adapter_name,
+            max_storage_binding,
         })
     }
 }
@@ -192,7 +207,11 @@ impl Context {
             return Err(Error::NoAdapter(msg));
         };
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = opts.max_storage_binding {
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
+        }
         let features = adapter.features() & WANTED_FEATURES;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("resincept"),

@@ -1165,3 +1165,76 @@ fn inception_v3_transform_input_matches_torchvision() {
         &["--transform-input", "inception_v3", "resnet18"],
     );
 }
+
+/// `RESINCEPT_MAX_STORAGE_BINDING` makes the device look smaller: a batch
+/// whose values no longer fit runs in micro-batches, which `bench --json`
+/// reports, and `run` gives the same logits as on the full device.
+#[test]
+fn micro_batches_under_a_small_binding_limit() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = scratch("micro_batches");
+    let input = dir.join("in.safetensors");
+    save(
+        &input,
+        &[("input", &weights::synthetic_input(3, &[4, 3, 32, 32]))],
+    );
+    let run = |cap: Option<&str>, name: &str| -> Tensor {
+        let out = dir.join(name);
+        let mut cmd = Command::new(binary());
+        cmd.args([
+            "run",
+            "--model",
+            CIFAR,
+            "--synthetic-seed",
+            "1",
+            "--input",
+            path_str(&input),
+            "--output",
+            path_str(&out),
+        ]);
+        if let Some(cap) = cap {
+            cmd.env("RESINCEPT_MAX_STORAGE_BINDING", cap);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        weights::read_tensor(&out, "output").unwrap()
+    };
+    // The CIFAR net's largest value is 64 × 32 × 32 f32 = 256 KiB per image.
+    let capped = run(Some("600000"), "capped.safetensors");
+    let full = run(None, "full.safetensors");
+    let d = capped.max_abs_diff(&full).unwrap();
+    assert!(
+        d <= 1e-4 * full.max_abs(),
+        "micro-batched logits differ by {d}"
+    );
+
+    let o = Command::new(binary())
+        .args([
+            "bench", "--model", CIFAR, "--batch", "4", "--iters", "1", "--warmup", "0", "--json",
+        ])
+        .env("RESINCEPT_MAX_STORAGE_BINDING", "600000")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let line = text(&o.stdout);
+    let Json::Obj(m) = parse_json(line.trim()).unwrap() else {
+        panic!("not an object: {line}");
+    };
+    assert_eq!(m["micro_batches"], Json::Num(2.0), "{line}");
+    assert_eq!(m["micro_batch"], Json::Num(2.0), "{line}");
+
+    // Not a number: one clear line.
+    let o = Command::new(binary())
+        .args(["info"])
+        .env("RESINCEPT_MAX_STORAGE_BINDING", "lots")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("RESINCEPT_MAX_STORAGE_BINDING"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -13,7 +13,8 @@ use resincept::exec::{check_params, cpu, param_specs_for};
 use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
 use resincept::weights::Weights;
-use resincept::{Error, Tensor};
+use resincept::{Context, ContextOptions, Error, Tensor};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- RNG
 
@@ -651,6 +652,130 @@ fn split_k_graphs_match_cpu() {
             plain.dispatches + split.split_k_convs,
             "{block}: one reduce per split conv"
         );
+    }
+}
+
+/// A batch run in micro-batches (forced here; see the next test for the
+/// automatic case) gives what the CPU reference gives for the whole batch:
+/// an even split (6 as 3 × 2), a short last micro-batch (5 as 2 + 2 + 1,
+/// whose missing image is left over from the one before), one image at a
+/// time, a 4-D output and (N, classes) logits, all NaN-poisoned per
+/// micro-batch. A micro-batch as large as the batch is no split at all.
+#[test]
+fn micro_batches_match_the_whole_batch() {
+    let Some(ctx) = gpu() else { return };
+    let block = |n: usize| {
+        let mut g = Graph::new();
+        let x = g.input("x", [n, 8, 9, 7]).unwrap();
+        let y = bottleneck(&mut g, "l2.0", x, 4, 16, 2, true).unwrap();
+        g.output(y);
+        g
+    };
+    for (n, micro, runs) in [(6, 3, 2), (5, 2, 3), (3, 1, 3), (4, 4, 1), (4, 9, 1)] {
+        let g = block(n);
+        let w = Weights::from_synthetic(31, &g.param_specs());
+        let x = input_for(32 + n as u64, [n, 8, 9, 7]);
+        let want = cpu::run(&g, &w, &x).unwrap();
+        let o = CompileOptions::new(n, 9, 7)
+            .poisoned()
+            .with_micro_batch(micro);
+        let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+        let st = cg.stats();
+        assert_eq!(st.micro_batches, runs, "{n} in micro-batches of {micro}");
+        assert_eq!(
+            st.micro_batch,
+            n.div_ceil(runs),
+            "{n} in micro-batches of {micro}"
+        );
+        assert_eq!(cg.output_shapes(), vec![want[0].shape.clone()]);
+        compare(
+            &format!("{n} images, micro-batch {micro}"),
+            &cg.run(&x).unwrap(),
+            &want,
+        );
+        // A second run reuses everything.
+        compare(
+            &format!("{n} images, micro-batch {micro}, again"),
+            &cg.run(&x).unwrap(),
+            &want,
+        );
+    }
+    // Logits: ResNet-18 at 32×32, 5 images in micro-batches of 2.
+    let g = resincept::models::build("resnet18", 5, 32).unwrap();
+    let w = Weights::from_synthetic(33, &g.param_specs());
+    let x = input_for(34, [5, 3, 32, 32]);
+    let want = cpu::run(&g, &w, &x).unwrap();
+    let o = CompileOptions::new(5, 32, 32)
+        .poisoned()
+        .with_micro_batch(2);
+    let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+    assert_eq!(cg.stats().micro_batches, 3);
+    compare(
+        "resnet18 logits in micro-batches",
+        &cg.run(&x).unwrap(),
+        &want,
+    );
+    let e = CompiledGraph::compile(
+        ctx,
+        &g,
+        &w,
+        &CompileOptions::new(5, 32, 32).with_micro_batch(0),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("micro_batch"), "{e}");
+}
+
+/// On a device whose storage-binding limit the batch's values exceed, the
+/// executor picks micro-batches by itself (the largest that fit, evened
+/// out) and the results are the CPU reference's; when one image alone does
+/// not fit, compile fails naming the node, the limit and both sizes.
+#[test]
+fn micro_batches_when_the_device_limit_requires() {
+    if gpu().is_none() {
+        return;
+    }
+    let small = |bytes: u64| {
+        let opts = ContextOptions {
+            max_storage_binding: Some(bytes),
+            ..ContextOptions::from_env().unwrap()
+        };
+        Arc::new(Context::with_options(&opts).unwrap())
+    };
+    // The largest value is 16 channels × 40 × 40 f32 = 102400 bytes per
+    // image: 2 images fit in 256 KiB, so 7 images run as 4 micro-batches
+    // of 2 (evened out: ⌈7 / 4⌉ = 2).
+    let n = 7;
+    let mut g = Graph::new();
+    let x = g.input("x", [n, 8, 40, 40]).unwrap();
+    let y = bottleneck(&mut g, "l1.0", x, 4, 16, 1, true).unwrap();
+    g.output(y);
+    let w = Weights::from_synthetic(35, &g.param_specs());
+    let xin = input_for(36, [n, 8, 40, 40]);
+    let want = cpu::run(&g, &w, &xin).unwrap();
+    let ctx = small(256 * 1024);
+    let o = CompileOptions::new(n, 40, 40).poisoned();
+    let cg = CompiledGraph::compile(ctx, &g, &w, &o).unwrap();
+    let st = cg.stats();
+    assert_eq!((st.micro_batches, st.micro_batch), (4, 2), "{st:?}");
+    compare(
+        "micro-batches by the device limit",
+        &cg.run(&xin).unwrap(),
+        &want,
+    );
+
+    // 64 KiB: not even one image fits.
+    let e = CompiledGraph::compile(small(64 * 1024), &g, &w, &o).unwrap_err();
+    match &e {
+        Error::Limit {
+            limit,
+            needed,
+            available,
+            ..
+        } => {
+            assert_eq!(*limit, "max_storage_buffer_binding_size", "{e}");
+            assert_eq!((*needed, *available), (102_400, 65_536), "{e}");
+        }
+        other => panic!("expected a limit error, got {other}"),
     }
 }
 

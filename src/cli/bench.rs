@@ -177,6 +177,8 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         );
         o.set("weights", weights_desc.as_str());
         o.set("dispatches", stats.dispatches);
+        o.set("micro_batch", stats.micro_batch);
+        o.set("micro_batches", stats.micro_batches);
         o.set("split_k", format!("{split_k:?}").to_lowercase());
         o.set("split_k_convs", stats.split_k_convs);
         o.set("scratch_bytes", stats.scratch_bytes);
@@ -231,6 +233,15 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         bytes(stats.weight_bytes),
         iters,
     );
+    if stats.micro_batches > 1 {
+        s += &format!(
+            "the batch runs as {} micro-batches of {} images (a whole-batch value exceeds \
+             the device's storage-binding limit of {})\n\n",
+            stats.micro_batches,
+            stats.micro_batch,
+            bytes(ctx.limits.max_storage_buffer_binding_size)
+        );
+    }
     s += &table_header();
     s += &table_row(
         info.name,

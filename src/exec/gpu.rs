@@ -16,6 +16,17 @@
 //! staging buffers, submits once and maps them back. It creates no buffer,
 //! pipeline or bind group.
 //!
+//! Micro-batches: when a value of the whole batch would exceed the device's
+//! `max_storage_buffer_binding_size` or `max_buffer_size` (a large batch on
+//! a device with small limits), or when [`CompileOptions::micro_batch`]
+//! asks, the graph is compiled for a micro-batch of `m` images (the largest
+//! that fits, evened out) and a run encodes one compute pass per
+//! micro-batch, still in one submission: each copies its images from a
+//! whole-batch input buffer into the graph's input, runs every dispatch and
+//! copies its outputs into the whole batch's staging buffers. The last
+//! micro-batch may be short; the images past its end are left over from
+//! the one before and their outputs are not copied.
+//!
 //! Layouts: activations are NHWC on the GPU, NCHW at the API. The input is
 //! written as NCHW into an upload buffer and transposed into its slot
 //! (written straight into the slot when `H·W = 1` or `C = 1`, where both
@@ -78,6 +89,11 @@ pub struct CompileOptions {
     /// Whether the launcher may split the reduction of convs that have too
     /// few output tiles to fill a GPU (see [`SplitK`]).
     pub split_k: SplitK,
+    /// Run the batch in micro-batches of at most this many images
+    /// (`None`: the whole batch at once, unless a value would exceed the
+    /// device's storage-binding or buffer limit, in which case the largest
+    /// micro-batch that fits is taken). See [`CompiledGraph`].
+    pub micro_batch: Option<usize>,
 }
 
 /// Split-K policy: whether convs with fewer output tiles than
@@ -118,7 +134,15 @@ impl CompileOptions {
             passes: PassOptions::default(),
             poison: false,
             split_k: SplitK::Auto,
+            micro_batch: None,
         }
+    }
+
+    /// The same run in micro-batches of at most `images` images (see
+    /// [`CompileOptions::micro_batch`]).
+    pub fn with_micro_batch(mut self, images: usize) -> Self {
+        self.micro_batch = Some(images);
+        self
     }
 
     /// The same with this split-K policy (see [`CompileOptions::split_k`]).
@@ -173,6 +197,10 @@ pub struct Stats {
     /// Bytes of the split-K scratch buffer all split convs share (0 when
     /// none is split).
     pub scratch_bytes: u64,
+    /// Images per micro-batch (the whole batch unless it is split).
+    pub micro_batch: usize,
+    /// Micro-batches per run (1 unless the batch is split).
+    pub micro_batches: usize,
 }
 
 impl std::fmt::Display for Stats {
@@ -196,7 +224,15 @@ impl std::fmt::Display for Stats {
             f,
             "activations: {} bytes allocated, {} with no sharing, {} lower bound",
             self.arena_bytes, self.values_bytes, self.lower_bound_bytes
-        )
+        )?;
+        if self.micro_batches > 1 {
+            write!(
+                f,
+                "\nbatch run as {} micro-batches of {} images",
+                self.micro_batches, self.micro_batch
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -222,8 +258,11 @@ struct Step {
 struct Output {
     /// The buffer copied to `staging` (a slot, or the transposed copy).
     src: wgpu::Buffer,
+    /// The whole batch's output, filled micro-batch by micro-batch.
     staging: wgpu::Buffer,
-    len: usize,
+    /// f32 per image.
+    per_image: usize,
+    /// The whole batch's shape.
     shape: Vec<usize>,
 }
 
@@ -254,9 +293,15 @@ pub struct CompiledGraph {
     graph: Graph,
     plan: Plan,
     input_name: String,
+    /// The whole batch's input shape (NCHW).
     input_shape: [usize; 4],
-    /// Where `run` writes the NCHW input (an upload buffer or the slot).
+    /// Images per micro-batch: the batch the graph is compiled for.
+    micro: usize,
+    /// Where each micro-batch's NCHW input goes (an upload buffer or the slot).
     input_target: wgpu::Buffer,
+    /// With several micro-batches: the whole batch's NCHW input, which `run`
+    /// writes and each micro-batch copies its images from.
+    batch_input: Option<wgpu::Buffer>,
     steps: Vec<Step>,
     outputs: Vec<Output>,
     _slots: Vec<wgpu::Buffer>,
@@ -349,6 +394,56 @@ fn limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// A buffer that is copied to or from but never bound: `max_buffer_size`.
+fn buffer_limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) -> Result<()> {
+    if bytes > limits.max_buffer_size {
+        return Err(Error::Limit {
+            node: node.into(),
+            limit: "max_buffer_size",
+            needed: bytes,
+            available: limits.max_buffer_size,
+        });
+    }
+    Ok(())
+}
+
+/// Images per micro-batch for `graph` on input `full` (NCHW): as
+/// `opts.micro_batch` asks (at most the batch), else the whole batch when
+/// every value fits the device's storage-binding and buffer limits, else
+/// the largest count that does (every value's size is linear in the batch).
+/// The count is then evened out over the micro-batches needed, so the last
+/// is not much smaller than the others. 0 images is an error; a single
+/// image too large is left to the plan's limit check, which names the node.
+fn micro_batch(
+    graph: &Graph,
+    full: [usize; 4],
+    opts: &CompileOptions,
+    limits: &wgpu::Limits,
+) -> Result<usize> {
+    let n = full[0];
+    let most = match opts.micro_batch {
+        Some(0) => {
+            return Err(Error::Invalid(
+                "micro_batch must be at least one image".into(),
+            ))
+        }
+        Some(m) => m.min(n),
+        None => {
+            let shapes = graph.infer_shapes(full)?;
+            let per_image = shapes
+                .iter()
+                .map(|s| s.iter().product::<usize>() as u64 * 4 / n.max(1) as u64)
+                .max()
+                .unwrap_or(0);
+            let limit = limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size);
+            (limit / per_image.max(1)).clamp(1, n as u64) as usize
+        }
+    };
+    Ok(n.div_ceil(n.div_ceil(most)))
+}
+
 fn fmt4(s: [usize; 4]) -> String {
     format!("{}×{}×{}×{}", s[0], s[1], s[2], s[3])
 }
@@ -380,7 +475,9 @@ impl CompiledGraph {
         let (mut g, report) = optimize_report(graph, &opts.passes)?;
         let input = g.input.expect("validated");
         let channels = g.shapes[input.0][1];
-        let input_shape = [opts.batch, channels, opts.height, opts.width];
+        let full = [opts.batch, channels, opts.height, opts.width];
+        let micro = micro_batch(&g, full, opts, &ctx.limits)?;
+        let input_shape = [micro, channels, opts.height, opts.width];
         let shapes = g.infer_shapes(input_shape)?;
         // The compiled graph's shapes are the compiled ones from here on.
         g.shapes = shapes.clone();
@@ -390,7 +487,7 @@ impl CompiledGraph {
 
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let oom = ctx.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let built = Self::build(&ctx, &g, &plan, weights, input_shape, opts, progress);
+        let built = Self::build(&ctx, &g, &plan, weights, full, opts, progress);
         let oom_err = pollster::block_on(oom.pop());
         let val_err = pollster::block_on(scope.pop());
         let mut cg = built?;
@@ -412,11 +509,13 @@ impl CompiledGraph {
         g: &Graph,
         plan: &Plan,
         weights: &Weights,
-        input_shape: [usize; 4],
+        full: [usize; 4],
         opts: &CompileOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<CompiledGraph> {
         let poison = opts.poison;
+        let micro = plan.shapes[g.input.expect("validated").0][0];
+        let micro_batches = full[0].div_ceil(micro);
         let shapes = &plan.shapes;
         let mut alloc = Alloc { ctx, count: 0 };
         let slots: Vec<wgpu::Buffer> = plan
@@ -722,20 +821,23 @@ impl CompiledGraph {
             } else {
                 slot.clone()
             };
+            let per_image = len / micro;
+            let bytes = (full[0] * per_image) as u64 * 4;
+            buffer_limit_check(&ctx.limits, &format!("{name} (whole-batch output)"), bytes)?;
             let staging = alloc.raw(
                 &format!("output {k} staging"),
-                len as u64 * 4,
+                bytes,
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             );
             let shape = if s[2] == 1 && s[3] == 1 {
-                vec![s[0], s[1]]
+                vec![full[0], s[1]]
             } else {
-                s.to_vec()
+                vec![full[0], s[1], s[2], s[3]]
             };
             outputs.push(Output {
                 src,
                 staging,
-                len,
+                per_image,
                 shape,
             });
         }
@@ -773,7 +875,7 @@ impl CompiledGraph {
         let stats = Stats {
             nodes: g.nodes.len(),
             nodes_optimized: g.nodes.len(),
-            dispatches: steps.len(),
+            dispatches: steps.len() * micro_batches,
             pipelines: steps
                 .iter()
                 .map(|s| s.dispatch.pipeline().clone())
@@ -783,19 +885,38 @@ impl CompiledGraph {
             values_bytes: plan.values_bytes,
             lower_bound_bytes: plan.lower_bound_bytes,
             weight_bytes: params.bytes,
-            flops: steps.iter().map(|s| s.dispatch.flops).sum(),
+            flops: steps.iter().map(|s| s.dispatch.flops).sum::<u64>() * micro_batches as u64,
             folded_bn: 0,
             fused_epilogues: 0,
             inplace_concats: 0,
             split_k_convs: launches.iter().flatten().filter(|l| l.0.splits > 1).count(),
             scratch_bytes: scratch_len as u64 * 4,
+            micro_batch: micro,
+            micro_batches,
+        };
+        let batch_input = if micro_batches > 1 {
+            let bytes = full.iter().product::<usize>() as u64 * 4;
+            buffer_limit_check(
+                &ctx.limits,
+                &format!("{input_name} (whole-batch input)"),
+                bytes,
+            )?;
+            Some(alloc.raw(
+                "input (whole batch, NCHW)",
+                bytes,
+                wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            ))
+        } else {
+            None
         };
         Ok(CompiledGraph {
             ctx: ctx.clone(),
             graph: g.clone(),
             plan: plan.clone(),
             input_name,
-            input_shape,
+            input_shape: full,
+            micro,
+            batch_input,
             poison: poison.then(|| {
                 let target = input_target.as_ref().expect("the graph has an input node");
                 // Every slot and every output buffer (a transposed output
@@ -836,7 +957,7 @@ impl CompiledGraph {
     }
 
     /// The graph after the passes, as compiled (its `shapes` are those of
-    /// the compiled input shape).
+    /// one micro-batch: the whole batch unless it is split).
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -891,10 +1012,39 @@ impl CompiledGraph {
                 actual: format!("{} values", input.data.len()),
             });
         }
+        let target = self.batch_input.as_ref().unwrap_or(&self.input_target);
         self.ctx
             .queue
-            .write_buffer(&self.input_target, 0, bytemuck::cast_slice(&input.data));
+            .write_buffer(target, 0, bytemuck::cast_slice(&input.data));
         Ok(())
+    }
+
+    /// The micro-batches of a run: (first image, images).
+    fn micro_batches(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let n = self.input_shape[0];
+        (0..n)
+            .step_by(self.micro)
+            .map(move |first| (first, self.micro.min(n - first)))
+    }
+
+    /// Encodes what comes before a micro-batch's dispatches: its images
+    /// copied from the whole-batch input, and the NaN poison.
+    fn begin_micro_batch(&self, enc: &mut wgpu::CommandEncoder, first: usize, images: usize) {
+        if let Some(all) = &self.batch_input {
+            let per_image = self.input_shape[1..].iter().product::<usize>() as u64 * 4;
+            enc.copy_buffer_to_buffer(
+                all,
+                first as u64 * per_image,
+                &self.input_target,
+                0,
+                images as u64 * per_image,
+            );
+        }
+        if let Some((nan, slots)) = &self.poison {
+            for slot in slots {
+                enc.copy_buffer_to_buffer(nan, 0, slot, 0, slot.size());
+            }
+        }
     }
 
     fn submit(&self, enc: wgpu::CommandEncoder) -> Result<()> {
@@ -909,22 +1059,34 @@ impl CompiledGraph {
         Ok(())
     }
 
-    fn copy_outputs(&self, enc: &mut wgpu::CommandEncoder) {
+    /// Encodes the copy of a micro-batch's outputs into the whole batch's.
+    fn copy_outputs(&self, enc: &mut wgpu::CommandEncoder, first: usize, images: usize) {
         for o in &self.outputs {
-            enc.copy_buffer_to_buffer(&o.src, 0, &o.staging, 0, o.len as u64 * 4);
+            let per_image = o.per_image as u64 * 4;
+            enc.copy_buffer_to_buffer(
+                &o.src,
+                0,
+                &o.staging,
+                first as u64 * per_image,
+                images as u64 * per_image,
+            );
         }
     }
 
     fn read_outputs(&self) -> Result<Vec<Tensor>> {
         self.outputs
             .iter()
-            .map(|o| Tensor::new(o.shape.clone(), self.ctx.map_read(&o.staging, o.len)?))
+            .map(|o| {
+                let len = o.shape[0] * o.per_image;
+                Tensor::new(o.shape.clone(), self.ctx.map_read(&o.staging, len)?)
+            })
             .collect()
     }
 
     /// Runs the graph on `input` (NCHW, exactly the compiled shape) and
-    /// returns its outputs in order. One command encoder, one compute pass,
-    /// one submission; creates no buffer, pipeline or bind group.
+    /// returns its outputs in order. One command encoder and one
+    /// submission, one compute pass per micro-batch (one unless the batch
+    /// is split); creates no buffer, pipeline or bind group.
     pub fn run(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
         self.write_input(input)?;
@@ -934,29 +1096,29 @@ impl CompiledGraph {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept run"),
             });
-        if let Some((nan, slots)) = &self.poison {
-            for slot in slots {
-                enc.copy_buffer_to_buffer(nan, 0, slot, 0, slot.size());
+        for (first, images) in self.micro_batches() {
+            self.begin_micro_batch(&mut enc, first, images);
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("resincept run"),
+                    timestamp_writes: None,
+                });
+                for s in &self.steps {
+                    s.dispatch.encode(&mut pass);
+                }
             }
+            self.copy_outputs(&mut enc, first, images);
         }
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("resincept run"),
-                timestamp_writes: None,
-            });
-            for s in &self.steps {
-                s.dispatch.encode(&mut pass);
-            }
-        }
-        self.copy_outputs(&mut enc);
         self.submit(enc)?;
         self.read_outputs()
     }
 
     /// Runs the graph once with a GPU timestamp around every dispatch (each
     /// in its own compute pass) and returns each dispatch's time, in run
-    /// order. `None` when the adapter lacks `TIMESTAMP_QUERY`. The outputs
-    /// are computed too but not returned.
+    /// order. `None` when the adapter lacks `TIMESTAMP_QUERY`. With several
+    /// micro-batches, the first is timed (times are for
+    /// [`Stats::micro_batch`] images). The outputs are computed but not
+    /// returned.
     pub fn profile(&self, input: &Tensor) -> Result<Option<Vec<LayerTime>>> {
         let Some(ts) = &self.timestamps else {
             return Ok(None);
@@ -969,6 +1131,7 @@ impl CompiledGraph {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept profile"),
             });
+        self.begin_micro_batch(&mut enc, 0, self.micro.min(self.input_shape[0]));
         for (k, s) in self.steps.iter().enumerate() {
             let (set, _) = &ts.sets[k / PAIRS_PER_SET];
             let q = 2 * (k % PAIRS_PER_SET) as u32;
