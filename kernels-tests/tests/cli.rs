@@ -114,6 +114,23 @@ fn scratch(test: &str) -> Scratch {
     Scratch(dir)
 }
 
+/// `resincept run --model MODEL --input INPUT --output OUTPUT` and `extra`.
+fn run_command(model: &str, input: &Path, output: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["run", "--model", model, "--input", path_str(input)])
+        .args(["--output", path_str(output)])
+        .args(extra);
+    cmd
+}
+
+/// Runs `cmd`, asserts it succeeded, and reads the `output` it wrote to
+/// `output`.
+fn run_ok(mut cmd: Command, output: &Path) -> Tensor {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", text(&o.stderr));
+    weights::read_tensor(output, "output").unwrap()
+}
+
 fn resincept(args: &[&str]) -> Output {
     Command::new(binary())
         .args(args)
@@ -1107,20 +1124,9 @@ fn inception_v3_transform_input_matches_torchvision() {
     let dir = scratch("transform_input");
     let run = |extra: &[&str], name: &str| -> Tensor {
         let out = dir.join(name);
-        let mut args = vec![
-            "run",
-            "--model",
-            "inception_v3",
-            "--device",
-            "cpu",
-            "--input",
-            path_str(&fixture),
-            "--output",
-            path_str(&out),
-        ];
-        args.extend_from_slice(extra);
-        assert_ok(&args);
-        weights::read_tensor(&out, "output").unwrap()
+        let mut cmd = run_command("inception_v3", &fixture, &out, &["--device", "cpu"]);
+        cmd.args(extra);
+        run_ok(cmd, &out)
     };
     let forced = run(
         &["--synthetic-seed", "1", "--transform-input"],
@@ -1182,24 +1188,11 @@ fn micro_batches_under_a_small_binding_limit() {
     );
     let run = |cap: Option<&str>, name: &str| -> Tensor {
         let out = dir.join(name);
-        let mut cmd = Command::new(binary());
-        cmd.args([
-            "run",
-            "--model",
-            CIFAR,
-            "--synthetic-seed",
-            "1",
-            "--input",
-            path_str(&input),
-            "--output",
-            path_str(&out),
-        ]);
+        let mut cmd = run_command(CIFAR, &input, &out, &["--synthetic-seed", "1"]);
         if let Some(cap) = cap {
             cmd.env("RESINCEPT_MAX_STORAGE_BINDING", cap);
         }
-        let o = cmd.output().unwrap();
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        weights::read_tensor(&out, "output").unwrap()
+        run_ok(cmd, &out)
     };
     // The CIFAR net's largest value is 64 × 32 × 32 f32 = 256 KiB per image.
     let capped = run(Some("600000"), "capped.safetensors");
