@@ -30,6 +30,12 @@
 //! constants (`WM`, `WN`, `NBUF`, `MODE`: general, pointwise 1×1, row 1×n,
 //! column n×1); [`Variant::choose`] is the launcher's rule. See
 //! `docs/KERNELS.md` for the tiling and the measurements behind the rule.
+//!
+//! Split-K: a conv with too few output tiles to fill a GPU can cut its
+//! reduction into slices ([`Launch`], [`split_k_for`]): the conv dispatch
+//! writes each slice's partial sums to a scratch buffer, and
+//! `conv2d_splitk_reduce` adds them in slice order and applies the epilogue
+//! ([`conv2d_gpu_launch`]).
 
 use super::{make_dispatch, Dispatch, DispatchSpec, Tolerance};
 use crate::context::{Binding, Context};
