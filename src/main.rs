@@ -5,7 +5,8 @@
 //! resincept models
 //! resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE --output FILE [--device gpu|cpu]
 //! resincept classify IMAGE... --model NAME --weights FILE [--top K] [--device gpu|cpu]
-//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--profile] [--json]
+//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off] [--profile] [--json]
+//! resincept check --model NAME [--batch N] [--size S | --input FILE] [--weights FILE | --synthetic-seed N] [--layers]
 //! ```
 //!
 //! Contract: on success, exit status 0 and results on stdout (progress on
@@ -74,6 +75,7 @@ fn dispatch(argv: &[String]) -> Result<(), CliError> {
         "run" => cli::commands::run(cmd, &args),
         "classify" => cli::commands::classify(cmd, &args),
         "bench" => cli::bench::bench(cmd, &args),
+        "check" => cli::check::check(cmd, &args),
         other => Err(CliError::Usage(format!("unknown command `{other}`"))),
     }
 }

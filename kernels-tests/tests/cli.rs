@@ -1231,3 +1231,52 @@ fn micro_batches_under_a_small_binding_limit() {
         text(&o.stderr)
     );
 }
+
+/// `check` runs a model on both executors and says whether they agree;
+/// `--layers` lists every layer of the optimised graph (in-place concat
+/// aside) in schedule order, each within tolerance here.
+#[test]
+fn check_compares_gpu_with_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let out = assert_ok(&["check", "--model", CIFAR]);
+    assert!(out.contains("ok: all 1 outputs within tolerance"), "{out}");
+    assert!(out.contains("fc "), "{out}");
+
+    let out = assert_ok(&["check", "--model", "resnet18", "--size", "32", "--layers"]);
+    // ResNet-18 after the passes: 20 convs (batchnorms folded, adds and
+    // ReLUs fused), the stem max pool, the global average pool and fc.
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|k| k != "kind"))
+        .filter(|l| l.contains('['))
+        .collect();
+    assert_eq!(rows.len(), 23, "{out}");
+    assert!(rows[0].starts_with("conv1 "), "{out}");
+    assert!(rows.last().unwrap().starts_with("fc "), "{out}");
+    assert!(rows.iter().all(|r| r.trim_end().ends_with(" 0")), "{out}");
+    assert!(out.contains("ok: all 23 outputs within tolerance"), "{out}");
+
+    // The input's own shape sets the batch and size.
+    let dir = scratch("check");
+    let input = dir.join("in.safetensors");
+    save(
+        &input,
+        &[("input", &weights::synthetic_input(5, &[2, 3, 32, 32]))],
+    );
+    let out = assert_ok(&["check", "--model", CIFAR, "--input", path_str(&input)]);
+    assert!(out.contains("input 2×3×32×32"), "{out}");
+    assert_error(
+        &[
+            "check",
+            "--model",
+            CIFAR,
+            "--input",
+            path_str(&input),
+            "--size",
+            "64",
+        ],
+        &["--input sets the batch and size"],
+    );
+}

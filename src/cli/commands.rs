@@ -335,7 +335,7 @@ pub fn models(_cmd: &Command, _args: &Args) -> CliResult<()> {
 /// `--transform-input`, or for an `inception_v3` weights file whose
 /// metadata says `transform_input = true` (`scripts/export_weights.py`
 /// records how the model was built).
-fn transform_input(cmd: &Command, args: &Args, info: &ModelInfo) -> CliResult<bool> {
+pub fn transform_input(cmd: &Command, args: &Args, info: &ModelInfo) -> CliResult<bool> {
     let forced = args.switch("transform-input");
     if info.name != "inception_v3" {
         if forced {

@@ -2,13 +2,14 @@
 //! error type that turns every failure into one `error: …` line.
 //!
 //! The parser is hand-rolled (a command table of flag names, a few dozen
-//! lines): the interface is five commands with long flags only, so a
+//! lines): the interface is six commands with long flags only, so a
 //! dependency would save little. Flags take `--name value` or
 //! `--name=value`; a flag given twice, an unknown flag, a missing value or
 //! a stray positional argument is a [`CliError::Usage`] whose one line ends
 //! with the command's synopsis.
 
 pub mod bench;
+pub mod check;
 pub mod commands;
 pub mod json;
 
@@ -196,6 +197,53 @@ pub const COMMANDS: &[Command] = &[
                 "per-layer GPU time by PyTorch module name",
             ),
             ("json", false, "print one JSON object instead of the table"),
+        ],
+        positional: (0, 0),
+    },
+    Command {
+        name: "check",
+        synopsis: "resincept check --model NAME [--batch N] [--size S | --input FILE] \
+                   [--weights FILE | --synthetic-seed N] [--transform-input] [--layers]",
+        about: "run a model on the GPU and on the CPU reference executor and compare \
+                them within the executor's tolerance; --layers compares every layer \
+                and names the first that differs (exit status 1 when one does)",
+        flags: &[
+            ("model", true, "model name (see `resincept models`)"),
+            (
+                "batch",
+                true,
+                "batch size of the synthetic input (default 1)",
+            ),
+            (
+                "size",
+                true,
+                "height and width of the synthetic input (default: the model's)",
+            ),
+            (
+                "input",
+                true,
+                "safetensors file holding tensor `input` (N,3,H,W) instead",
+            ),
+            (
+                "weights",
+                true,
+                "safetensors state_dict (default: synthetic weights)",
+            ),
+            (
+                "synthetic-seed",
+                true,
+                "seed of the synthetic weights (default 1)",
+            ),
+            (
+                "transform-input",
+                false,
+                "inception_v3: torchvision's transform_input first (see `run`)",
+            ),
+            (
+                "layers",
+                false,
+                "compare every layer's output, not only the model's",
+            ),
         ],
         positional: (0, 0),
     },

@@ -1,0 +1,176 @@
+//! `resincept check`: the GPU executor against the CPU reference executor,
+//! on one model and one input, for people checking the shaders.
+//!
+//! Both executors run the same graph with the same weights and input. Each
+//! output is compared element by element with the executor's declared
+//! tolerance (`exec::gpu::TOLERANCE`: `|gpu − cpu| ≤ atol + rtol·|cpu|`;
+//! NaN on one side only fails). `--layers` compares every layer instead:
+//! the graph goes through the same passes as always (batchnorm folding,
+//! epilogue fusion) except the in-place concat, which is memory layout, not
+//! arithmetic; then every node's output is made an output of the graph, so
+//! that both executors keep and return it. Each executor feeds each layer
+//! its own previous results, so the first layer out of tolerance is where
+//! the two part. The exit status is 1 when any compared output is out of
+//! tolerance.
+
+use super::commands::{build, gpu_context, model, read_input, transform_input, weights_for};
+use super::{out, usage, Args, CliError, CliResult, Command};
+use resincept::exec::cpu;
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
+use resincept::graph::{Graph, Op};
+use resincept::passes::{self, PassOptions};
+use resincept::{preprocess, weights, Tensor};
+use std::time::Instant;
+
+/// How one output of the GPU executor compares with the CPU executor's.
+struct Diff {
+    max_ref: f32,
+    max_err: f32,
+    /// Elements out of tolerance (NaN included).
+    bad: usize,
+    len: usize,
+}
+
+fn diff(gpu: &Tensor, cpu: &Tensor) -> Diff {
+    let mut d = Diff {
+        max_ref: 0.0,
+        max_err: 0.0,
+        bad: 0,
+        len: cpu.data.len(),
+    };
+    for (&g, &c) in gpu.data.iter().zip(&cpu.data) {
+        d.max_ref = d.max_ref.max(c.abs());
+        // Equal values (infinities too) and NaN against NaN agree.
+        if g == c || (g.is_nan() && c.is_nan()) {
+            continue;
+        }
+        d.max_err = d.max_err.max((g - c).abs());
+        if !TOLERANCE.close(g, c) {
+            d.bad += 1;
+        }
+    }
+    if gpu.shape != cpu.shape {
+        d.bad = d.len.max(1);
+    }
+    d
+}
+
+/// `graph` after the passes but the in-place concat, with every node's
+/// output an output of the graph, in schedule order.
+fn every_layer(graph: &Graph) -> CliResult<Graph> {
+    let opts = PassOptions {
+        inplace_concat: false,
+        ..PassOptions::default()
+    };
+    let mut g = passes::optimize(graph, &opts)?;
+    g.outputs.clear();
+    let produced: Vec<_> = g
+        .nodes
+        .iter()
+        .filter(|n| !matches!(n.op, Op::Input))
+        .map(|n| n.output)
+        .collect();
+    for v in produced {
+        g.output(v);
+    }
+    Ok(g)
+}
+
+/// `resincept check`.
+pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
+    let info = model(cmd, args)?;
+    let mut input = match args.value("input") {
+        Some(path) => {
+            if args.value("batch").is_some() || args.value("size").is_some() {
+                return Err(usage(
+                    cmd,
+                    "--input sets the batch and size; leave out --batch and --size",
+                ));
+            }
+            read_input(path)?
+        }
+        None => {
+            let batch = args.positive(cmd, "batch", 1)?;
+            let size = args.positive(cmd, "size", info.default_size)?;
+            weights::synthetic_input(weights::DEFAULT_SEED, &[batch, 3, size, size])
+        }
+    };
+    let [n, _, h, w] = input.nchw()?;
+    let model_graph = build(&info, n, h, w)?;
+    let (weights, weights_desc) = weights_for(cmd, args, &info, &model_graph, Some(1))?;
+    if transform_input(cmd, args, &info)? {
+        preprocess::inception_transform_input(&mut input)?;
+    }
+    let layers = args.switch("layers");
+    let (graph, passes) = if layers {
+        (every_layer(&model_graph)?, PassOptions::none())
+    } else {
+        (model_graph, PassOptions::default())
+    };
+
+    let t = Instant::now();
+    let want = cpu::run(&graph, &weights, &input)?;
+    let cpu_s = t.elapsed().as_secs_f64();
+    let ctx = gpu_context()?;
+    let opts = CompileOptions::new(n, h, w).with_passes(passes);
+    let compiled = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts)?;
+    let t = Instant::now();
+    let got = compiled.run(&input)?;
+    let gpu_s = t.elapsed().as_secs_f64();
+
+    let mut s = format!(
+        "{} on {} ({:?}) against the CPU reference executor; weights {weights_desc}; \
+         input {n}×3×{h}×{w}\n\
+         CPU {cpu_s:.2} s, GPU {gpu_s:.3} s; tolerance |gpu − cpu| ≤ {} + {}·|cpu|\n\n",
+        info.name, ctx.info.name, ctx.info.backend, TOLERANCE.atol, TOLERANCE.rtol,
+    );
+    s += &format!(
+        "{:<40} {:<15} {:<18} {:>10} {:>10} {:>10}  {}\n",
+        "output", "kind", "shape", "max|cpu|", "max|err|", "err/max", "out of tolerance"
+    );
+    let mut first_bad = None;
+    let mut compared = 0;
+    for (k, &v) in graph.outputs.iter().enumerate() {
+        let node = graph.producer(v);
+        let name = node.map_or_else(|| format!("output {k}"), |n| n.name.clone());
+        let kind = node.map_or("", |n| n.op.kind());
+        let d = diff(&got[k], &want[k]);
+        compared += 1;
+        if d.bad > 0 && first_bad.is_none() {
+            first_bad = Some(name.clone());
+        }
+        s += &format!(
+            "{:<40} {:<15} {:<18} {:>10.3e} {:>10.3e} {:>10.2e}  {}\n",
+            name,
+            kind,
+            format!("{:?}", want[k].shape),
+            d.max_ref,
+            d.max_err,
+            d.max_err / d.max_ref.max(f32::MIN_POSITIVE),
+            if d.bad == 0 {
+                "0".to_string()
+            } else {
+                format!("{} of {}", d.bad, d.len)
+            },
+        );
+    }
+    match first_bad {
+        None => {
+            s += &format!("\nok: all {compared} outputs within tolerance\n");
+            out(&s)
+        }
+        Some(name) => {
+            out(&s)?;
+            Err(CliError::Failed(format!(
+                "{} on {}: GPU and CPU differ beyond tolerance, first at `{name}`{}",
+                info.name,
+                ctx.info.name,
+                if layers {
+                    ""
+                } else {
+                    " (--layers finds the first layer that differs)"
+                }
+            )))
+        }
+    }
+}
