@@ -50,7 +50,11 @@ for batch in 1 32; do
 done > "$out/profile.txt" 2>> "$log"
 # 3. The 22 conv layers alone, launcher's choice and unsplit.
 timeout 200 .devbin/conv2d-test --ignored bench_layers --nocapture > "$out/layers.txt" 2>&1
-# 4. The golden suite (PyTorch's outputs) on this card.
+# 4. The golden suite (PyTorch's outputs) on this card, then the card
+#    against the CPU executor layer by layer (split-K on, as a GPU runs).
 timeout 200 .devbin/golden-test > "$out/golden.txt" 2>&1
+for model in resnet50 inception_v3; do
+  timeout 60 "$bin" check --model "$model" --layers >> "$out/golden.txt" 2>&1
+done
 cat "$out/resincept.jsonl" "$out/pytorch.jsonl"
 tail -3 "$out/layers.txt" "$out/golden.txt"
