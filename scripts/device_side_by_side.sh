@@ -10,6 +10,7 @@
 # Prepare on the development machine: bash scripts/prepare_device.sh
 # Then one device call with carry [".gl", ".devbin"] (about 4 minutes):
 #   bash scripts/device_side_by_side.sh
+# It ends by printing the BENCHMARKS.md table (scripts/bench_table.py).
 set -uo pipefail
 out=${OUT:-device-out}
 mkdir -p "$out"
@@ -56,5 +57,5 @@ timeout 200 .devbin/golden-test > "$out/golden.txt" 2>&1
 for model in resnet50 inception_v3; do
   timeout 60 "$bin" check --model "$model" --layers >> "$out/golden.txt" 2>&1
 done
-cat "$out/resincept.jsonl" "$out/pytorch.jsonl"
+python3 scripts/bench_table.py "$out/resincept.jsonl" "$out/pytorch.jsonl"
 tail -3 "$out/layers.txt" "$out/golden.txt"

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Markdown tables for docs/BENCHMARKS.md from the JSON lines that
+`resincept bench --json` and `scripts/bench_pytorch.py --json` print (as
+scripts/device_side_by_side.sh collects them).
+
+usage: bench_table.py RESINCEPT.jsonl PYTORCH.jsonl
+
+Prints one table: per (model, batch, size), resincept's median (min-max)
+latency and images/s with split-K auto and off, PyTorch's, and the ratio
+resincept (split-K auto, the default) / PyTorch of the median times (below
+1: resincept is faster).
+Rows resincept or PyTorch lack are shown with a dash.
+"""
+import json
+import sys
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+    return rows
+
+
+def cell(r):
+    if r is None:
+        return "—", "—"
+    return ("%.2f (%.2f–%.2f)" % (r["latency_ms_median"], r["latency_ms_min"], r["latency_ms_max"]),
+            "%.0f" % r["images_per_s"])
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    ours = load(sys.argv[1])
+    torch = load(sys.argv[2])
+    keys = []
+    for r in ours + torch:
+        k = (r["model"], r["batch"], r["size"])
+        if k not in keys:
+            keys.append(k)
+    print("| model | batch | size | resincept ms (split-K auto) | img/s | resincept ms (split-K off) "
+          "| img/s | PyTorch ms | img/s | resincept / PyTorch |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for k in keys:
+        def find(rows, split=None):
+            for r in rows:
+                if (r["model"], r["batch"], r["size"]) == k and (split is None or r.get("split_k") == split):
+                    return r
+            return None
+        auto, off, pt = find(ours, "auto"), find(ours, "off"), find(torch)
+        ratio = "%.2f" % (auto["latency_ms_median"] / pt["latency_ms_median"]) if auto and pt else "—"
+        print("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            k[0], k[1], k[2], *cell(auto), *cell(off), *cell(pt), ratio))
+    devices = sorted({r.get("adapter", "?") + " / " + r.get("backend", "?") for r in ours + torch})
+    print()
+    for d in devices:
+        print("- " + d)
+
+
+if __name__ == "__main__":
+    main()
