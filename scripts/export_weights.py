@@ -14,7 +14,11 @@ Weights come from one of:
                      dict with a "state_dict" / "model" entry)
   neither            the library's random initialisation (useful for shapes only)
 
-The file's metadata records the model, library, dtype and source, and for
+The file's metadata records the model, library, dtype and source; the
+evaluation transform of those weights as the library states it
+(`preprocess_resize`, `preprocess_crop`, `preprocess_interpolation`,
+`preprocess_mean`, `preprocess_std`: torchvision's `weights.transforms()`,
+timm's `resolve_data_config`), which `resincept classify` then applies; and for
 inception_v3 whether the model was built with `transform_input` (torchvision
 builds its pretrained Inception-v3 so: the weights expect inputs normalised
 with mean = std = 0.5, and the model maps ImageNet-normalised ones to that);
@@ -59,6 +63,34 @@ def build_model(name, pretrained):
 
         model = timm.create_model(name, pretrained=pretrained)
     return model.eval()
+
+
+def preprocess_metadata(name, model):
+    """The evaluation transform the library defines for these weights: for
+    torchvision, the DEFAULT weights' transforms() (the --pretrained ones, and
+    the best guess for a --state-dict); for timm, resolve_data_config."""
+    import math
+
+    if MODELS[name] == "torchvision":
+        from torchvision.models import get_model_weights
+
+        t = get_model_weights(name).DEFAULT.transforms()
+        resize, crop = t.resize_size[0], t.crop_size[0]
+        interp, mean, std = t.interpolation.value, t.mean, t.std
+    else:
+        import timm
+
+        cfg = timm.data.resolve_data_config({}, model=model)
+        crop = cfg["input_size"][1]
+        resize = math.floor(crop / cfg["crop_pct"])
+        interp, mean, std = cfg["interpolation"], cfg["mean"], cfg["std"]
+    return {
+        "preprocess_resize": str(resize),
+        "preprocess_crop": str(crop),
+        "preprocess_interpolation": interp,
+        "preprocess_mean": ",".join(map(repr, mean)),
+        "preprocess_std": ",".join(map(repr, std)),
+    }
 
 
 def load_state_dict_file(path):
@@ -133,6 +165,7 @@ def main(argv=None):
         "weights": source,
         "format": "pytorch state_dict",
     }
+    metadata.update(preprocess_metadata(args.model, model))
     if args.model == "inception_v3":
         ti = args.transform_input
         if ti == "auto":

@@ -28,12 +28,71 @@ make_golden.py, so a fixture holds only the input and PyTorch's output.
       mostly batch 1): where PyTorch's floor/ceil output-size rules and
       padding meet an odd edge.
 
+  preprocess/input_<i>.png, preprocess/<model>_<i>.png, preprocess/transforms.txt
+      Two synthetic RGB images (a smooth 500x375 one that is shrunk, a noisy
+      97x73 one that is enlarged, kept for one bilinear and one bicubic
+      transform) and what each model's library transform makes of them
+      before ToTensor: torchvision's DEFAULT weights'
+      transforms() for the torchvision models, timm's create_transform of
+      resolve_data_config for the timm ones (PIL resize, bilinear or
+      bicubic, then centre crop). transforms.txt lists each transform's
+      resize, crop, interpolation, mean and std as the library states them.
+
 usage: make_fixtures.py [--golden ../shared/golden] [--out kernels-tests/fixtures]
 needs: torch, torchvision, safetensors, numpy
 """
 import argparse
+import math
 import os
 import sys
+
+
+def make_preprocess(out):
+    import numpy as np
+    import timm
+    from PIL import Image
+    from torchvision import transforms as T
+    from torchvision.models import get_model_weights
+
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:375, 0:500].astype(np.float64)
+    smooth = np.stack([
+        127 + 120 * np.sin(xx / 37.0) * np.cos(yy / 23.0),
+        255 * xx / 499,
+        127 + 100 * np.sin((xx + yy) / 11.0),
+    ], axis=-1)
+    smooth[100:180, 200:330] = [250, 20, 40]  # a hard-edged block
+    images = [
+        Image.fromarray(np.clip(smooth, 0, 255).astype(np.uint8), "RGB"),
+        Image.fromarray(rng.integers(0, 256, (73, 97, 3), dtype=np.uint8), "RGB"),
+    ]
+    for i, img in enumerate(images):
+        img.save(os.path.join(out, f"input_{i}.png"))
+
+    rows = []
+    for name in ["resnet18", "resnet50", "inception_v3"]:
+        t = get_model_weights(name).DEFAULT.transforms()
+        rows.append((name, t.resize_size[0], t.crop_size[0], t.interpolation.value, t.mean, t.std))
+    for name in ["resnetv2_50", "resnetv2_152", "inception_v4", "inception_resnet_v2"]:
+        cfg = timm.data.resolve_data_config({}, model=timm.create_model(name))
+        crop = cfg["input_size"][1]
+        resize = math.floor(crop / cfg["crop_pct"])
+        rows.append((name, resize, crop, cfg["interpolation"], cfg["mean"], cfg["std"]))
+        # The library's own transform must be the resize and crop above.
+        tf = timm.data.create_transform(**cfg)
+        assert tf.transforms[0].size == resize and tf.transforms[1].size == (crop, crop), tf
+    with open(os.path.join(out, "transforms.txt"), "w") as f:
+        f.write("# model resize crop interpolation mean std (from the libraries; see make_fixtures.py)\n")
+        for name, resize, crop, interp, mean, std in rows:
+            f.write(f"{name} {resize} {crop} {interp} {','.join(map(repr, mean))} {','.join(map(repr, std))}\n")
+            mode = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}[interp]
+            pipe = T.Compose([T.Resize(resize, interpolation=mode), T.CenterCrop(crop)])
+            for i, img in enumerate(images):
+                # The enlarged noise makes large PNGs: one bilinear, one bicubic.
+                if i == 0 or name in ("resnet50", "inception_v4"):
+                    pipe(img).save(os.path.join(out, f"{name}_{i}.png"))
+    print(f"preprocess: {len(images)} images x {len(rows)} transforms")
 
 
 def main():
@@ -63,6 +122,8 @@ def main():
     print(f"{os.path.basename(path)}: out {tuple(y.shape)}")
 
     import timm
+
+    make_preprocess(os.path.join(a.out, "preprocess"))
 
     # Blocks at odd sizes: (golden block name, input shape).
     odd = [

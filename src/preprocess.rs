@@ -1,15 +1,21 @@
-//! Image decoding and torchvision's evaluation preprocessing.
+//! Image decoding and torchvision's and timm's evaluation preprocessing.
 //!
-//! The ImageNet evaluation pipeline torchvision's weights were measured
-//! with is `Resize(r)` (shorter side to `r`, bilinear, antialiased) →
-//! `CenterCrop(c)` → `ToTensor()` (÷255) → `Normalize(mean, std)`, applied
-//! to a PIL RGB image. This module reproduces it on 8-bit RGB:
+//! The ImageNet evaluation pipeline torchvision's and timm's weights were
+//! measured with is `Resize(r)` (shorter side to `r`, bilinear for
+//! torchvision, bicubic for timm, antialiased) → `CenterCrop(c)` →
+//! `ToTensor()` (÷255) → `Normalize(mean, std)`, applied to a PIL RGB image.
+//! This module reproduces it on 8-bit RGB:
 //!
-//! * [`resize_bilinear`] is PIL's `Image.resize(..., BILINEAR)` bit for bit:
-//!   a separable triangle filter whose support widens by the downscale
-//!   factor (that widening is the antialiasing), horizontal pass first, with
-//!   PIL's 22-bit fixed-point coefficients and rounding to 8 bits after
-//!   each pass.
+//! * [`resize`] is PIL's `Image.resize(..., BILINEAR | BICUBIC)` bit for
+//!   bit: a separable filter (triangle, or Keys' cubic with a = −0.5) whose
+//!   support widens by the downscale factor (that widening is the
+//!   antialiasing), horizontal pass first, with PIL's 22-bit fixed-point
+//!   coefficients and rounding to 8 bits after each pass.
+//! * [`Preprocess::for_model`] holds each model's transform as its
+//!   library's default weights define it (`weights.transforms()` in
+//!   torchvision, `resolve_data_config` in timm), and
+//!   [`Preprocess::with_metadata`] takes the one a weights file records
+//!   (`scripts/export_weights.py` writes it).
 //! * [`resized_size`] is torchvision's rule for `Resize(int)`: the shorter
 //!   side becomes `r`, the longer `int(r · long / short)` (truncated).
 //! * [`center_crop`] is torchvision's `CenterCrop`: offsets
@@ -123,18 +129,76 @@ pub fn resized_size(width: usize, height: usize, size: usize) -> (usize, usize) 
 /// PIL's fixed-point precision for 8-bit resampling (`Resample.c`).
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
+/// The resampling filter of [`resize`], as PIL names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// PIL's `BILINEAR`: the triangle filter, support 1 (torchvision's
+    /// default).
+    Bilinear,
+    /// PIL's `BICUBIC`: Keys' cubic convolution with a = −0.5, support 2
+    /// (timm's default).
+    Bicubic,
+}
+
+impl Interpolation {
+    /// Parses `bilinear` or `bicubic` (torchvision's and timm's names).
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "bilinear" | "interpolationmode.bilinear" => Ok(Interpolation::Bilinear),
+            "bicubic" | "interpolationmode.bicubic" => Ok(Interpolation::Bicubic),
+            other => Err(Error::Invalid(format!(
+                "interpolation `{other}`: bilinear or bicubic"
+            ))),
+        }
+    }
+
+    /// The filter's support at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Interpolation::Bilinear => 1.0,
+            Interpolation::Bicubic => 2.0,
+        }
+    }
+
+    /// PIL's `bilinear_filter` / `bicubic_filter`.
+    fn filter(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Interpolation::Bilinear => {
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Interpolation::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
 /// One output sample's taps: first input index and fixed-point weights.
 struct Taps {
     start: usize,
     weights: Vec<i32>,
 }
 
-/// PIL's `precompute_coeffs` for the bilinear (triangle) filter followed by
+/// PIL's `precompute_coeffs` for `filter` followed by
 /// `normalize_coeffs_8bpc`, for resampling `in_size` samples to `out_size`.
-fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
+fn taps(filter: Interpolation, in_size: usize, out_size: usize) -> Vec<Taps> {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = filterscale; // the triangle filter's support is 1
+    let support = filter.support() * filterscale;
+    // PIL multiplies by the reciprocal rather than dividing.
+    let ss = 1.0 / filterscale;
     (0..out_size)
         .map(|xx| {
             let center = (xx as f64 + 0.5) * scale;
@@ -142,14 +206,7 @@ fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
             let xmin = ((center - support + 0.5) as i64).max(0) as usize;
             let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
             let raw: Vec<f64> = (xmin..xmax)
-                .map(|x| {
-                    let t = ((x as f64 - center + 0.5) / filterscale).abs();
-                    if t < 1.0 {
-                        1.0 - t
-                    } else {
-                        0.0
-                    }
-                })
+                .map(|x| filter.filter((x as f64 - center + 0.5) * ss))
                 .collect();
             let total: f64 = raw.iter().sum();
             let one = (1u32 << PRECISION_BITS) as f64;
@@ -183,14 +240,19 @@ fn clip8(acc: i64) -> u8 {
     }
 }
 
-/// Resizes like PIL's `Image.resize((out_w, out_h), Image.BILINEAR)`
-/// (what torchvision's `Resize` does to a PIL image): antialiased when
-/// shrinking, horizontal pass first, each pass rounded to 8 bits. A size
-/// equal to the input's leaves that axis untouched. `out_w`, `out_h` ≥ 1.
+/// [`resize`] with PIL's `BILINEAR` filter.
 pub fn resize_bilinear(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
+    resize(img, out_w, out_h, Interpolation::Bilinear)
+}
+
+/// Resizes like PIL's `Image.resize((out_w, out_h), filter)` (what
+/// torchvision's `Resize` does to a PIL image): antialiased when shrinking,
+/// horizontal pass first, each pass rounded to 8 bits. A size equal to the
+/// input's leaves that axis untouched. `out_w`, `out_h` ≥ 1.
+pub fn resize(img: &RgbImage, out_w: usize, out_h: usize, filter: Interpolation) -> RgbImage {
     let mut cur = img.clone();
     if out_w != cur.width {
-        let taps = bilinear_taps(cur.width, out_w);
+        let taps = taps(filter, cur.width, out_w);
         let mut data = vec![0u8; out_w * cur.height * 3];
         for y in 0..cur.height {
             for (x, t) in taps.iter().enumerate() {
@@ -210,7 +272,7 @@ pub fn resize_bilinear(img: &RgbImage, out_w: usize, out_h: usize) -> RgbImage {
         };
     }
     if out_h != cur.height {
-        let taps = bilinear_taps(cur.height, out_h);
+        let taps = taps(filter, cur.height, out_h);
         let mut data = vec![0u8; cur.width * out_h * 3];
         for (y, t) in taps.iter().enumerate() {
             for x in 0..cur.width {
@@ -315,6 +377,8 @@ pub fn inception_transform_input(x: &mut Tensor) -> Result<()> {
 pub struct Preprocess {
     /// `Resize(r)`: shorter side to `r` (none: no resize).
     pub resize: Option<usize>,
+    /// The resize's filter.
+    pub interpolation: Interpolation,
     /// `CenterCrop(c)`: the network's input height and width.
     pub crop: usize,
     /// Per-channel mean subtracted after scaling to [0, 1].
@@ -325,39 +389,110 @@ pub struct Preprocess {
 
 impl Preprocess {
     /// The transform for the model `name` whose default input is
-    /// `size × size`:
+    /// `size × size`, as the library's default weights define it
+    /// (torchvision: `weights.transforms()` of `DEFAULT`; timm:
+    /// `resolve_data_config`, resize `floor(crop / crop_pct)`):
     ///
-    /// | models | resize | crop | mean / std |
-    /// | --- | --- | --- | --- |
-    /// | 32×32 (CIFAR nets) | none | 32 | CIFAR-10's |
-    /// | `inception_v3` | 342 | 299 | ImageNet's |
-    /// | `inception_v4`, `inception_resnet_v2` (timm) | 342 | 299 | 0.5 / 0.5 |
-    /// | everything else (ResNets) | `size·256/224` (256) | `size` (224) | ImageNet's |
+    /// | models | resize | crop | filter | mean / std |
+    /// | --- | --- | --- | --- | --- |
+    /// | 32×32 (CIFAR nets) | none | 32 | — | CIFAR-10's |
+    /// | `resnet18`, `resnet34`, `plain18`, `plain34` | 256 | 224 | bilinear | ImageNet's |
+    /// | `resnet50`, `resnet101`, `resnet152` (`IMAGENET1K_V2`) | 232 | 224 | bilinear | ImageNet's |
+    /// | `inception_v3` | 342 | 299 | bilinear | ImageNet's |
+    /// | `resnetv2_50`, `resnetv2_101` (timm, crop_pct 0.95) | 235 | 224 | bicubic | 0.5 / 0.5 |
+    /// | `resnetv2_152`, `resnetv2_200` (crop_pct 0.875) | 256 | 224 | bicubic | 0.5 / 0.5 |
+    /// | `inception_v4` (timm, crop_pct 0.875) | 341 | 299 | bicubic | 0.5 / 0.5 |
+    /// | `inception_resnet_v2` (timm, crop_pct 0.8975) | 333 | 299 | bicubic | 0.5 / 0.5 |
+    ///
+    /// At another input size the resize keeps its ratio to the crop.
     pub fn for_model(name: &str, size: usize) -> Self {
-        let imagenet = |resize, crop| Self {
-            resize: Some(resize),
-            crop,
-            mean: IMAGENET_MEAN,
-            std: IMAGENET_STD,
-        };
         if size <= 32 {
-            Self {
+            return Self {
                 resize: None,
+                interpolation: Interpolation::Bilinear,
                 crop: size,
                 mean: CIFAR10_MEAN,
                 std: CIFAR10_STD,
-            }
-        } else if name.contains("inception_v4") || name.contains("inception_resnet") {
-            Self {
-                mean: INCEPTION_MEAN_STD,
-                std: INCEPTION_MEAN_STD,
-                ..imagenet(342, 299)
-            }
-        } else if name.contains("inception") {
-            imagenet(342, 299)
-        } else {
-            imagenet((size * 256 + 112) / 224, size)
+            };
         }
+        use Interpolation::{Bicubic, Bilinear};
+        let (resize, crop, interpolation, mean, std) = match name {
+            "resnet50" | "resnet101" | "resnet152" => {
+                (232, 224, Bilinear, IMAGENET_MEAN, IMAGENET_STD)
+            }
+            "inception_v3" => (342, 299, Bilinear, IMAGENET_MEAN, IMAGENET_STD),
+            "resnetv2_50" | "resnetv2_101" => {
+                (235, 224, Bicubic, INCEPTION_MEAN_STD, INCEPTION_MEAN_STD)
+            }
+            "resnetv2_152" | "resnetv2_200" => {
+                (256, 224, Bicubic, INCEPTION_MEAN_STD, INCEPTION_MEAN_STD)
+            }
+            "inception_v4" => (341, 299, Bicubic, INCEPTION_MEAN_STD, INCEPTION_MEAN_STD),
+            "inception_resnet_v2" => (333, 299, Bicubic, INCEPTION_MEAN_STD, INCEPTION_MEAN_STD),
+            _ => (256, 224, Bilinear, IMAGENET_MEAN, IMAGENET_STD),
+        };
+        Self {
+            resize: Some(if size == crop {
+                resize
+            } else {
+                (size * resize + crop / 2) / crop
+            }),
+            interpolation,
+            crop: size,
+            mean,
+            std,
+        }
+    }
+
+    /// This transform with what a weights file's metadata says, where it
+    /// says it (`scripts/export_weights.py` writes these keys from the
+    /// library's own transform): `preprocess_resize` (an integer, or
+    /// `none`), `preprocess_crop`, `preprocess_interpolation` (`bilinear`
+    /// or `bicubic`), `preprocess_mean` and `preprocess_std` (three
+    /// comma-separated numbers). A malformed value is an error naming it.
+    pub fn with_metadata(
+        mut self,
+        meta: &std::collections::HashMap<String, String>,
+    ) -> Result<Self> {
+        let bad = |key: &str, v: &str, want: &str| {
+            Error::Invalid(format!("weights metadata `{key}` = `{v}`: expected {want}"))
+        };
+        let int = |key: &str, v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| bad(key, v, "a positive integer"))
+        };
+        let three = |key: &str, v: &str| -> Result<[f32; 3]> {
+            let xs: Vec<f32> = v
+                .split(',')
+                .map(|x| x.trim().parse::<f32>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| bad(key, v, "three comma-separated numbers"))?;
+            xs.try_into()
+                .map_err(|_| bad(key, v, "three comma-separated numbers"))
+        };
+        if let Some(v) = meta.get("preprocess_resize") {
+            self.resize = match v.trim() {
+                "none" => None,
+                _ => Some(int("preprocess_resize", v)?),
+            };
+        }
+        if let Some(v) = meta.get("preprocess_crop") {
+            self.crop = int("preprocess_crop", v)?;
+        }
+        if let Some(v) = meta.get("preprocess_interpolation") {
+            self.interpolation = Interpolation::parse(v)
+                .map_err(|_| bad("preprocess_interpolation", v, "bilinear or bicubic"))?;
+        }
+        if let Some(v) = meta.get("preprocess_mean") {
+            self.mean = three("preprocess_mean", v)?;
+        }
+        if let Some(v) = meta.get("preprocess_std") {
+            self.std = three("preprocess_std", v)?;
+        }
+        Ok(self)
     }
 
     /// Resize, crop, scale to [0, 1] and normalise one image; returns
@@ -367,7 +502,7 @@ impl Preprocess {
         let img = match self.resize {
             Some(r) => {
                 let (w, h) = resized_size(img.width, img.height, r);
-                resized = resize_bilinear(img, w, h);
+                resized = resize(img, w, h, self.interpolation);
                 &resized
             }
             None => img,
@@ -476,6 +611,7 @@ mod tests {
     fn normalisation_is_chw() {
         let p = Preprocess {
             resize: None,
+            interpolation: Interpolation::Bilinear,
             crop: 1,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
@@ -494,12 +630,24 @@ mod tests {
 
     #[test]
     fn model_transforms() {
-        let r = Preprocess::for_model("resnet50", 224);
+        let r = Preprocess::for_model("resnet18", 224);
         assert_eq!((r.resize, r.crop, r.mean), (Some(256), 224, IMAGENET_MEAN));
+        let r = Preprocess::for_model("resnet50", 224);
+        assert_eq!((r.resize, r.crop, r.mean), (Some(232), 224, IMAGENET_MEAN));
         let i = Preprocess::for_model("inception_v3", 299);
         assert_eq!((i.resize, i.crop, i.mean), (Some(342), 299, IMAGENET_MEAN));
         let t = Preprocess::for_model("inception_v4", 299);
-        assert_eq!((t.resize, t.crop, t.mean), (Some(342), 299, [0.5; 3]));
+        assert_eq!((t.resize, t.crop, t.mean), (Some(341), 299, [0.5; 3]));
+        assert_eq!(t.interpolation, Interpolation::Bicubic);
+        let t = Preprocess::for_model("inception_resnet_v2", 299);
+        assert_eq!((t.resize, t.crop), (Some(333), 299));
+        let v2 = Preprocess::for_model("resnetv2_50", 224);
+        assert_eq!(
+            (v2.resize, v2.interpolation, v2.mean),
+            (Some(235), Interpolation::Bicubic, [0.5; 3])
+        );
+        // Another size keeps the ratio: 256/224 at 112 is 128.
+        assert_eq!(Preprocess::for_model("resnet18", 112).resize, Some(128));
         let c = Preprocess::for_model("preact_resnet164_cifar", 32);
         assert_eq!((c.resize, c.crop), (None, 32));
     }

@@ -1280,3 +1280,59 @@ fn check_compares_gpu_with_cpu() {
         &["--input sets the batch and size"],
     );
 }
+
+/// `classify` preprocesses as the weights file's metadata says (what
+/// `scripts/export_weights.py` records from the library), and a malformed
+/// entry is one error line naming it.
+#[test]
+fn classify_takes_the_transform_from_the_weights() {
+    let dir = scratch("classify_meta");
+    let img = dir.join("a.png");
+    gradient_png(&img, 60, 50);
+    let g = models::build(CIFAR, 1, 32).unwrap();
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    let list: Vec<(&str, &Tensor)> = w.iter().collect();
+    let write = |name: &str, crop: &str| {
+        let path = dir.join(name);
+        let meta = HashMap::from([
+            ("preprocess_resize".to_string(), "48".to_string()),
+            ("preprocess_crop".to_string(), crop.to_string()),
+            (
+                "preprocess_interpolation".to_string(),
+                "bicubic".to_string(),
+            ),
+            ("preprocess_mean".to_string(), "0.5,0.5,0.5".to_string()),
+            ("preprocess_std".to_string(), "0.5, 0.5, 0.5".to_string()),
+        ]);
+        weights::save_safetensors(&path, &list, Some(meta)).unwrap();
+        path
+    };
+    let good = write("good.safetensors", "40");
+    let args = |wfile: &Path| {
+        [
+            "classify",
+            path_str(&img),
+            "--model",
+            CIFAR,
+            "--weights",
+            path_str(wfile),
+            "--device",
+            "cpu",
+        ]
+        .map(String::from)
+    };
+    let a = args(&good);
+    let out = assert_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        out.contains(
+            "input 40x40 (resize 48 bicubic, centre crop 40, mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5])"
+        ),
+        "{out}"
+    );
+    let bad = write("bad.safetensors", "big");
+    let a = args(&bad);
+    assert_error(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &["bad.safetensors", "preprocess_crop", "`big`"],
+    );
+}

@@ -398,7 +398,14 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
     let info = model(cmd, args)?;
     let top = args.positive(cmd, "top", 5)?;
     let device = device(cmd, args)?;
-    let pre = Preprocess::for_model(info.name, info.default_size);
+    let mut pre = Preprocess::for_model(info.name, info.default_size);
+    if let Some(path) = args.value("weights") {
+        // The transform the weights were made for, when the file says
+        // (scripts/export_weights.py records the library's own).
+        pre = pre
+            .with_metadata(&weights::read_metadata(path)?)
+            .map_err(|e| CliError::Failed(format!("{path}: {e}")))?;
+    }
     let mut batch = pre.batch(&args.positional)?;
     let n = args.positional.len();
     let graph = build(&info, n, pre.crop, pre.crop)?;
@@ -422,7 +429,16 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
         pre.crop,
         pre.crop,
         match pre.resize {
-            Some(r) => format!("resize {r}, centre crop {}", pre.crop),
+            Some(r) => format!(
+                "resize {r} {}, centre crop {}, mean {:?} std {:?}",
+                match pre.interpolation {
+                    preprocess::Interpolation::Bilinear => "bilinear",
+                    preprocess::Interpolation::Bicubic => "bicubic",
+                },
+                pre.crop,
+                pre.mean,
+                pre.std
+            ),
             None => "no resize".into(),
         },
         if transform { ", transform_input" } else { "" }
