@@ -29,11 +29,17 @@ pub struct ContextOptions {
     /// device (WebGPU's default is 128 MiB), where a large batch is run in
     /// micro-batches.
     pub max_storage_binding: Option<u64>,
+    /// Ask the device for WebGPU's default limits (16 KiB of workgroup
+    /// memory, 8 storage buffers per stage, 128 MiB bindings, …) instead of
+    /// the adapter's: the engine as a minimal WebGPU device would run it.
+    pub webgpu_limits: bool,
 }
 
 impl ContextOptions {
-    /// Reads `RESINCEPT_BACKEND`, `RESINCEPT_ADAPTER` and
-    /// `RESINCEPT_MAX_STORAGE_BINDING` (bytes).
+    /// Reads `RESINCEPT_BACKEND`, `RESINCEPT_ADAPTER`,
+    /// `RESINCEPT_MAX_STORAGE_BINDING` (bytes) and `RESINCEPT_LIMITS`
+    /// (`webgpu` for WebGPU's default limits, `adapter` or unset for the
+    /// adapter's own).
     pub fn from_env() -> Result<Self> {
         let backends = match std::env::var("RESINCEPT_BACKEND") {
             Ok(v) if !v.is_empty() => Some(parse_backend(&v)?),
@@ -50,10 +56,20 @@ impl ContextOptions {
             })?),
             _ => None,
         };
+        let webgpu_limits = match std::env::var("RESINCEPT_LIMITS").as_deref() {
+            Ok("webgpu") => true,
+            Ok("adapter") | Ok("") | Err(_) => false,
+            Ok(other) => {
+                return Err(Error::Invalid(format!(
+                    "RESINCEPT_LIMITS must be `webgpu` or `adapter`, got `{other}`"
+                )))
+            }
+        };
         Ok(Self {
             backends,
             adapter_name,
             max_storage_binding,
+            webgpu_limits,
         })
     }
 }
@@ -207,7 +223,11 @@ impl Context {
             return Err(Error::NoAdapter(msg));
         };
         let info = adapter.get_info();
-        let mut limits = adapter.limits();
+        let mut limits = if opts.webgpu_limits {
+            wgpu::Limits::default()
+        } else {
+            adapter.limits()
+        };
         if let Some(cap) = opts.max_storage_binding {
             limits.max_storage_buffer_binding_size =
                 limits.max_storage_buffer_binding_size.min(cap);
