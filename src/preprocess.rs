@@ -152,6 +152,14 @@ impl Interpolation {
         }
     }
 
+    /// `bilinear` or `bicubic`, as [`Interpolation::parse`] reads it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+        }
+    }
+
     /// The filter's support at scale 1.
     fn support(self) -> f64 {
         match self {

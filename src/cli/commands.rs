@@ -431,10 +431,7 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
         match pre.resize {
             Some(r) => format!(
                 "resize {r} {}, centre crop {}, mean {:?} std {:?}",
-                match pre.interpolation {
-                    preprocess::Interpolation::Bilinear => "bilinear",
-                    preprocess::Interpolation::Bicubic => "bicubic",
-                },
+                pre.interpolation.name(),
                 pre.crop,
                 pre.mean,
                 pre.std
