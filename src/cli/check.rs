@@ -13,7 +13,9 @@
 //! the two part. The exit status is 1 when any compared output is out of
 //! tolerance.
 
-use super::commands::{build, gpu_context, model, read_input, transform_input, weights_for};
+use super::commands::{
+    build, gpu_context, model, read_input, transform_input, weights_for, weights_metadata,
+};
 use super::{out, usage, Args, CliError, CliResult, Command};
 use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
@@ -98,7 +100,7 @@ pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
     let [n, _, h, w] = input.nchw()?;
     let model_graph = build(&info, n, h, w)?;
     let (weights, weights_desc) = weights_for(cmd, args, &info, &model_graph, Some(1))?;
-    if transform_input(cmd, args, &info)? {
+    if transform_input(cmd, args, &info, &weights_metadata(args)?)? {
         preprocess::inception_transform_input(&mut input)?;
     }
     let layers = args.switch("layers");

@@ -330,12 +330,26 @@ pub fn models(_cmd: &Command, _args: &Args) -> CliResult<()> {
     super::out(&out)
 }
 
+/// The metadata of the `--weights` file (empty without one): what
+/// `scripts/export_weights.py` recorded about the weights.
+pub fn weights_metadata(args: &Args) -> CliResult<HashMap<String, String>> {
+    Ok(match args.value("weights") {
+        Some(path) => weights::read_metadata(path)?,
+        None => HashMap::new(),
+    })
+}
+
 /// Whether inputs go through torchvision's Inception-v3 `transform_input`
 /// first (`preprocess::inception_transform_input`): with
 /// `--transform-input`, or for an `inception_v3` weights file whose
-/// metadata says `transform_input = true` (`scripts/export_weights.py`
+/// metadata `meta` says `transform_input = true` (`scripts/export_weights.py`
 /// records how the model was built).
-pub fn transform_input(cmd: &Command, args: &Args, info: &ModelInfo) -> CliResult<bool> {
+pub fn transform_input(
+    cmd: &Command,
+    args: &Args,
+    info: &ModelInfo,
+    meta: &HashMap<String, String>,
+) -> CliResult<bool> {
     let forced = args.switch("transform-input");
     if info.name != "inception_v3" {
         if forced {
@@ -352,12 +366,9 @@ pub fn transform_input(cmd: &Command, args: &Args, info: &ModelInfo) -> CliResul
     if forced {
         return Ok(true);
     }
-    Ok(match args.value("weights") {
-        Some(path) => weights::read_metadata(path)?
-            .get("transform_input")
-            .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1")),
-        None => false,
-    })
+    Ok(meta
+        .get("transform_input")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1")))
 }
 
 /// `resincept run`.
@@ -370,7 +381,7 @@ pub fn run(cmd: &Command, args: &Args) -> CliResult<()> {
     let [n, _, h, w] = input.nchw()?;
     let graph = build(&info, n, h, w)?;
     let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
-    let transform = transform_input(cmd, args, &info)?;
+    let transform = transform_input(cmd, args, &info, &weights_metadata(args)?)?;
     if transform {
         preprocess::inception_transform_input(&mut input)?;
     }
@@ -398,19 +409,17 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
     let info = model(cmd, args)?;
     let top = args.positive(cmd, "top", 5)?;
     let device = device(cmd, args)?;
-    let mut pre = Preprocess::for_model(info.name, info.default_size);
-    if let Some(path) = args.value("weights") {
-        // The transform the weights were made for, when the file says
-        // (scripts/export_weights.py records the library's own).
-        pre = pre
-            .with_metadata(&weights::read_metadata(path)?)
-            .map_err(|e| CliError::Failed(format!("{path}: {e}")))?;
-    }
+    // The transform the weights were made for, where the file says
+    // (scripts/export_weights.py records the library's own).
+    let meta = weights_metadata(args)?;
+    let pre = Preprocess::for_model(info.name, info.default_size)
+        .with_metadata(&meta)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", args.value("weights").unwrap_or(""))))?;
     let mut batch = pre.batch(&args.positional)?;
     let n = args.positional.len();
     let graph = build(&info, n, pre.crop, pre.crop)?;
     let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
-    let transform = transform_input(cmd, args, &info)?;
+    let transform = transform_input(cmd, args, &info, &meta)?;
     if transform {
         preprocess::inception_transform_input(&mut batch)?;
     }
