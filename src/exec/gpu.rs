@@ -542,8 +542,9 @@ impl CompiledGraph {
             }
             Ok(b)
         };
-        // Every conv's launch, chosen first so that the split-K scratch
-        // buffer all split convs share exists before their bind groups.
+        // Every conv's params and launch, chosen first so that the split-K
+        // scratch buffer all split convs share exists before their bind
+        // groups.
         let mut launches = vec![None; g.nodes.len()];
         for &i in &plan.schedule {
             let n = &g.nodes[i];
@@ -555,10 +556,15 @@ impl CompiledGraph {
                 if !opts.split_k.enabled(ctx.info.device_type) {
                     l.splits = 1;
                 }
-                launches[i] = Some((l, l.scratch_len(&p)));
+                launches[i] = Some((p, l));
             }
         }
-        let scratch_len = launches.iter().flatten().map(|l| l.1).max().unwrap_or(0);
+        let scratch_len = launches
+            .iter()
+            .flatten()
+            .map(|(p, l)| l.scratch_len(p))
+            .max()
+            .unwrap_or(0);
         let scratch = (scratch_len > 0).then(|| alloc.storage("split-K scratch", scratch_len));
         let mut params = Params::default();
         let mut steps: Vec<Step> = Vec::new();
@@ -596,11 +602,11 @@ impl CompiledGraph {
                     }
                 }
                 Op::Conv2d(c) => {
-                    let (obuf, off, ctot) = place(out);
-                    let p = c.params(ishape(0), ctot, off);
+                    let (obuf, _, _) = place(out);
+                    let (p, launch) = launches[i].as_ref().expect("chosen above");
                     let wkey = format!("{name}.weight");
                     let wt = weights.get(&wkey)?;
-                    let packed = conv2d::pack_weights(&p, &wt.data);
+                    let packed = conv2d::pack_weights(p, &wt.data);
                     let (scale, shift) = conv_epilogue(name, c, weights)?;
                     let base = params.bufs.len();
                     params.upload(&mut alloc, name, &wkey, &packed)?;
@@ -610,12 +616,11 @@ impl CompiledGraph {
                         Some(_) => Some(dense(n.inputs[1], name)?),
                         None => None,
                     };
-                    let (launch, _) = launches[i].expect("chosen above");
                     let ds = conv2d::conv2d_gpu_launch(
                         ctx,
                         name,
-                        &p,
-                        launch,
+                        p,
+                        *launch,
                         dense(n.inputs[0], name)?,
                         &params.bufs[base],
                         &params.bufs[base + 1],
@@ -889,7 +894,11 @@ impl CompiledGraph {
             folded_bn: 0,
             fused_epilogues: 0,
             inplace_concats: 0,
-            split_k_convs: launches.iter().flatten().filter(|l| l.0.splits > 1).count(),
+            split_k_convs: launches
+                .iter()
+                .flatten()
+                .filter(|(_, l)| l.splits > 1)
+                .count(),
             scratch_bytes: scratch_len as u64 * 4,
             micro_batch: micro,
             micro_batches,
