@@ -22,6 +22,7 @@ use cli::CliError;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    quiet_device_select_layer();
     std::panic::set_hook(Box::new(|info| {
         let msg = info
             .payload()
@@ -50,10 +51,28 @@ fn main() -> ExitCode {
     }
 }
 
+/// Mesa's Vulkan device-select layer (an implicit layer that every
+/// `mesa-vulkan-drivers` install loads) asks the Wayland compositor which
+/// GPU drives the display, each time wgpu enumerates adapters. Without
+/// `XDG_RUNTIME_DIR` (a headless server, a container, an ssh session)
+/// there is no compositor to ask and libwayland prints `error:
+/// XDG_RUNTIME_DIR is invalid or not set` four times, which breaks the
+/// one-line error contract and reads like resincept failing. resincept
+/// ranks adapters itself, so the layer's answer is not needed: turn it off
+/// then, unless the user set `NODEVICE_SELECT` either way. Done first in
+/// `main`, before any thread exists, so changing the environment is sound.
+fn quiet_device_select_layer() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn dispatch(argv: &[String]) -> Result<(), CliError> {
     let Some(first) = argv.first() else {
         return Err(CliError::Usage(
-            "no command given; usage: resincept <info|models|run|classify|bench> [flags] \
+            "no command given; usage: resincept <info|models|run|classify|bench|check> [flags] \
              (`resincept --help` explains each)"
                 .into(),
         ));
