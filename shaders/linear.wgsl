@@ -13,7 +13,7 @@
 // along o) and two broadcast vec4 reads of x feed 8 multiply-adds. All KL
 // weight loads of a chunk are issued before x is staged, so they are in
 // flight together (features past `in` read x as 0). At the end the KS partial sums of each (row, o) are added in
-// a fixed order in workgroup memory and the bias is added.
+// a fixed order in workgroup memory (the staging array, reused) and the bias is added.
 // The tile index is folded into x and y of the grid (see kernels::grid_1d).
 
 struct Params {
@@ -51,10 +51,12 @@ const THREADS: u32 = TO * KS;
 // Output rows (N, out). May not alias x.
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-// The staged chunk of x: xs[k][h][j] = x[n0 + 4h + j, k0 + k].
+// The staged chunk of x: xs[k][h][j] = x[n0 + 4h + j, k0 + k]. Once the
+// reduction loop is done it holds each invocation's partial sums instead
+// (BK == THREADS), so the kernel needs 8 KiB of workgroup memory, not 16:
+// it fits devices with less than WebGPU's 16 KiB default.
 var<workgroup> xs: array<array<vec4<f32>, 2>, BK>;
-// Per-invocation partial sums for the final reduction over slices.
-var<workgroup> part: array<array<vec4<f32>, 2>, THREADS>;
+const_assert BK == THREADS;
 
 // Weights of column oc for input features i .. i+3, clamped to the last
 // feature (the staged x is 0 there, so any finite weight will do).
@@ -126,8 +128,9 @@ fn linear(@builtin(workgroup_id) wid: vec3<u32>,
         fma4(kb + 28u, w7, &a0, &a1);
         workgroupBarrier();
     }
-    part[li][0] = a0;
-    part[li][1] = a1;
+    // The loop ended on a barrier: no invocation reads the staged x again.
+    xs[li][0] = a0;
+    xs[li][1] = a1;
     workgroupBarrier();
     // Invocation (lid.x, lid.y) finishes row n0 + lid.y of feature o.
     let r = lid.y;
@@ -135,7 +138,7 @@ fn linear(@builtin(workgroup_id) wid: vec3<u32>,
     if (o < p.out_features && n < p.batch) {
         var s = 0.0;
         for (var sl = 0u; sl < KS; sl++) {
-            s += part[sl * TO + lid.x][r / 4u][r % 4u];
+            s += xs[sl * TO + lid.x][r / 4u][r % 4u];
         }
         if (p.has_bias != 0u) {
             s += bias[o];
