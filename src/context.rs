@@ -3,7 +3,9 @@
 //! A [`Context`] picks the best adapter wgpu can see (discrete over
 //! integrated over virtual over software; native backends over OpenGL),
 //! requests the adapter's own limits and the optional features the engine
-//! uses, and owns the pipeline cache. Pipelines are keyed by
+//! uses, and owns the pipeline cache. [`Context::from_wgpu`] wraps an
+//! application's own device instead. Either way the device must meet
+//! [`REQUIRED_LIMITS`], the floor the shaders need. Pipelines are keyed by
 //! (shader family, entry point, override constants); the key never holds a
 //! shape, so one pipeline serves every shape.
 //!
@@ -91,6 +93,55 @@ pub fn parse_backend(name: &str) -> Result<wgpu::Backends> {
 pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::SUBGROUP)
     .union(wgpu::Features::TIMESTAMP_QUERY);
+
+/// The least of each device limit that every kernel needs: storage
+/// buffers per dispatch (conv and batchnorm bind 6), invocations and
+/// workgroup sizes (256 wide, conv tiles 16 × 16), workgroup memory (the
+/// smallest conv tile and the linear kernel; larger conv tiles are chosen
+/// when the device has more) and workgroups per grid dimension (kernels
+/// fold larger grids into 2-D). `shaders_validate.rs` derives each from the
+/// shaders and checks it is exactly what they need. Other limits are as
+/// WebGL 2 guarantees.
+///
+/// A floor to check a device against, not a device to ask for: binding
+/// and buffer sizes depend on the model and batch, so here they are only
+/// the context's own 16-byte placeholder. They are checked per layer at
+/// compile (a large batch runs in micro-batches; a layer that does not fit
+/// at one image is an [`Error::Limit`] naming it). An application creating
+/// a device for resincept should request `adapter.limits()`, or these
+/// with the binding sizes its models need.
+pub const REQUIRED_LIMITS: wgpu::Limits = wgpu::Limits {
+    max_storage_buffers_per_shader_stage: 6,
+    max_compute_invocations_per_workgroup: 256,
+    max_compute_workgroup_size_x: 256,
+    max_compute_workgroup_size_y: 16,
+    max_compute_workgroup_size_z: 1,
+    max_compute_workgroup_storage_size: 8192,
+    max_compute_workgroups_per_dimension: 65535,
+    max_storage_buffer_binding_size: 16,
+    max_buffer_size: 16,
+    ..wgpu::Limits::downlevel_webgl2_defaults()
+};
+
+/// Checks `limits` against [`REQUIRED_LIMITS`]; the error names the
+/// adapter and every limit that falls short, with both values.
+pub fn check_required_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Result<()> {
+    let mut short = Vec::new();
+    REQUIRED_LIMITS.check_limits_with_fail_fn(limits, false, |name, needed, available| {
+        short.push(format!("{name} is {available}, resincept needs {needed}"))
+    });
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Device(format!(
+        "{} ({:?}) cannot run resincept's kernels: {} (request at least \
+         resincept::context::REQUIRED_LIMITS, or the adapter's own limits, when \
+         creating the device)",
+        info.name,
+        info.backend,
+        short.join("; ")
+    )))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct PipelineKey {
@@ -209,6 +260,16 @@ impl Context {
             }
         }
         adapters.sort_by_key(|a| std::cmp::Reverse(adapter_rank(&a.get_info())));
+        // The best adapter that can run every kernel; if none can, the
+        // best one's shortfall is the error.
+        if let Some(k) = adapters
+            .iter()
+            .position(|a| check_required_limits(&a.get_info(), &a.limits()).is_ok())
+        {
+            adapters.swap(0, k);
+        } else if let Some(best) = adapters.first() {
+            check_required_limits(&best.get_info(), &best.limits())?;
+        }
         let Some(adapter) = adapters.into_iter().next() else {
             let mut msg = String::from("wgpu found no adapter");
             if let Some(b) = opts.backends {
@@ -242,13 +303,51 @@ impl Context {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
+        Ok(Self::assemble(
+            adapter, device, queue, info, limits, features,
+        ))
+    }
+
+    /// Runs resincept on a device the application already has (its
+    /// renderer's, say), so that tensors never leave the GPU between the
+    /// application's work and the network's: see
+    /// [`CompiledGraph::encode`](crate::exec::gpu::CompiledGraph::encode).
+    ///
+    /// The engine uses the limits and features the device was created
+    /// with: the optional features of [`WANTED_FEATURES`] it has, and its
+    /// limits, which must meet [`REQUIRED_LIMITS`] (request at least those,
+    /// or `adapter.limits()`, when creating the device). An error names every
+    /// limit that falls short. Values or weights over the device's binding
+    /// limits are found at compile, per layer, as with [`Context::new`].
+    pub fn from_wgpu(
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<Self> {
+        let info = adapter.get_info();
+        let limits = device.limits();
+        check_required_limits(&info, &limits)?;
+        let features = device.features() & WANTED_FEATURES;
+        Ok(Self::assemble(
+            adapter, device, queue, info, limits, features,
+        ))
+    }
+
+    fn assemble(
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        info: wgpu::AdapterInfo,
+        limits: wgpu::Limits,
+        features: wgpu::Features,
+    ) -> Self {
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused binding"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(Self {
+        Self {
             adapter,
             device,
             queue,
@@ -259,7 +358,7 @@ impl Context {
             pipelines: Mutex::new(HashMap::new()),
             layouts: Mutex::new(HashMap::new()),
             dummy,
-        })
+        }
     }
 
     /// True when per-pass GPU timestamps are available.

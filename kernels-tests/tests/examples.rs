@@ -36,23 +36,29 @@ fn run(name: &str, args: &[&str]) -> Option<String> {
     Some(stdout)
 }
 
-/// Parses `max |gpu - cpu| = D (max |cpu| = M)` and checks D against the
-/// graph tolerance the executor declares.
-fn check_difference(name: &str, stdout: &str) {
+/// Finds the line starting with `prefix`, `… = D (max |…| = M)`, and
+/// checks D against the graph tolerance the executor declares, M > 0.
+fn check_difference_line(name: &str, stdout: &str, prefix: &str) {
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("max |gpu - cpu| = "))
-        .unwrap_or_else(|| panic!("`{name}` printed no difference line:\n{stdout}"));
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("`{name}` printed no `{prefix}` line:\n{stdout}"));
     let nums: Vec<f32> = line
         .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
         .filter_map(|t| t.parse().ok())
         .collect();
     let (diff, max) = (nums[nums.len() - 2], nums[nums.len() - 1]);
     let tol = resincept::exec::gpu::TOLERANCE;
+    assert!(max > 0.0, "`{name}`: {line}");
     assert!(
         diff <= tol.atol + tol.rtol * max,
-        "`{name}`: GPU and CPU differ by {diff} (max |cpu| {max}), over {tol:?}"
+        "`{name}`: differ by {diff} (max {max}), over {tol:?}"
     );
+}
+
+/// Checks `max |gpu - cpu| = D (max |cpu| = M)` and the compile stats.
+fn check_difference(name: &str, stdout: &str) {
+    check_difference_line(name, stdout, "max |gpu - cpu| = ");
     assert!(
         stdout.contains("after passes"),
         "`{name}` printed no compile stats"
@@ -104,4 +110,21 @@ fn depth_reports_every_net() {
             );
         }
     }
+}
+
+/// The application's own preprocessing shader, resincept's encoded run and
+/// the application's copy, in one submission on the application's device,
+/// agree with `run` on the same image preprocessed on the host.
+#[test]
+fn shared_device_matches_run() {
+    let Some(out) = run("shared_device", &[]) else {
+        return;
+    };
+    assert!(out.contains("on the application's device"), "{out}");
+    let tops = out
+        .lines()
+        .filter(|l| l.trim_start().contains("% "))
+        .count();
+    assert_eq!(tops, 3, "3 top classes expected:\n{out}");
+    check_difference_line("shared_device", &out, "max |encoded - run| = ");
 }

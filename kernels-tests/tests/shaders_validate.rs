@@ -159,3 +159,127 @@ fn every_entry_point_translates_for_every_backend() {
     assert!(translated > 65, "only {translated} translations");
     eprintln!("{translated} entry-point translations, each to SPIR-V, MSL, HLSL and GLSL");
 }
+
+/// What one entry point, specialised, asks of the device.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    storage_buffers: u32,
+    workgroup_size: [u32; 3],
+    workgroup_bytes: u32,
+}
+
+/// [`Needs`] of every entry point under every constant set the launcher
+/// uses, read from naga's module after the overrides are applied.
+fn needs() -> Vec<(String, Vec<(&'static str, f64)>, Needs)> {
+    let flags = naga::valid::ValidationFlags::all();
+    let caps = naga::valid::Capabilities::all();
+    let mut out = Vec::new();
+    for s in resincept::shaders::Shader::ALL {
+        let file = s.file_name();
+        let module = naga::front::wgsl::parse_str(s.source()).unwrap();
+        let info = naga::valid::Validator::new(flags, caps)
+            .validate(&module)
+            .unwrap();
+        for ep in &module.entry_points {
+            let name = ep.name.as_str();
+            for set in constant_sets(file, name) {
+                let mut constants = naga::back::PipelineConstants::default();
+                for (k, v) in &set {
+                    constants.insert(k.to_string(), *v);
+                }
+                let (m, i) = naga::back::pipeline_constants::process_overrides(
+                    &module,
+                    &info,
+                    Some((naga::ShaderStage::Compute, name)),
+                    &constants,
+                )
+                .unwrap();
+                let index = m.entry_points.iter().position(|e| e.name == name).unwrap();
+                let used = i.get_entry_point(index);
+                let mut n = Needs {
+                    storage_buffers: 0,
+                    workgroup_size: m.entry_points[index].workgroup_size,
+                    workgroup_bytes: 0,
+                };
+                for (h, var) in m.global_variables.iter() {
+                    if used[h].is_empty() {
+                        continue;
+                    }
+                    match var.space {
+                        naga::AddressSpace::Storage { .. } => n.storage_buffers += 1,
+                        naga::AddressSpace::WorkGroup => {
+                            n.workgroup_bytes += m.types[var.ty].inner.size(m.to_ctx())
+                        }
+                        _ => {}
+                    }
+                }
+                out.push((format!("{file} `{name}`"), set, n));
+            }
+        }
+    }
+    out
+}
+
+/// `Context::REQUIRED_LIMITS` is exactly what the shaders need: the most
+/// storage buffers, invocations and workgroup extent of any entry point,
+/// and the most workgroup memory of any entry at its smallest
+/// specialisation (the conv launcher falls back to the smallest tile on a
+/// small device). Also pins the launcher's own accounting of each conv
+/// variant's workgroup memory to what the shader declares. CPU only.
+#[test]
+fn required_limits_are_what_the_shaders_need() {
+    use resincept::context::REQUIRED_LIMITS as R;
+    use resincept::kernels::conv2d::{TapMode, Variant};
+    let all = needs();
+    let most = |f: &dyn Fn(&Needs) -> u32| all.iter().map(|(_, _, n)| f(n)).max().unwrap();
+    assert_eq!(
+        most(&|n| n.storage_buffers),
+        R.max_storage_buffers_per_shader_stage
+    );
+    assert_eq!(
+        most(&|n| n.workgroup_size.iter().product()),
+        R.max_compute_invocations_per_workgroup
+    );
+    assert_eq!(
+        most(&|n| n.workgroup_size[0]),
+        R.max_compute_workgroup_size_x
+    );
+    assert_eq!(
+        most(&|n| n.workgroup_size[1]),
+        R.max_compute_workgroup_size_y
+    );
+    assert_eq!(
+        most(&|n| n.workgroup_size[2]),
+        R.max_compute_workgroup_size_z
+    );
+
+    // Smallest specialisation of each entry point, then the largest of those.
+    let mut smallest: std::collections::BTreeMap<&str, u32> = Default::default();
+    for (entry, _, n) in &all {
+        let e = smallest.entry(entry).or_insert(u32::MAX);
+        *e = (*e).min(n.workgroup_bytes);
+    }
+    assert_eq!(
+        smallest.values().max().copied().unwrap(),
+        R.max_compute_workgroup_storage_size,
+        "{smallest:?}"
+    );
+
+    let mut conv = 0;
+    for (entry, set, n) in &all {
+        if !entry.starts_with("conv2d.wgsl `conv2d") || set.is_empty() {
+            continue;
+        }
+        let get = |k: &str| set.iter().find(|(n, _)| *n == k).unwrap().1 as u32;
+        let v = Variant {
+            vec4: entry.contains("vec4"),
+            mode: TapMode::General,
+            wm: get("WM"),
+            wn: get("WN"),
+            nbuf: get("NBUF"),
+        };
+        assert_eq!(v.workgroup_bytes(), n.workgroup_bytes, "{entry} {set:?}");
+        conv += 1;
+    }
+    assert_eq!(conv, 64, "conv specialisations checked");
+}

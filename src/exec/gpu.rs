@@ -14,23 +14,27 @@
 //! [`CompiledGraph::run`] then only writes the input, encodes every dispatch
 //! into one compute pass of one command encoder, copies the outputs to the
 //! staging buffers, submits once and maps them back. It creates no buffer,
-//! pipeline or bind group.
+//! pipeline or bind group. [`CompiledGraph::encode`] encodes the same run
+//! into an application's command encoder instead, from and to the
+//! application's GPU buffers (for a [`Context::from_wgpu`] on the
+//! application's device).
 //!
 //! Micro-batches: when a value of the whole batch would exceed the device's
 //! `max_storage_buffer_binding_size` or `max_buffer_size` (a large batch on
 //! a device with small limits), or when [`CompileOptions::micro_batch`]
 //! asks, the graph is compiled for a micro-batch of `m` images (the largest
 //! that fits, evened out) and a run encodes one compute pass per
-//! micro-batch, still in one submission: each copies its images from a
+//! micro-batch, still in one submission: each copies its images from the
 //! whole-batch input buffer into the graph's input, runs every dispatch and
 //! copies its outputs into the whole batch's staging buffers. The last
 //! micro-batch may be short; the images past its end are left over from
 //! the one before and their outputs are not copied.
 //!
-//! Layouts: activations are NHWC on the GPU, NCHW at the API. The input is
-//! written as NCHW into an upload buffer and transposed into its slot
-//! (written straight into the slot when `H·W = 1` or `C = 1`, where both
-//! orders agree). Outputs with `H·W > 1` and `C > 1` are transposed back
+//! Layouts: activations are NHWC on the GPU, NCHW at the API. `run` writes
+//! the whole batch's NCHW input into an upload buffer (`encode` takes the
+//! application's buffer in its place); each micro-batch copies its images
+//! into the graph's input buffer, which is transposed into its slot (or is
+//! the slot itself when `H·W = 1` or `C = 1`, where both orders agree). Outputs with `H·W > 1` and `C > 1` are transposed back
 //! into an output buffer; others are copied straight from their slot.
 //! A `Flatten` of `(N, C, 1, 1)` (or `C = 1`) is free (a view: same
 //! storage); any other, an NHWC → NCHW transpose, which is PyTorch's
@@ -299,9 +303,12 @@ pub struct CompiledGraph {
     micro: usize,
     /// Where each micro-batch's NCHW input goes (an upload buffer or the slot).
     input_target: wgpu::Buffer,
-    /// With several micro-batches: the whole batch's NCHW input, which `run`
-    /// writes and each micro-batch copies its images from.
-    batch_input: Option<wgpu::Buffer>,
+    /// The whole batch's NCHW input, which `run` writes and each
+    /// micro-batch copies its images from. Never the graph's own input
+    /// buffer: `queue.write_buffer` lands at whichever submission comes
+    /// next, which may be an application's run encoded by
+    /// [`CompiledGraph::encode`], and that must not see it.
+    upload: wgpu::Buffer,
     steps: Vec<Step>,
     outputs: Vec<Output>,
     _slots: Vec<wgpu::Buffer>,
@@ -903,20 +910,18 @@ impl CompiledGraph {
             micro_batch: micro,
             micro_batches,
         };
-        let batch_input = if micro_batches > 1 {
+        let upload = {
             let bytes = full.iter().product::<usize>() as u64 * 4;
             buffer_limit_check(
                 &ctx.limits,
                 &format!("{input_name} (whole-batch input)"),
                 bytes,
             )?;
-            Some(alloc.raw(
+            alloc.raw(
                 "input (whole batch, NCHW)",
                 bytes,
                 wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            ))
-        } else {
-            None
+            )
         };
         Ok(CompiledGraph {
             ctx: ctx.clone(),
@@ -925,7 +930,7 @@ impl CompiledGraph {
             input_name,
             input_shape: full,
             micro,
-            batch_input,
+            upload,
             poison: poison.then(|| {
                 let target = input_target.as_ref().expect("the graph has an input node");
                 // Every slot and every output buffer (a transposed output
@@ -963,6 +968,87 @@ impl CompiledGraph {
     /// (`[N, F]` for `H = W = 1`, else `[N, C, H, W]`).
     pub fn output_shapes(&self) -> Vec<Vec<usize>> {
         self.outputs.iter().map(|o| o.shape.clone()).collect()
+    }
+
+    /// Bytes of the whole batch's input (f32, NCHW): what
+    /// [`CompiledGraph::encode`] reads from its input buffer.
+    pub fn input_bytes(&self) -> u64 {
+        self.input_shape.iter().product::<usize>() as u64 * 4
+    }
+
+    /// Bytes of each output (f32, in [`CompiledGraph::output_shapes`]'
+    /// layout): what [`CompiledGraph::encode`] writes to its output buffers.
+    pub fn output_bytes(&self) -> Vec<u64> {
+        self.outputs
+            .iter()
+            .map(|o| o.shape.iter().product::<usize>() as u64 * 4)
+            .collect()
+    }
+
+    /// Encodes one run into the application's own command encoder, reading
+    /// the input from and writing the outputs to the application's GPU
+    /// buffers: for an application that already holds the images on the
+    /// GPU (decoded or preprocessed there) or uses the logits there, so
+    /// nothing crosses to the host. Nothing runs until the application
+    /// submits `enc` to this context's queue; the outputs are ready for
+    /// whatever it encodes after this call. [`CompiledGraph::run`] is this
+    /// plus an upload, a submission and a read-back.
+    ///
+    /// - `input`: the whole batch as f32 NCHW ([`CompiledGraph::input_shape`])
+    ///   from byte 0, at least [`CompiledGraph::input_bytes`] long, with
+    ///   `COPY_SRC` usage.
+    /// - `outputs`: one buffer per graph output, in order, each written from
+    ///   byte 0 in the layout of [`CompiledGraph::output_shapes`], at least
+    ///   [`CompiledGraph::output_bytes`] long, with `COPY_DST` usage.
+    ///
+    /// All buffers must come from this context's device. Creates nothing:
+    /// the encoded commands use the graph's own buffers, so several
+    /// encoded runs, and `run` on other threads, execute correctly in
+    /// whatever order their submissions reach the queue, one at a time.
+    /// Errors (an [`Error::Invalid`] naming the buffer) when a buffer is
+    /// too small, lacks its usage, or the output count is wrong; nothing is
+    /// encoded then.
+    pub fn encode(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        input: &wgpu::Buffer,
+        outputs: &[&wgpu::Buffer],
+    ) -> Result<()> {
+        let check = |what: String, buf: &wgpu::Buffer, bytes: u64, usage: wgpu::BufferUsages| {
+            if !buf.usage().contains(usage) {
+                return Err(Error::Invalid(format!(
+                    "{what} buffer needs {usage:?} usage; it has {:?}",
+                    buf.usage()
+                )));
+            }
+            if buf.size() < bytes {
+                return Err(Error::Invalid(format!(
+                    "{what} buffer is {} bytes; {bytes} are needed",
+                    buf.size()
+                )));
+            }
+            Ok(())
+        };
+        let input_what = format!("input ({})", fmt4(self.input_shape));
+        check(
+            input_what,
+            input,
+            self.input_bytes(),
+            wgpu::BufferUsages::COPY_SRC,
+        )?;
+        if outputs.len() != self.outputs.len() {
+            return Err(Error::Invalid(format!(
+                "the graph has {} output(s), {} output buffer(s) were given",
+                self.outputs.len(),
+                outputs.len()
+            )));
+        }
+        for (k, (buf, bytes)) in outputs.iter().zip(self.output_bytes()).enumerate() {
+            let what = format!("output {k} ({:?})", self.outputs[k].shape);
+            check(what, buf, bytes, wgpu::BufferUsages::COPY_DST)?;
+        }
+        self.encode_run(enc, input, outputs);
+        Ok(())
     }
 
     /// The graph after the passes, as compiled (its `shapes` are those of
@@ -1021,10 +1107,9 @@ impl CompiledGraph {
                 actual: format!("{} values", input.data.len()),
             });
         }
-        let target = self.batch_input.as_ref().unwrap_or(&self.input_target);
         self.ctx
             .queue
-            .write_buffer(target, 0, bytemuck::cast_slice(&input.data));
+            .write_buffer(&self.upload, 0, bytemuck::cast_slice(&input.data));
         Ok(())
     }
 
@@ -1037,18 +1122,22 @@ impl CompiledGraph {
     }
 
     /// Encodes what comes before a micro-batch's dispatches: its images
-    /// copied from the whole-batch input, and the NaN poison.
-    fn begin_micro_batch(&self, enc: &mut wgpu::CommandEncoder, first: usize, images: usize) {
-        if let Some(all) = &self.batch_input {
-            let per_image = self.input_shape[1..].iter().product::<usize>() as u64 * 4;
-            enc.copy_buffer_to_buffer(
-                all,
-                first as u64 * per_image,
-                &self.input_target,
-                0,
-                images as u64 * per_image,
-            );
-        }
+    /// copied from `input` (the whole batch, NCHW), and the NaN poison.
+    fn begin_micro_batch(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        input: &wgpu::Buffer,
+        first: usize,
+        images: usize,
+    ) {
+        let per_image = self.input_bytes() / self.input_shape[0] as u64;
+        enc.copy_buffer_to_buffer(
+            input,
+            first as u64 * per_image,
+            &self.input_target,
+            0,
+            images as u64 * per_image,
+        );
         if let Some((nan, slots)) = &self.poison {
             for slot in slots {
                 enc.copy_buffer_to_buffer(nan, 0, slot, 0, slot.size());
@@ -1068,17 +1157,36 @@ impl CompiledGraph {
         Ok(())
     }
 
-    /// Encodes the copy of a micro-batch's outputs into the whole batch's.
-    fn copy_outputs(&self, enc: &mut wgpu::CommandEncoder, first: usize, images: usize) {
-        for o in &self.outputs {
-            let per_image = o.per_image as u64 * 4;
-            enc.copy_buffer_to_buffer(
-                &o.src,
-                0,
-                &o.staging,
-                first as u64 * per_image,
-                images as u64 * per_image,
-            );
+    /// Encodes a whole run: per micro-batch, its images copied from
+    /// `input`, one compute pass of every dispatch, and its outputs copied
+    /// into `outputs` (whole-batch buffers, one per graph output).
+    fn encode_run(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        input: &wgpu::Buffer,
+        outputs: &[&wgpu::Buffer],
+    ) {
+        for (first, images) in self.micro_batches() {
+            self.begin_micro_batch(enc, input, first, images);
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("resincept run"),
+                    timestamp_writes: None,
+                });
+                for s in &self.steps {
+                    s.dispatch.encode(&mut pass);
+                }
+            }
+            for (o, dst) in self.outputs.iter().zip(outputs) {
+                let per_image = o.per_image as u64 * 4;
+                enc.copy_buffer_to_buffer(
+                    &o.src,
+                    0,
+                    dst,
+                    first as u64 * per_image,
+                    images as u64 * per_image,
+                );
+            }
         }
     }
 
@@ -1105,19 +1213,8 @@ impl CompiledGraph {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept run"),
             });
-        for (first, images) in self.micro_batches() {
-            self.begin_micro_batch(&mut enc, first, images);
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("resincept run"),
-                    timestamp_writes: None,
-                });
-                for s in &self.steps {
-                    s.dispatch.encode(&mut pass);
-                }
-            }
-            self.copy_outputs(&mut enc, first, images);
-        }
+        let staging: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
+        self.encode_run(&mut enc, &self.upload, &staging);
         self.submit(enc)?;
         self.read_outputs()
     }
@@ -1140,7 +1237,12 @@ impl CompiledGraph {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept profile"),
             });
-        self.begin_micro_batch(&mut enc, 0, self.micro.min(self.input_shape[0]));
+        self.begin_micro_batch(
+            &mut enc,
+            &self.upload,
+            0,
+            self.micro.min(self.input_shape[0]),
+        );
         for (k, s) in self.steps.iter().enumerate() {
             let (set, _) = &ts.sets[k / PAIRS_PER_SET];
             let q = 2 * (k % PAIRS_PER_SET) as u32;
