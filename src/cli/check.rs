@@ -126,18 +126,42 @@ pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
          CPU {cpu_s:.2} s, GPU {gpu_s:.3} s; tolerance |gpu − cpu| ≤ {} + {}·|cpu|\n\n",
         info.name, ctx.info.name, ctx.info.backend, TOLERANCE.atol, TOLERANCE.rtol,
     );
-    s += &format!(
+    let (table, first_bad) = compare(&graph, &got, &want);
+    s += &table;
+    match first_bad {
+        None => {
+            s += &format!("\nok: all {} outputs within tolerance\n", want.len());
+            out(&s)
+        }
+        Some(name) => {
+            out(&s)?;
+            Err(CliError::Failed(format!(
+                "{} on {}: GPU and CPU differ beyond tolerance, first at `{name}`{}",
+                info.name,
+                ctx.info.name,
+                if layers {
+                    ""
+                } else {
+                    " (--layers finds the first layer that differs)"
+                }
+            )))
+        }
+    }
+}
+
+/// The table comparing each output of `graph` (GPU `got`, CPU `want`, in
+/// output order), and the name of the first output out of tolerance.
+fn compare(graph: &Graph, got: &[Tensor], want: &[Tensor]) -> (String, Option<String>) {
+    let mut s = format!(
         "{:<40} {:<15} {:<18} {:>10} {:>10} {:>10}  {}\n",
         "output", "kind", "shape", "max|cpu|", "max|err|", "err/max", "out of tolerance"
     );
     let mut first_bad = None;
-    let mut compared = 0;
     for (k, &v) in graph.outputs.iter().enumerate() {
         let node = graph.producer(v);
         let name = node.map_or_else(|| format!("output {k}"), |n| n.name.clone());
         let kind = node.map_or("", |n| n.op.kind());
         let d = diff(&got[k], &want[k]);
-        compared += 1;
         if d.bad > 0 && first_bad.is_none() {
             first_bad = Some(name.clone());
         }
@@ -156,23 +180,95 @@ pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
             },
         );
     }
-    match first_bad {
-        None => {
-            s += &format!("\nok: all {compared} outputs within tolerance\n");
-            out(&s)
-        }
-        Some(name) => {
-            out(&s)?;
-            Err(CliError::Failed(format!(
-                "{} on {}: GPU and CPU differ beyond tolerance, first at `{name}`{}",
-                info.name,
-                ctx.info.name,
-                if layers {
-                    ""
-                } else {
-                    " (--layers finds the first layer that differs)"
-                }
-            )))
-        }
+    (s, first_bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use resincept::models;
+    use resincept::weights::Weights;
+
+    /// Every layer of a small model on the CPU executor: the "CPU" side,
+    /// and the "GPU" side before it is broken on purpose.
+    fn layers() -> (Graph, Vec<Tensor>) {
+        let model = models::build("preact_resnet164_cifar", 1, 8).unwrap();
+        let g = every_layer(&model).unwrap();
+        let weights = Weights::from_synthetic(1, &g.param_specs());
+        let input = weights::synthetic_input(1, &[1, 3, 8, 8]);
+        let outs = cpu::run(&g, &weights, &input).unwrap();
+        (g, outs)
+    }
+
+    fn row<'a>(table: &'a str, name: &str) -> &'a str {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{table}"))
+    }
+
+    #[test]
+    fn equal_outputs_pass() {
+        let (g, want) = layers();
+        assert!(want.len() > 100, "{} layers", want.len());
+        let (table, first_bad) = compare(&g, &want, &want);
+        assert_eq!(first_bad, None, "{table}");
+        assert_eq!(table.lines().count(), want.len() + 1);
+    }
+
+    /// The first broken layer is named, however many are broken after it;
+    /// each broken row counts its bad elements; a change inside the
+    /// tolerance is not reported.
+    #[test]
+    fn the_first_layer_out_of_tolerance_is_named() {
+        let (g, want) = layers();
+        let name = |k: usize| g.producer(g.outputs[k]).unwrap().name.clone();
+        let mut got = want.clone();
+        // Within tolerance: atol + rtol·|cpu| is at least 1e-3.
+        got[3].data[0] += 0.5 * TOLERANCE.atol;
+        let (_, first_bad) = compare(&g, &got, &want);
+        assert_eq!(first_bad, None);
+
+        let (a, b) = (10, 40);
+        got[a].data[5] += 1.0;
+        got[b].data[0] = f32::NAN;
+        got[b].data[1] = f32::INFINITY;
+        let (table, first_bad) = compare(&g, &got, &want);
+        assert_eq!(first_bad, Some(name(a)), "{table}");
+        let len = |k: usize| want[k].data.len();
+        assert!(
+            row(&table, &name(a)).ends_with(&format!("1 of {}", len(a))),
+            "{table}"
+        );
+        assert!(
+            row(&table, &name(b)).ends_with(&format!("2 of {}", len(b))),
+            "{table}"
+        );
+        assert!(row(&table, &name(3)).ends_with(" 0"), "{table}");
+    }
+
+    /// NaN on both sides agrees (PyTorch's NaN propagation), NaN on one
+    /// side does not, and a shape that differs fails every element.
+    #[test]
+    fn nan_and_shape() {
+        let t = |shape: Vec<usize>, data: Vec<f32>| Tensor::new(shape, data).unwrap();
+        let nan = f32::NAN;
+        assert_eq!(
+            diff(&t(vec![2], vec![nan, 1.0]), &t(vec![2], vec![nan, 1.0])).bad,
+            0
+        );
+        assert_eq!(
+            diff(&t(vec![2], vec![nan, 1.0]), &t(vec![2], vec![0.0, 1.0])).bad,
+            1
+        );
+        assert_eq!(
+            diff(&t(vec![2], vec![0.0, 1.0]), &t(vec![2], vec![nan, 1.0])).bad,
+            1
+        );
+        let d = diff(
+            &t(vec![1, 2], vec![0.0, 1.0]),
+            &t(vec![2, 1], vec![0.0, 1.0]),
+        );
+        assert_eq!(d.bad, 2);
     }
 }
