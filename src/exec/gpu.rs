@@ -1001,6 +1001,10 @@ impl CompiledGraph {
     ///   byte 0 in the layout of [`CompiledGraph::output_shapes`], at least
     ///   [`CompiledGraph::output_bytes`] long, with `COPY_DST` usage.
     ///
+    /// It runs the compiled batch. For fewer images, fill the first ones
+    /// and use their outputs: images are independent, so the rest of the
+    /// buffer (stale, or anything) never reaches them.
+    ///
     /// All buffers must come from this context's device. Creates nothing:
     /// the encoded commands use the graph's own buffers, so several
     /// encoded runs, and `run` on other threads, execute correctly in
@@ -1047,7 +1051,7 @@ impl CompiledGraph {
             let what = format!("output {k} ({:?})", self.outputs[k].shape);
             check(what, buf, bytes, wgpu::BufferUsages::COPY_DST)?;
         }
-        self.encode_run(enc, input, outputs);
+        self.encode_run(enc, input, outputs, self.input_shape[0]);
         Ok(())
     }
 
@@ -1087,16 +1091,28 @@ impl CompiledGraph {
             .collect()
     }
 
-    fn write_input(&self, input: &Tensor) -> Result<()> {
+    /// Checks `input` (1 to the compiled batch of images, the compiled
+    /// C, H, W), writes it to the upload buffer and returns its image count.
+    fn write_input(&self, input: &Tensor) -> Result<usize> {
+        let [n, c, h, w] = self.input_shape;
+        let expected = || {
+            format!(
+                "input 1..={n}×{c}×{h}×{w} (compiled for {})",
+                fmt4(self.input_shape)
+            )
+        };
         let shape = input.nchw().map_err(|_| Error::Shape {
             node: self.input_name.clone(),
-            expected: format!("input {}", fmt4(self.input_shape)),
+            expected: expected(),
             actual: format!("shape {:?}", input.shape),
         })?;
-        if input.shape.len() != 4 || shape != self.input_shape {
+        if input.shape.len() != 4
+            || shape[1..] != self.input_shape[1..]
+            || !(1..=n).contains(&shape[0])
+        {
             return Err(Error::Shape {
                 node: self.input_name.clone(),
-                expected: format!("input {} (compiled for it)", fmt4(self.input_shape)),
+                expected: expected(),
                 actual: format!("{:?}", input.shape),
             });
         }
@@ -1110,12 +1126,11 @@ impl CompiledGraph {
         self.ctx
             .queue
             .write_buffer(&self.upload, 0, bytemuck::cast_slice(&input.data));
-        Ok(())
+        Ok(shape[0])
     }
 
-    /// The micro-batches of a run: (first image, images).
-    fn micro_batches(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let n = self.input_shape[0];
+    /// The micro-batches of a run of `n` images: (first image, images).
+    fn micro_batches(&self, n: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
         (0..n)
             .step_by(self.micro)
             .map(move |first| (first, self.micro.min(n - first)))
@@ -1157,16 +1172,18 @@ impl CompiledGraph {
         Ok(())
     }
 
-    /// Encodes a whole run: per micro-batch, its images copied from
-    /// `input`, one compute pass of every dispatch, and its outputs copied
-    /// into `outputs` (whole-batch buffers, one per graph output).
+    /// Encodes a whole run of `n` images: per micro-batch, its images
+    /// copied from `input`, one compute pass of every dispatch, and its
+    /// outputs copied into `outputs` (whole-batch buffers, one per graph
+    /// output).
     fn encode_run(
         &self,
         enc: &mut wgpu::CommandEncoder,
         input: &wgpu::Buffer,
         outputs: &[&wgpu::Buffer],
+        n: usize,
     ) {
-        for (first, images) in self.micro_batches() {
+        for (first, images) in self.micro_batches(n) {
             self.begin_micro_batch(enc, input, first, images);
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -1190,23 +1207,34 @@ impl CompiledGraph {
         }
     }
 
-    fn read_outputs(&self) -> Result<Vec<Tensor>> {
+    /// The first `n` images' outputs from the staging buffers.
+    fn read_outputs(&self, n: usize) -> Result<Vec<Tensor>> {
         self.outputs
             .iter()
             .map(|o| {
-                let len = o.shape[0] * o.per_image;
-                Tensor::new(o.shape.clone(), self.ctx.map_read(&o.staging, len)?)
+                let mut shape = o.shape.clone();
+                shape[0] = n;
+                Tensor::new(shape, self.ctx.map_read(&o.staging, n * o.per_image)?)
             })
             .collect()
     }
 
-    /// Runs the graph on `input` (NCHW, exactly the compiled shape) and
-    /// returns its outputs in order. One command encoder and one
-    /// submission, one compute pass per micro-batch (one unless the batch
-    /// is split); creates no buffer, pipeline or bind group.
+    /// Runs the graph on `input` and returns its outputs in order. `input`
+    /// is NCHW with the compiled C, H and W and from 1 image to the
+    /// compiled batch: compile once for the largest batch, run any smaller
+    /// one (the outputs have as many images as the input). A run computes
+    /// whole micro-batches, so `n` images cost as much as the compiled
+    /// batch, or as `n` rounded up to the micro-batch size when the graph
+    /// is compiled in micro-batches ([`CompileOptions::with_micro_batch`]
+    /// makes them small, for small runs at little cost). Images are
+    /// independent: the other images of the last micro-batch are stale and
+    /// never reach the outputs.
+    ///
+    /// One command encoder and one submission, one compute pass per
+    /// micro-batch; creates no buffer, pipeline or bind group.
     pub fn run(&self, input: &Tensor) -> Result<Vec<Tensor>> {
         let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.write_input(input)?;
+        let n = self.write_input(input)?;
         let mut enc = self
             .ctx
             .device
@@ -1214,9 +1242,9 @@ impl CompiledGraph {
                 label: Some("resincept run"),
             });
         let staging: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
-        self.encode_run(&mut enc, &self.upload, &staging);
+        self.encode_run(&mut enc, &self.upload, &staging, n);
         self.submit(enc)?;
-        self.read_outputs()
+        self.read_outputs(n)
     }
 
     /// Runs the graph once with a GPU timestamp around every dispatch (each
@@ -1230,19 +1258,14 @@ impl CompiledGraph {
             return Ok(None);
         };
         let _guard = self.run_lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.write_input(input)?;
+        let n = self.write_input(input)?;
         let mut enc = self
             .ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("resincept profile"),
             });
-        self.begin_micro_batch(
-            &mut enc,
-            &self.upload,
-            0,
-            self.micro.min(self.input_shape[0]),
-        );
+        self.begin_micro_batch(&mut enc, &self.upload, 0, self.micro.min(n));
         for (k, s) in self.steps.iter().enumerate() {
             let (set, _) = &ts.sets[k / PAIRS_PER_SET];
             let q = 2 * (k % PAIRS_PER_SET) as u32;
