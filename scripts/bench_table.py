@@ -10,6 +10,10 @@ latency and images/s with split-K auto and off, PyTorch's, and the ratio
 resincept (split-K auto, the default) / PyTorch of the median times (below
 1: resincept is faster).
 Rows resincept or PyTorch lack are shown with a dash.
+
+When resincept was also run with split-K targets (`--split-k N`), a second
+table gives its median latency per (model, batch, size) for every split-K
+setting, fastest marked.
 """
 import json
 import sys
@@ -55,6 +59,30 @@ def main():
         ratio = "%.2f" % (auto["latency_ms_median"] / pt["latency_ms_median"]) if auto and pt else "—"
         print("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (
             k[0], k[1], k[2], *cell(auto), *cell(off), *cell(pt), ratio))
+    settings = []
+    for r in ours:
+        if r.get("split_k") not in settings:
+            settings.append(r.get("split_k"))
+    if any(s not in ("auto", "off", "on") for s in settings):
+        def order(s):
+            return (0, 0) if s == "off" else (1, 0) if s in ("auto", "on") else (2, int(s))
+        settings.sort(key=order)
+        print()
+        print("| model | batch | size | " + " | ".join("split-K %s ms" % s for s in settings) + " |")
+        print("| --- | --- | --- | " + " | ".join("---" for _ in settings) + " |")
+        for k in keys:
+            times = {}
+            for r in ours:
+                if (r["model"], r["batch"], r["size"]) == k:
+                    times[r.get("split_k")] = r["latency_ms_median"]
+            if not times:
+                continue
+            best = min(times.values())
+            cells = []
+            for s in settings:
+                t = times.get(s)
+                cells.append("—" if t is None else ("**%.2f**" if t == best else "%.2f") % t)
+            print("| %s | %d | %d | %s |" % (k[0], k[1], k[2], " | ".join(cells)))
     devices = sorted({r.get("adapter", "?") + " / " + r.get("backend", "?") for r in ours + torch})
     print()
     for d in devices:

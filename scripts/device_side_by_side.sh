@@ -8,7 +8,7 @@
 # profile.txt, layers.txt, golden.txt, log.txt (everything on stderr).
 #
 # Prepare on the development machine: bash scripts/prepare_device.sh
-# Then one device call with carry [".gl", ".devbin"] (about 4 minutes):
+# Then one device call with carry [".gl", ".devbin"] (about 4.5 minutes):
 #   bash scripts/device_side_by_side.sh
 # It ends by printing the BENCHMARKS.md table (scripts/bench_table.py).
 set -uo pipefail
@@ -34,10 +34,13 @@ bin=.devbin/resincept
 } > "$out/info.txt" 2>&1
 
 # 1. End to end, side by side; split-K auto and off alternate so that
-#    clock drift touches both alike.
+#    clock drift touches both alike. At batch 1, where most convs split,
+#    the split-K target (256 workgroups under auto) is swept too.
 for model in resnet50 inception_v3; do
   for batch in 1 32; do
-    for sk in auto off; do
+    sweep="auto off"
+    [ "$batch" = 1 ] && sweep="auto off 128 512 1024"
+    for sk in $sweep; do
       "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 --split-k "$sk" \
         --json >> "$out/resincept.jsonl" 2>> "$log"
     done

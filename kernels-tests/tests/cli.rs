@@ -562,7 +562,14 @@ fn bad_flag_values() {
     );
     assert_error(
         &["bench", "--model", "resnet18", "--split-k", "yes"],
-        &["--split-k takes auto, on or off", "`yes`"],
+        &[
+            "--split-k takes auto, on, off or a target workgroup count",
+            "`yes`",
+        ],
+    );
+    assert_error(
+        &["bench", "--model", "resnet18", "--split-k", "0"],
+        &["--split-k takes", "`0`"],
     );
     let dir = scratch("bad_flag_values");
     let input = dir.join("in.safetensors");
@@ -1070,6 +1077,33 @@ fn bench_json_has_every_key() {
         num("dispatches") + split - auto_split,
         "{on:?}"
     );
+
+    // A target workgroup count: a target of 1 is met by every grid, so
+    // nothing splits; a large one splits at least what `on` (256) does.
+    let target = |n: &str| {
+        let out = assert_ok(&[
+            "bench",
+            "--model",
+            CIFAR,
+            "--iters",
+            "1",
+            "--warmup",
+            "0",
+            "--split-k",
+            n,
+            "--json",
+        ]);
+        let Json::Obj(m) = parse_json(out.trim()).unwrap() else {
+            panic!("not an object: {out}");
+        };
+        assert_eq!(m["split_k"], Json::Str(n.into()));
+        let Json::Num(convs) = m["split_k_convs"] else {
+            panic!("{m:?}")
+        };
+        convs
+    };
+    assert_eq!(target("1"), 0.0);
+    assert!(target("4096") >= *split);
 }
 
 #[test]

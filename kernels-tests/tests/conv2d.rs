@@ -486,29 +486,35 @@ fn split_k_choices() {
     let big = 64 * 1024;
     let huge = u64::MAX;
     let v = |p: &Conv2dParams| Variant::choose("c", p, big).unwrap();
+    const T: usize = conv2d::SPLIT_K_TARGET_WORKGROUPS;
     // layer4's 3×3 at batch 1: K = 4608 (288 k-tiles), 8 output tiles.
     let deep = Conv2dParams {
         padding: Padding::same(1),
         ..Conv2dParams::simple(1, 512, [7, 7], 512, [3, 3])
     };
-    let s = conv2d::split_k_for(&deep, &v(&deep), huge);
+    let s = conv2d::split_k_for(&deep, &v(&deep), huge, T);
     assert_eq!(s, conv2d::SPLIT_K_MAX, "deep 3x3 at batch 1");
     // layer1's 1×1 at batch 32: thousands of tiles, not split.
     let wide = Conv2dParams::simple(32, 64, [56, 56], 256, [1, 1]);
-    assert_eq!(conv2d::split_k_for(&wide, &v(&wide), huge), 1);
+    assert_eq!(conv2d::split_k_for(&wide, &v(&wide), huge, T), 1);
+    // The target sets the slices: 8 tiles to 64 workgroups is 8 slices;
+    // a target the grid already meets splits nothing.
+    assert_eq!(conv2d::split_k_for(&deep, &v(&deep), huge, 64), 8);
+    assert_eq!(conv2d::split_k_for(&deep, &v(&deep), huge, 8), 1);
+    assert!(conv2d::split_k_for(&deep, &v(&deep), huge, 128) < s);
     // A short K cannot be split below the slice minimum.
     let short = Conv2dParams::simple(1, 64, [7, 7], 64, [1, 1]);
-    assert_eq!(conv2d::split_k_for(&short, &v(&short), huge), 1);
+    assert_eq!(conv2d::split_k_for(&short, &v(&short), huge, T), 1);
     // The scratch budget caps the slices: one slice of `deep` is
     // 49·512·4 bytes.
     let slice = 49 * 512 * 4;
-    assert!(conv2d::split_k_for(&deep, &v(&deep), 5 * slice) <= 5);
-    assert_eq!(conv2d::split_k_for(&deep, &v(&deep), slice - 1), 1);
+    assert!(conv2d::split_k_for(&deep, &v(&deep), 5 * slice, T) <= 5);
+    assert_eq!(conv2d::split_k_for(&deep, &v(&deep), slice - 1, T), 1);
     // No choice leaves a slice empty, over many shapes.
     for cin in [3, 16, 40, 64, 160, 512, 1024, 2048] {
         for (hw, k) in [(7, 1), (7, 3), (14, 3), (17, 7), (35, 1)] {
             let p = Conv2dParams::simple(1, cin, [hw, hw], 96, [k, k]);
-            let s = conv2d::split_k_for(&p, &v(&p), huge);
+            let s = conv2d::split_k_for(&p, &v(&p), huge, T);
             let kt = conv2d::k_tiles(&p);
             let per = kt.div_ceil(s);
             assert!(
@@ -922,7 +928,8 @@ fn bench_layers() {
             let b_w = ctx.storage_buffer_init("w", &conv2d::pack_weights(&p, &w));
             let b_s = ctx.storage_buffer_init("s", &vec![1.0; p.out_channels]);
             let b_out = ctx.storage_buffer("out", p.batch * oh * ow * p.out_channels);
-            let chosen = Launch::choose(name, &p, &ctx.limits).unwrap();
+            let target = Some(conv2d::SPLIT_K_TARGET_WORKGROUPS);
+            let chosen = Launch::choose(name, &p, &ctx.limits, target).unwrap();
             let unsplit = Launch {
                 splits: 1,
                 ..chosen

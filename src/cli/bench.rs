@@ -78,12 +78,17 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         None | Some("auto") => SplitK::Auto,
         Some("on") => SplitK::On,
         Some("off") => SplitK::Off,
-        Some(v) => {
-            return Err(usage(
-                cmd,
-                &format!("--split-k takes auto, on or off, got `{v}`"),
-            ))
-        }
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => SplitK::Target(n),
+            _ => {
+                return Err(usage(
+                    cmd,
+                    &format!(
+                        "--split-k takes auto, on, off or a target workgroup count, got `{v}`"
+                    ),
+                ))
+            }
+        },
     };
     let json = args.switch("json");
     let profile = args.switch("profile");
@@ -179,7 +184,7 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         o.set("dispatches", stats.dispatches);
         o.set("micro_batch", stats.micro_batch);
         o.set("micro_batches", stats.micro_batches);
-        o.set("split_k", format!("{split_k:?}").to_lowercase());
+        o.set("split_k", split_k.name());
         o.set("split_k_convs", stats.split_k_convs);
         o.set("scratch_bytes", stats.scratch_bytes);
         o.set("pipelines", stats.pipelines);

@@ -100,9 +100,10 @@ pub struct CompileOptions {
     pub micro_batch: Option<usize>,
 }
 
-/// Split-K policy: whether convs with fewer output tiles than
-/// [`conv2d::SPLIT_K_TARGET_WORKGROUPS`] get their reduction cut into
-/// slices ([`conv2d::split_k_for`]), two dispatches each.
+/// Split-K policy: whether convs with fewer output tiles than a target
+/// count of workgroups ([`conv2d::SPLIT_K_TARGET_WORKGROUPS`] unless
+/// given) get their reduction cut into slices ([`conv2d::split_k_for`]),
+/// two dispatches each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SplitK {
     /// On for GPUs, off for adapters that are CPUs (lavapipe, llvmpipe):
@@ -115,15 +116,33 @@ pub enum SplitK {
     On,
     /// Never: one dispatch per conv.
     Off,
+    /// On, splitting convs with fewer output tiles than this many
+    /// workgroups until they have about that many: to tune the default
+    /// for a GPU (more for a large GPU, fewer for a small one), since wgpu
+    /// tells nothing of its core count.
+    Target(usize),
 }
 
 impl SplitK {
-    /// Whether convs are split on an adapter of `device_type`.
-    pub fn enabled(self, device_type: wgpu::DeviceType) -> bool {
+    /// The workgroup count convs are split up to on an adapter of
+    /// `device_type`, or `None` where K is not split.
+    pub fn target(self, device_type: wgpu::DeviceType) -> Option<usize> {
         match self {
-            SplitK::Auto => device_type != wgpu::DeviceType::Cpu,
-            SplitK::On => true,
-            SplitK::Off => false,
+            SplitK::Auto if device_type == wgpu::DeviceType::Cpu => None,
+            SplitK::Auto | SplitK::On => Some(conv2d::SPLIT_K_TARGET_WORKGROUPS),
+            SplitK::Off => None,
+            SplitK::Target(n) => Some(n),
+        }
+    }
+
+    /// Its name on the command line and in `bench --json`: `auto`, `on`,
+    /// `off`, or the target workgroup count.
+    pub fn name(self) -> String {
+        match self {
+            SplitK::Auto => "auto".into(),
+            SplitK::On => "on".into(),
+            SplitK::Off => "off".into(),
+            SplitK::Target(n) => n.to_string(),
         }
     }
 }
@@ -559,10 +578,8 @@ impl CompiledGraph {
                 let (_, off, ctot) = place(n.output);
                 let p = c.params(shapes[n.inputs[0].0], ctot, off);
                 p.validate(&n.name)?;
-                let mut l = conv2d::Launch::choose(&n.name, &p, &ctx.limits)?;
-                if !opts.split_k.enabled(ctx.info.device_type) {
-                    l.splits = 1;
-                }
+                let target = opts.split_k.target(ctx.info.device_type);
+                let l = conv2d::Launch::choose(&n.name, &p, &ctx.limits, target)?;
                 launches[i] = Some((p, l));
             }
         }

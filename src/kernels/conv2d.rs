@@ -659,21 +659,27 @@ pub fn k_tiles(p: &Conv2dParams) -> usize {
 }
 
 /// The launcher's split of K for `p` under variant `v`: 1 when the conv
-/// already has [`SPLIT_K_TARGET_WORKGROUPS`] output tiles, else enough
-/// slices to reach that many workgroups, each of at least
+/// already has `target_workgroups` output tiles (the executor's default is
+/// [`SPLIT_K_TARGET_WORKGROUPS`]), else enough slices to reach that many
+/// workgroups, each of at least
 /// [`SPLIT_K_MIN_TILES_PER_SLICE`] k-tiles, at most [`SPLIT_K_MAX`], with a
 /// scratch buffer of at most `max_scratch_bytes`, rounded so that no slice
 /// is empty.
-pub fn split_k_for(p: &Conv2dParams, v: &Variant, max_scratch_bytes: u64) -> usize {
+pub fn split_k_for(
+    p: &Conv2dParams,
+    v: &Variant,
+    max_scratch_bytes: u64,
+    target_workgroups: usize,
+) -> usize {
     let workgroups = v.tiles_per_group(p) * p.groups;
-    if workgroups == 0 || workgroups >= SPLIT_K_TARGET_WORKGROUPS {
+    if workgroups == 0 || workgroups >= target_workgroups {
         return 1;
     }
     let kt = k_tiles(p);
     let [oh, ow] = p.out_hw().unwrap_or([0, 0]);
     let slice_bytes = (p.batch * oh * ow * p.out_channels) as u64 * 4;
     let by_scratch = (max_scratch_bytes / slice_bytes.max(1)) as usize;
-    let s = SPLIT_K_TARGET_WORKGROUPS
+    let s = target_workgroups
         .div_ceil(workgroups)
         .min(kt / SPLIT_K_MIN_TILES_PER_SLICE)
         .min(SPLIT_K_MAX)
@@ -685,17 +691,21 @@ pub fn split_k_for(p: &Conv2dParams, v: &Variant, max_scratch_bytes: u64) -> usi
 
 impl Launch {
     /// The launcher's choice for `p` on a device with `limits`:
-    /// [`Variant::choose`], then [`split_k_for`] (scratch within the
-    /// storage binding limit).
-    pub fn choose(node: &str, p: &Conv2dParams, limits: &wgpu::Limits) -> Result<Self> {
+    /// [`Variant::choose`], then, with a `split_target` of workgroups,
+    /// [`split_k_for`] (scratch within the storage binding limit); K is not
+    /// split without one.
+    pub fn choose(
+        node: &str,
+        p: &Conv2dParams,
+        limits: &wgpu::Limits,
+        split_target: Option<usize>,
+    ) -> Result<Self> {
         let variant = Variant::choose(node, p, limits.max_compute_workgroup_storage_size)?;
         let max_scratch = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        Ok(Launch {
-            variant,
-            splits: split_k_for(p, &variant, max_scratch),
-        })
+        let splits = split_target.map_or(1, |t| split_k_for(p, &variant, max_scratch, t));
+        Ok(Launch { variant, splits })
     }
 
     /// f32 elements of the scratch buffer this launch needs:
