@@ -1045,42 +1045,9 @@ fn bench_json_has_every_key() {
     assert!(num("arena_bytes") <= num("values_bytes"));
     assert_eq!(m["split_k"], Json::Str("auto".into()));
 
-    // Split-K forced on: the CIFAR net's 8×8 stage has one output tile per
-    // conv and K = 576, so its convs split, each adding a reduce dispatch.
-    let on = assert_ok(&[
-        "bench",
-        "--model",
-        CIFAR,
-        "--iters",
-        "1",
-        "--warmup",
-        "0",
-        "--split-k",
-        "on",
-        "--json",
-    ]);
-    let Json::Obj(on) = parse_json(on.trim()).unwrap() else {
-        panic!("not an object: {on}");
-    };
-    let (Json::Num(split), Json::Num(dispatches), Json::Num(scratch)) = (
-        &on["split_k_convs"],
-        &on["dispatches"],
-        &on["scratch_bytes"],
-    ) else {
-        panic!("split-K keys are not numbers: {on:?}");
-    };
-    assert_eq!(on["split_k"], Json::Str("on".into()));
-    assert!(*split > 0.0 && *scratch > 0.0, "{on:?}");
-    let auto_split = num("split_k_convs");
-    assert_eq!(
-        *dispatches,
-        num("dispatches") + split - auto_split,
-        "{on:?}"
-    );
-
-    // A target workgroup count: a target of 1 is met by every grid, so
-    // nothing splits; a large one splits at least what `on` (256) does.
-    let target = |n: &str| {
+    // `bench --split-k SPLIT --json`'s split-K keys: (split_k_convs,
+    // dispatches, scratch_bytes), and its `split_k` is SPLIT.
+    let split_run = |split: &str| {
         let out = assert_ok(&[
             "bench",
             "--model",
@@ -1090,20 +1057,30 @@ fn bench_json_has_every_key() {
             "--warmup",
             "0",
             "--split-k",
-            n,
+            split,
             "--json",
         ]);
         let Json::Obj(m) = parse_json(out.trim()).unwrap() else {
             panic!("not an object: {out}");
         };
-        assert_eq!(m["split_k"], Json::Str(n.into()));
-        let Json::Num(convs) = m["split_k_convs"] else {
-            panic!("{m:?}")
+        assert_eq!(m["split_k"], Json::Str(split.into()));
+        let (Json::Num(convs), Json::Num(dispatches), Json::Num(scratch)) =
+            (&m["split_k_convs"], &m["dispatches"], &m["scratch_bytes"])
+        else {
+            panic!("split-K keys are not numbers: {m:?}");
         };
-        convs
+        (*convs, *dispatches, *scratch)
     };
-    assert_eq!(target("1"), 0.0);
-    assert!(target("4096") >= *split);
+    // Split-K forced on: the CIFAR net's 8×8 stage has one output tile per
+    // conv and K = 576, so its convs split, each adding a reduce dispatch.
+    let (split, dispatches, scratch) = split_run("on");
+    assert!(split > 0.0 && scratch > 0.0);
+    let auto_split = num("split_k_convs");
+    assert_eq!(dispatches, num("dispatches") + split - auto_split);
+    // A target workgroup count: a target of 1 is met by every grid, so
+    // nothing splits; a large one splits at least what `on` (256) does.
+    assert_eq!(split_run("1").0, 0.0);
+    assert!(split_run("4096").0 >= split);
 }
 
 #[test]

@@ -64,116 +64,14 @@ fn constant_sets(shader: &str, entry: &str) -> Vec<Vec<(&'static str, f64)>> {
     sets
 }
 
-/// Every entry point of every shader, with every set of override
-/// constants the launcher uses, translates to SPIR-V (Vulkan), MSL
-/// (Metal), HLSL (DX12) and GLSL ES 3.10 (GL) with naga, the translator
-/// wgpu runs on each backend. CI runs the kernels on Vulkan and GL for
-/// real; this is the check Metal and DX12 get without their hardware (the
-/// driver's own compile of the output is not covered). CPU only.
-#[test]
-fn every_entry_point_translates_for_every_backend() {
-    use naga::back::{glsl, hlsl, msl, spv};
+/// Calls `f(file, entry point, constant set, module, info)` for every
+/// entry point of every shader under every constant set the launcher uses,
+/// with the overrides applied (naga's `process_overrides`, as wgpu does).
+fn for_each_specialisation(
+    mut f: impl FnMut(&str, &str, &[(&'static str, f64)], &naga::Module, &naga::valid::ModuleInfo),
+) {
     let flags = naga::valid::ValidationFlags::all();
     let caps = naga::valid::Capabilities::all();
-    let mut translated = 0;
-    for s in resincept::shaders::Shader::ALL {
-        let file = s.file_name();
-        let module = naga::front::wgsl::parse_str(s.source()).unwrap();
-        let info = naga::valid::Validator::new(flags, caps)
-            .validate(&module)
-            .unwrap();
-        for ep in &module.entry_points {
-            let name = ep.name.as_str();
-            for set in constant_sets(file, name) {
-                let what = format!("{file} `{name}` {set:?}");
-                let mut constants = naga::back::PipelineConstants::default();
-                for (k, v) in &set {
-                    constants.insert(k.to_string(), *v);
-                }
-                let stage = naga::ShaderStage::Compute;
-                let (m, i) = naga::back::pipeline_constants::process_overrides(
-                    &module,
-                    &info,
-                    Some((stage, name)),
-                    &constants,
-                )
-                .unwrap_or_else(|e| panic!("{what}: overrides: {e}"));
-                let entry = Some((stage, name.to_string()));
-
-                spv::write_vec(
-                    &m,
-                    &i,
-                    &spv::Options::default(),
-                    Some(&spv::PipelineOptions {
-                        shader_stage: stage,
-                        entry_point: name.to_string(),
-                    }),
-                )
-                .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e}"));
-
-                let msl_options = msl::Options {
-                    lang_version: (2, 1),
-                    ..Default::default()
-                };
-                let msl_pipeline = msl::PipelineOptions {
-                    entry_point: entry.clone(),
-                    ..Default::default()
-                };
-                msl::write_string(&m, &i, &msl_options, &msl_pipeline)
-                    .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
-
-                let mut hlsl_out = String::new();
-                let hlsl_options = hlsl::Options {
-                    shader_model: hlsl::ShaderModel::V6_0,
-                    ..Default::default()
-                };
-                let hlsl_pipeline = hlsl::PipelineOptions {
-                    entry_point: entry.clone(),
-                };
-                hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
-                    .write(&m, &i, None)
-                    .unwrap_or_else(|e| panic!("{what}: HLSL: {e}"));
-
-                let mut glsl_out = String::new();
-                let glsl_pipeline = glsl::PipelineOptions {
-                    shader_stage: stage,
-                    entry_point: name.to_string(),
-                    multiview: None,
-                };
-                glsl::Writer::new(
-                    &mut glsl_out,
-                    &m,
-                    &i,
-                    &glsl::Options::default(),
-                    &glsl_pipeline,
-                    naga::proc::BoundsCheckPolicies::default(),
-                )
-                .and_then(|mut w| w.write())
-                .unwrap_or_else(|e| panic!("{what}: GLSL: {e}"));
-                translated += 1;
-            }
-        }
-    }
-    // conv2d: 2 entries × 32 constant sets + the split-K reduce; plus the
-    // other families' entries.
-    assert!(translated > 65, "only {translated} translations");
-    eprintln!("{translated} entry-point translations, each to SPIR-V, MSL, HLSL and GLSL");
-}
-
-/// What one entry point, specialised, asks of the device.
-#[derive(Debug, Clone, Copy)]
-struct Needs {
-    storage_buffers: u32,
-    workgroup_size: [u32; 3],
-    workgroup_bytes: u32,
-}
-
-/// [`Needs`] of every entry point under every constant set the launcher
-/// uses, read from naga's module after the overrides are applied.
-fn needs() -> Vec<(String, Vec<(&'static str, f64)>, Needs)> {
-    let flags = naga::valid::ValidationFlags::all();
-    let caps = naga::valid::Capabilities::all();
-    let mut out = Vec::new();
     for s in resincept::shaders::Shader::ALL {
         let file = s.file_name();
         let module = naga::front::wgsl::parse_str(s.source()).unwrap();
@@ -193,30 +91,120 @@ fn needs() -> Vec<(String, Vec<(&'static str, f64)>, Needs)> {
                     Some((naga::ShaderStage::Compute, name)),
                     &constants,
                 )
-                .unwrap();
-                let index = m.entry_points.iter().position(|e| e.name == name).unwrap();
-                let used = i.get_entry_point(index);
-                let mut n = Needs {
-                    storage_buffers: 0,
-                    workgroup_size: m.entry_points[index].workgroup_size,
-                    workgroup_bytes: 0,
-                };
-                for (h, var) in m.global_variables.iter() {
-                    if used[h].is_empty() {
-                        continue;
-                    }
-                    match var.space {
-                        naga::AddressSpace::Storage { .. } => n.storage_buffers += 1,
-                        naga::AddressSpace::WorkGroup => {
-                            n.workgroup_bytes += m.types[var.ty].inner.size(m.to_ctx())
-                        }
-                        _ => {}
-                    }
-                }
-                out.push((format!("{file} `{name}`"), set, n));
+                .unwrap_or_else(|e| panic!("{file} `{name}` {set:?}: overrides: {e}"));
+                f(file, name, &set, &m, &i);
             }
         }
     }
+}
+
+/// Every entry point of every shader, with every set of override
+/// constants the launcher uses, translates to SPIR-V (Vulkan), MSL
+/// (Metal), HLSL (DX12) and GLSL ES 3.10 (GL) with naga, the translator
+/// wgpu runs on each backend. CI runs the kernels on Vulkan and GL for
+/// real; this is the check Metal and DX12 get without their hardware (the
+/// driver's own compile of the output is not covered). CPU only.
+#[test]
+fn every_entry_point_translates_for_every_backend() {
+    use naga::back::{glsl, hlsl, msl, spv};
+    let mut translated = 0;
+    for_each_specialisation(|file, name, set, m, i| {
+        let what = format!("{file} `{name}` {set:?}");
+        let stage = naga::ShaderStage::Compute;
+        let entry = Some((stage, name.to_string()));
+
+        spv::write_vec(
+            &m,
+            &i,
+            &spv::Options::default(),
+            Some(&spv::PipelineOptions {
+                shader_stage: stage,
+                entry_point: name.to_string(),
+            }),
+        )
+        .unwrap_or_else(|e| panic!("{what}: SPIR-V: {e}"));
+
+        let msl_options = msl::Options {
+            lang_version: (2, 1),
+            ..Default::default()
+        };
+        let msl_pipeline = msl::PipelineOptions {
+            entry_point: entry.clone(),
+            ..Default::default()
+        };
+        msl::write_string(&m, &i, &msl_options, &msl_pipeline)
+            .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
+
+        let mut hlsl_out = String::new();
+        let hlsl_options = hlsl::Options {
+            shader_model: hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
+        let hlsl_pipeline = hlsl::PipelineOptions {
+            entry_point: entry.clone(),
+        };
+        hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
+            .write(&m, &i, None)
+            .unwrap_or_else(|e| panic!("{what}: HLSL: {e}"));
+
+        let mut glsl_out = String::new();
+        let glsl_pipeline = glsl::PipelineOptions {
+            shader_stage: stage,
+            entry_point: name.to_string(),
+            multiview: None,
+        };
+        glsl::Writer::new(
+            &mut glsl_out,
+            &m,
+            &i,
+            &glsl::Options::default(),
+            &glsl_pipeline,
+            naga::proc::BoundsCheckPolicies::default(),
+        )
+        .and_then(|mut w| w.write())
+        .unwrap_or_else(|e| panic!("{what}: GLSL: {e}"));
+        translated += 1;
+    });
+    // conv2d: 2 entries × 32 constant sets + the split-K reduce; plus the
+    // other families' entries.
+    assert!(translated > 65, "only {translated} translations");
+    eprintln!("{translated} entry-point translations, each to SPIR-V, MSL, HLSL and GLSL");
+}
+
+/// What one entry point, specialised, asks of the device.
+#[derive(Debug, Clone, Copy)]
+struct Needs {
+    storage_buffers: u32,
+    workgroup_size: [u32; 3],
+    workgroup_bytes: u32,
+}
+
+/// [`Needs`] of every entry point under every constant set the launcher
+/// uses, read from naga's module after the overrides are applied.
+fn needs() -> Vec<(String, Vec<(&'static str, f64)>, Needs)> {
+    let mut out = Vec::new();
+    for_each_specialisation(|file, name, set, m, i| {
+        let index = m.entry_points.iter().position(|e| e.name == name).unwrap();
+        let used = i.get_entry_point(index);
+        let mut n = Needs {
+            storage_buffers: 0,
+            workgroup_size: m.entry_points[index].workgroup_size,
+            workgroup_bytes: 0,
+        };
+        for (h, var) in m.global_variables.iter() {
+            if used[h].is_empty() {
+                continue;
+            }
+            match var.space {
+                naga::AddressSpace::Storage { .. } => n.storage_buffers += 1,
+                naga::AddressSpace::WorkGroup => {
+                    n.workgroup_bytes += m.types[var.ty].inner.size(m.to_ctx())
+                }
+                _ => {}
+            }
+        }
+        out.push((format!("{file} `{name}`"), set.to_vec(), n));
+    });
     out
 }
 
