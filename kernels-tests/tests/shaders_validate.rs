@@ -100,7 +100,8 @@ fn for_each_specialisation(
 
 /// Every entry point of every shader, with every set of override
 /// constants the launcher uses, translates to SPIR-V (Vulkan), MSL
-/// (Metal), HLSL (DX12) and GLSL ES 3.10 (GL) with naga, the translator
+/// (Metal), HLSL shader models 5.1 and 6.0 (DX12 with FXC or DXC) and
+/// GLSL ES 3.10 (GL) with naga, the translator
 /// wgpu runs on each backend. CI runs the kernels on Vulkan and GL for
 /// real; this is the check Metal and DX12 get without their hardware (the
 /// driver's own compile of the output is not covered). CPU only.
@@ -135,17 +136,22 @@ fn every_entry_point_translates_for_every_backend() {
         msl::write_string(&m, &i, &msl_options, &msl_pipeline)
             .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
 
-        let mut hlsl_out = String::new();
-        let hlsl_options = hlsl::Options {
-            shader_model: hlsl::ShaderModel::V6_0,
-            ..Default::default()
-        };
-        let hlsl_pipeline = hlsl::PipelineOptions {
-            entry_point: entry.clone(),
-        };
-        hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
-            .write(&m, &i, None)
-            .unwrap_or_else(|e| panic!("{what}: HLSL: {e}"));
+        // Shader model 6.0 is what wgpu asks of DXC; 5.1 is what it uses
+        // with FXC, its fallback when no dxcompiler.dll ships beside the
+        // program.
+        for shader_model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+            let mut hlsl_out = String::new();
+            let hlsl_options = hlsl::Options {
+                shader_model,
+                ..Default::default()
+            };
+            let hlsl_pipeline = hlsl::PipelineOptions {
+                entry_point: entry.clone(),
+            };
+            hlsl::Writer::new(&mut hlsl_out, &hlsl_options, &hlsl_pipeline)
+                .write(m, i, None)
+                .unwrap_or_else(|e| panic!("{what}: HLSL {shader_model:?}: {e}"));
+        }
 
         let mut glsl_out = String::new();
         let glsl_pipeline = glsl::PipelineOptions {
