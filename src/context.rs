@@ -169,16 +169,32 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
     ty + native
 }
 
+/// An adapter wgpu can see, as `resincept info` lists it.
+#[derive(Debug, Clone)]
+pub struct AdapterEntry {
+    /// Its name, backend, type and driver.
+    pub info: wgpu::AdapterInfo,
+    /// Why it cannot run resincept's kernels (its limits below
+    /// [`REQUIRED_LIMITS`]), or `None` when it can.
+    pub shortfall: Option<String>,
+}
+
 /// Every adapter wgpu can see, best first (for `resincept info`).
-pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<wgpu::AdapterInfo> {
+pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
     let instance = make_instance(backends);
-    let mut infos: Vec<_> =
+    let mut entries: Vec<_> =
         pollster::block_on(instance.enumerate_adapters(backends.unwrap_or(wgpu::Backends::all())))
             .iter()
-            .map(|a| a.get_info())
+            .map(|a| {
+                let info = a.get_info();
+                let shortfall = check_required_limits(&info, &a.limits())
+                    .err()
+                    .map(|e| e.to_string());
+                AdapterEntry { info, shortfall }
+            })
             .collect();
-    infos.sort_by_key(|i| std::cmp::Reverse(adapter_rank(i)));
-    infos
+    entries.sort_by_key(|e| std::cmp::Reverse(adapter_rank(&e.info)));
+    entries
 }
 
 fn make_instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {

@@ -194,7 +194,8 @@ pub fn info(_cmd: &Command, _args: &Args) -> CliResult<()> {
     if adapters.is_empty() {
         out += "  (none)\n";
     }
-    for a in &adapters {
+    for entry in &adapters {
+        let a = &entry.info;
         let mark = match &chosen {
             Ok(c) if c.info.name == a.name && c.info.backend == a.backend => "*",
             _ => " ",
@@ -206,6 +207,9 @@ pub fn info(_cmd: &Command, _args: &Args) -> CliResult<()> {
             a.device_type,
             driver(a)
         );
+        if let Some(why) = &entry.shortfall {
+            out += &format!("      skipped: {why}\n");
+        }
     }
     if let Some(b) = opts.backends {
         out += &format!("RESINCEPT_BACKEND restricts to {b:?}\n");
