@@ -259,3 +259,108 @@ fn from_wgpu_checks_the_devices_limits() {
         TOLERANCE,
     );
 }
+
+/// The types an application holds are `Send + Sync`, so a model can live in
+/// an `Arc` shared by worker threads; checked at compile time.
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Context>();
+    shared::<CompiledGraph>();
+    shared::<Weights>();
+    shared::<resincept::graph::Graph>();
+    shared::<Tensor>();
+    shared::<Error>();
+}
+
+/// Four threads run one compiled model at once, each on its own images
+/// (runs are serialised inside); every result equals that input's result
+/// run alone, bit for bit.
+#[test]
+fn one_model_many_threads() {
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    let (batch, size) = (2, 16);
+    let graph = models::build(MODEL, batch, size).unwrap();
+    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let opts = CompileOptions::new(batch, size, size);
+    let model = Arc::new(CompiledGraph::compile(ctx, &graph, &weights, &opts).unwrap());
+    let inputs: Vec<Tensor> = (0..4)
+        .map(|k| synthetic_input(10 + k, &[batch, 3, size, size]))
+        .collect();
+    let alone: Vec<Vec<u32>> = inputs
+        .iter()
+        .map(|x| {
+            model.run(x).unwrap()[0]
+                .data
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (x, want) in inputs.iter().zip(&alone) {
+            let model = model.clone();
+            s.spawn(move || {
+                for _ in 0..5 {
+                    let got: Vec<u32> = model.run(x).unwrap()[0]
+                        .data
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect();
+                    assert_eq!(&got, want);
+                }
+            });
+        }
+    });
+}
+
+/// `run` on one thread and encoded runs submitted from another, on one
+/// model, interleave on the queue in whatever order; each result equals
+/// its input's result alone. (`run`'s host upload lands at the next
+/// submission on the queue, whoever makes it, so it must not go to a
+/// buffer an encoded run writes.)
+#[test]
+fn run_and_encode_from_two_threads() {
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    let (batch, size) = (1, 16);
+    let graph = models::build(MODEL, batch, size).unwrap();
+    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let opts = CompileOptions::new(batch, size, size);
+    let model = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
+    let (xa, xb) = (
+        synthetic_input(21, &[batch, 3, size, size]),
+        synthetic_input(22, &[batch, 3, size, size]),
+    );
+    let bits = |t: &Tensor| t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let (want_a, want_b) = (
+        bits(&model.run(&xa).unwrap()[0]),
+        bits(&model.run(&xb).unwrap()[0]),
+    );
+    assert_ne!(want_a, want_b);
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let input_b = buffer(&ctx.device, "b images", &xb.data, usage);
+    let logits_b = buffer(&ctx.device, "b logits", &vec![f32::NAN; 10], usage);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..20 {
+                assert_eq!(bits(&model.run(&xa).unwrap()[0]), want_a);
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..20 {
+                let mut enc = ctx
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                model.encode(&mut enc, &input_b, &[&logits_b]).unwrap();
+                ctx.queue.submit([enc.finish()]);
+                let got = read(&ctx, &logits_b);
+                assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_b);
+            }
+        });
+    });
+}
