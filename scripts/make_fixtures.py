@@ -38,8 +38,15 @@ make_golden.py, so a fixture holds only the input and PyTorch's output.
       bicubic, then centre crop). transforms.txt lists each transform's
       resize, crop, interpolation, mean and std as the library states them.
 
-usage: make_fixtures.py [--golden ../shared/golden] [--out kernels-tests/fixtures]
-needs: torch, torchvision, safetensors, numpy
+  decode/<name>.png, decode/<name>.rgb.png
+      PNGs of every kind PIL opens differently (16-bit RGB, RGBA, grey and
+      grey + alpha, 1/2/4-bit grey, palette with transparency, ...) and
+      what PIL's Image.open(f).convert("RGB") makes of each, as 8-bit RGB
+      PNGs: how torchvision's ImageFolder loads an image. Needs only
+      Pillow and numpy (--only decode).
+
+usage: make_fixtures.py [--golden ../shared/golden] [--out kernels-tests/fixtures] [--only decode]
+needs: torch, torchvision, safetensors, numpy (decode: Pillow, numpy)
 """
 import argparse
 import math
@@ -95,13 +102,95 @@ def make_preprocess(out):
     print(f"preprocess: {len(images)} images x {len(rows)} transforms")
 
 
+def write_png(path, arr, bit_depth, color_type, palette=None, trns=None):
+    """A PNG written by hand (PIL cannot write 16-bit RGB or grey + alpha):
+    rows of `arr` (H, W, channels) packed at `bit_depth`, filter 0."""
+    import struct
+    import zlib
+
+    import numpy as np
+
+    h, w = arr.shape[:2]
+    rows = []
+    for r in range(h):
+        row = arr[r].reshape(-1)
+        if bit_depth == 16:
+            data = row.astype(">u2").tobytes()
+        elif bit_depth == 8:
+            data = row.astype(np.uint8).tobytes()
+        else:  # 1, 2, 4: pack MSB first
+            per = 8 // bit_depth
+            padded = np.zeros(-(-len(row) // per) * per, np.uint8)
+            padded[: len(row)] = row
+            packed = np.zeros(len(padded) // per, np.uint8)
+            for k in range(per):
+                packed |= (padded[k::per] << (8 - bit_depth * (k + 1))).astype(np.uint8)
+            data = packed.tobytes()
+        rows.append(b"\x00" + data)
+
+    def chunk(tag, body):
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body) & 0xFFFFFFFF)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0))
+    if palette is not None:
+        png += chunk(b"PLTE", bytes(palette))
+    if trns is not None:
+        png += chunk(b"tRNS", bytes(trns))
+    png += chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def make_decode(out):
+    import numpy as np
+    from PIL import Image
+
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(11)
+    h, w = 37, 53
+    yy, xx = np.mgrid[0:h, 0:w]
+    ramp = np.stack([xx * 4.8, yy * 6.9, (xx + yy) * 2.7], -1)
+    # 16-bit samples spread over the whole range, low bytes random, and a
+    # few grey values just above 255 (where PIL's 16-bit grey clips).
+    rgb16 = (ramp / 255 * 65535 + rng.integers(0, 256, (h, w, 3))).clip(0, 65535).astype(np.uint16)
+    grey16 = rgb16[:, :, :1].copy()
+    grey16[0, :8, 0] = [0, 1, 254, 255, 256, 300, 65280, 65535]
+    alpha16 = rng.integers(0, 65536, (h, w, 1)).astype(np.uint16)
+    write_png(os.path.join(out, "rgb16.png"), rgb16, 16, 2)
+    write_png(os.path.join(out, "rgba16.png"), np.concatenate([rgb16, alpha16], -1), 16, 6)
+    write_png(os.path.join(out, "grey16.png"), grey16, 16, 0)
+    write_png(os.path.join(out, "greyalpha16.png"), np.concatenate([grey16, alpha16], -1), 16, 4)
+    for bits in (1, 2, 4):
+        g = rng.integers(0, 1 << bits, (h, w, 1))
+        write_png(os.path.join(out, f"grey{bits}.png"), g, bits, 0)
+    rgb8 = ramp.clip(0, 255).astype(np.uint8)
+    write_png(os.path.join(out, "greyalpha8.png"),
+              np.stack([rgb8[:, :, 0], (xx * 3 % 256).astype(np.uint8)], -1), 8, 4)
+    write_png(os.path.join(out, "rgba8.png"),
+              np.concatenate([rgb8, (yy * 5 % 256).astype(np.uint8)[..., None]], -1), 8, 6)
+    # Palette of 13 colours, 4-bit indices, some entries transparent.
+    pal = rng.integers(0, 256, (13, 3))
+    write_png(os.path.join(out, "palette4_trns.png"), rng.integers(0, 13, (h, w, 1)), 4, 3,
+              palette=pal.reshape(-1).tolist(), trns=[0, 128, 255, 7])
+    names = sorted(f for f in os.listdir(out) if f.endswith(".png") and not f.endswith(".rgb.png"))
+    for name in names:
+        img = Image.open(os.path.join(out, name))
+        mode = img.mode
+        img.convert("RGB").save(os.path.join(out, name[:-4] + ".rgb.png"))
+        print(f"decode: {name} opens as {mode}")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser()
     ap.add_argument("--golden", default=os.path.join(here, "..", "..", "shared", "golden"),
                     help="folder holding the team's make_golden.py")
     ap.add_argument("--out", default=os.path.join(here, "..", "kernels-tests", "fixtures"))
+    ap.add_argument("--only", choices=["decode"], help="make only this part (no torch needed)")
     a = ap.parse_args()
+    make_decode(os.path.join(a.out, "decode"))
+    if a.only == "decode":
+        return
     sys.path.insert(0, os.path.abspath(a.golden))
     import make_golden as mg
     import torchvision

@@ -83,8 +83,12 @@ impl RgbImage {
 }
 
 /// Decodes a PNG or JPEG file (format guessed from its bytes) to 8-bit RGB,
-/// as PIL's `convert("RGB")` would: grey is replicated, alpha dropped,
-/// 16-bit samples reduced to 8. Errors are [`Error::Io`] naming the path.
+/// as PIL's `Image.open(f).convert("RGB")` does (how torchvision's
+/// `ImageFolder` loads images): grey is replicated, alpha dropped (not
+/// composited), a palette looked up; 16-bit samples keep their high byte,
+/// except 16-bit grey without alpha, which PIL opens as `I;16` and clips
+/// to 0..=255 (such images come out blown out in torchvision too).
+/// Errors are [`Error::Io`] naming the path.
 pub fn decode_image(path: impl AsRef<Path>) -> Result<RgbImage> {
     let path = path.as_ref();
     let io = |message: String| Error::Io {
@@ -101,12 +105,29 @@ pub fn decode_image(path: impl AsRef<Path>) -> Result<RgbImage> {
                 "cannot decode image (PNG and JPEG are supported): {e}"
             ))
         })?;
-    let rgb = img.to_rgb8();
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (w, h) = (img.width() as usize, img.height() as usize);
     if w == 0 || h == 0 {
         return Err(io("image has no pixels".into()));
     }
-    RgbImage::new(w, h, rgb.into_raw())
+    // The `image` crate rounds 16-bit samples to 8 bits; PIL truncates
+    // (and clips 16-bit grey), so those take PIL's way here.
+    let high = |v: u16| (v >> 8) as u8;
+    let rgb: Vec<u8> = match &img {
+        image::DynamicImage::ImageLuma16(g) => g
+            .pixels()
+            .flat_map(|p| [p.0[0].min(255) as u8; 3])
+            .collect(),
+        image::DynamicImage::ImageLumaA16(g) => {
+            g.pixels().flat_map(|p| [high(p.0[0]); 3]).collect()
+        }
+        image::DynamicImage::ImageRgb16(c) => c.pixels().flat_map(|p| p.0.map(high)).collect(),
+        image::DynamicImage::ImageRgba16(c) => c
+            .pixels()
+            .flat_map(|p| [high(p.0[0]), high(p.0[1]), high(p.0[2])])
+            .collect(),
+        other => other.to_rgb8().into_raw(),
+    };
+    RgbImage::new(w, h, rgb)
 }
 
 /// torchvision's `Resize(size)` output size for a `width × height` image:

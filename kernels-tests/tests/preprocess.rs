@@ -8,7 +8,11 @@
 //! - the resized and centre-cropped 8-bit image, byte for byte, for a
 //!   smooth 500×375 image that is shrunk (every transform) and a noisy
 //!   97×73 one that is enlarged (one bilinear and one bicubic transform);
-//! - `apply`'s floats: `(byte / 255 − mean) / std` of those bytes. CPU only.
+//! - `apply`'s floats: `(byte / 255 − mean) / std` of those bytes;
+//! - decoding: every kind of PNG PIL opens differently (16-bit, grey +
+//!   alpha, 1/2/4-bit grey, palette with transparency;
+//!   `kernels-tests/fixtures/decode`) against PIL's `convert("RGB")`, byte
+//!   for byte. CPU only.
 
 use resincept::models;
 use resincept::preprocess::{
@@ -112,4 +116,42 @@ fn resize_and_crop_are_pils_byte_for_byte() {
     }
     // 7 transforms of the shrunk image, 2 of the enlarged one.
     assert_eq!(compared, 9);
+}
+
+/// `decode_image` of each PNG in `fixtures/decode` equals PIL's
+/// `Image.open(f).convert("RGB")` of it (stored beside it as an 8-bit RGB
+/// PNG), byte for byte: 16-bit samples keep their high byte, except 16-bit
+/// grey, which PIL opens as `I;16` and clips to 0..=255.
+#[test]
+fn decoding_is_pils() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/decode");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".png") && !n.ends_with(".rgb.png"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        let got = decode_image(dir.join(name)).unwrap();
+        let want = decode_image(dir.join(name.replace(".png", ".rgb.png"))).unwrap();
+        assert_eq!((got.width, got.height), (want.width, want.height), "{name}");
+        if let Some(i) = (0..got.data.len()).find(|&i| got.data[i] != want.data[i]) {
+            let px = i / 3;
+            panic!(
+                "{name}: pixel ({}, {}) channel {} is {}, PIL gives {} ({} of {} bytes differ)",
+                px % got.width,
+                px / got.width,
+                i % 3,
+                got.data[i],
+                want.data[i],
+                got.data
+                    .iter()
+                    .zip(&want.data)
+                    .filter(|(a, b)| a != b)
+                    .count(),
+                got.data.len()
+            );
+        }
+    }
 }
