@@ -33,6 +33,7 @@ pub mod error;
 pub mod exec;
 pub mod graph;
 pub mod imagenet;
+pub mod jpeg;
 pub mod kernels;
 pub mod models;
 pub mod passes;
