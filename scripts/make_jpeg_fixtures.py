@@ -6,13 +6,16 @@ The JPEGs come from two encoders:
 
 * Pillow's own (libjpeg-turbo): qualities, 4:4:4 / 4:2:2 / 4:2:0,
   progressive, optimized Huffman tables, grey, restart markers, Adobe RGB
-  (``keep_rgb``), odd sizes.
+  (``keep_rgb``), CMYK (Adobe transform 0), odd sizes.
 * A small baseline encoder in this file, for what Pillow cannot write:
   4:4:0, 4:1:1 and other sampling factors, several sequential scans, files
-  without DHT (libjpeg's default tables), RGB told by component ids.
+  without DHT (libjpeg's default tables), RGB told by component ids, YCCK
+  (Adobe transform 2) and CMYK without an Adobe marker, with any sampling.
 
 Some files are derived from Pillow output by dropping scans (a progressive
-file that stops refining early, which libjpeg block-smooths).
+file that stops refining early, which libjpeg block-smooths), dropping the
+Adobe marker of a CMYK file, or switching a CMYK file's Adobe transform to
+2 after saving YCCK planes as CMYK (``pillow_ycck``).
 
 Everything is seeded, so a rerun writes the same bytes (given the same Pillow
 and libjpeg-turbo). Run from the repository root:
@@ -20,7 +23,9 @@ and libjpeg-turbo). Run from the repository root:
     python3 scripts/make_jpeg_fixtures.py   # needs Pillow 13 and numpy
 
 ``--extra N --out DIR --seed S`` instead writes N random JPEGs with the
-expected RGB as raw ``.rgb`` files (for wider checks; not committed).
+expected RGB as raw ``.rgb`` files (for wider checks; not committed); with
+``--cmyk`` they are 4-component (CMYK and YCCK, with and without an Adobe
+marker).
 """
 
 import argparse
@@ -59,6 +64,23 @@ def content(w, h, rng, noise=6.0):
         g = g + rng.normal(0, noise, size=g.shape)
         chans.append(np.clip(np.rint(g), 0, 255).astype(np.uint8))
     return np.stack(chans, -1)
+
+
+def cmyk_content(w, h, rng, noise=6.0):
+    """Ink amounts (h, w, 4) uint8, C M Y K, as PIL's "CMYK" mode holds them
+    (0 = no ink): the RGB content with 60 % grey component replacement."""
+    rgb = content(w, h, rng, noise).astype(np.float64)
+    cmy = 255.0 - rgb
+    k = 0.6 * cmy.min(axis=-1)
+    inks = [np.clip(np.rint((cmy[..., i] - k) * 255.0 / np.maximum(255.0 - k, 1.0)), 0, 255) for i in range(3)]
+    return np.stack(inks + [np.rint(k)], -1).astype(np.uint8)
+
+
+def ycck_planes(ink):
+    """The four planes a YCCK JPEG stores for PIL ink amounts: what libjpeg's
+    encoder (jccolor.c cmyk_ycck_convert) makes of the Adobe-inverted CMYK
+    255 - ink: Y, Cb, Cr of the RGB 255 - (255 - ink), and K = 255 - ink."""
+    return rgb_to_ycc(ink[..., :3]) + [255 - ink[..., 3]]
 
 
 # ---------------------------------------------------------------------------
@@ -356,13 +378,27 @@ def drop_markers(data, marker):
     return bytes(data[:2]) + b"".join(data[a:b] for m, a, b in segments(data) if m != marker)
 
 
+def set_adobe_transform(data, transform):
+    """Rewrites the transform byte of the Adobe APP14 segment."""
+    (a,) = [a for m, a, _ in segments(data) if m == 0xEE and data[a + 4:a + 9] == b"Adobe"]
+    return data[:a + 15] + bytes([transform]) + data[a + 16:]
+
+
+def pillow_ycck(ink, transform=2, **kw):
+    """A YCCK JPEG from Pillow's encoder, which only writes CMYK: the YCCK
+    planes go in as CMYK (Pillow inverts on saving, so it is handed
+    255 - plane) and the Adobe transform byte is switched from 0 to 2."""
+    planes = np.stack([255 - p for p in ycck_planes(ink)], -1)
+    return set_adobe_transform(pillow_jpeg(planes, **kw), transform)
+
+
 # ---------------------------------------------------------------------------
 # The fixture set
 # ---------------------------------------------------------------------------
 
 
 def pillow_jpeg(arr, **kw):
-    mode = "L" if arr.ndim == 2 else "RGB"
+    mode = "L" if arr.ndim == 2 else "CMYK" if arr.shape[2] == 4 else "RGB"
     buf = io.BytesIO()
     Image.fromarray(arr, mode).save(buf, "JPEG", **kw)
     return buf.getvalue()
@@ -481,6 +517,37 @@ def fixtures():
         "Pillow progressive cut to its first (DC) scan: block smoothing incl. DC interpolation")
     add("prog_partial_64x56", drop_scans(base, set(range(n_scans - 4))),
         "Pillow progressive without its last 4 scans: block smoothing of unrefined AC")
+
+    # Four components (added after the others so that their random content
+    # stays the same). PIL reads every 4-component JPEG as inverted CMYK
+    # ("CMYK;I") and converts with cmyk2rgb; libjpeg converts YCCK to CMYK.
+    def ink(w, h):
+        return cmyk_content(w, h, rng)
+
+    add("cmyk_q90_48x40", pillow_jpeg(ink(48, 40), quality=90),
+        "Pillow CMYK: Adobe APP14 transform 0, inverted CMYK, all 1x1")
+    add("cmyk_prog_c2x2_45x37", pillow_jpeg(ink(45, 37), quality=75, subsampling=2, progressive=True),
+        "Pillow CMYK progressive, subsampling=2 (C 2x2; M, Y, K 1x1: h2v2 fancy), odd size")
+    add("cmyk_noadobe_q75_40x32", drop_markers(pillow_jpeg(ink(40, 32), quality=75), 0xEE),
+        "Pillow CMYK without its Adobe marker: libjpeg assumes CMYK, PIL still inverts")
+    add("ycck_q85_40x32", pillow_ycck(ink(40, 32), quality=85),
+        "YCCK (Adobe transform 2) from Pillow's encoder: ycck_cmyk_convert")
+    data = pillow_ycck(ink(33, 31), quality=75, subsampling=1, progressive=True, optimize=True)
+    n_scans = sum(1 for m, _, _ in segments(data) if m == 0xDA)
+    add("ycck_prog_partial_y2x1_33x31", drop_scans(data, set(range(n_scans - 3))),
+        "YCCK progressive + optimize, Y 2x1 (Cb, Cr, K h2v1 fancy), last 3 scans dropped: block smoothing")
+    add("enc_ycck_y2x2_k2x2_37x29",
+        encode_planes(37, 29, ycck_planes(ink(37, 29)), [(2, 2), (1, 1), (1, 1), (2, 2)], jfif=False, adobe=2),
+        "own encoder: YCCK, Y and K 2x2, Cb and Cr 1x1 (h2v2 fancy; 10 blocks per MCU, libjpeg's limit)")
+    add("enc_ycck_adobe1_restart_40x32",
+        encode_planes(40, 32, ycck_planes(ink(40, 32)), [(2, 1), (1, 1), (1, 1), (1, 1)], jfif=False, adobe=1,
+                      restart=3),
+        "own encoder: 4 components with Adobe transform 1 (libjpeg warns, assumes YCCK), restart every 3 MCUs")
+    arr = ink(40, 32)
+    add("enc_cmyk_jfif_multiscan_40x32",
+        encode_planes(40, 32, [255 - arr[..., i] for i in range(4)], [(2, 1), (2, 1), (2, 1), (1, 1)],
+                      scans=[[0], [1, 2], [3]]),
+        "own encoder: CMYK with JFIF and no Adobe marker (CMYK), K 1x1 (h2v1 fancy), three scans")
     return out
 
 
@@ -541,16 +608,76 @@ def extra(out_dir, n, seed):
                 data = drop_scans(data, set(range(keep)))
                 kw["keep"] = keep
             tag = "pil_" + "_".join(f"{k}{v}" for k, v in kw.items())
-        path = os.path.join(out_dir, f"x{seed}_{i:04d}_{w}x{h}_{tag}.jpg")
-        with open(path, "wb") as f:
-            f.write(data)
-        try:
-            with Image.open(path) as im:
-                raw = im.convert("RGB").tobytes()
-            with open(path[:-4] + ".rgb", "wb") as f:
-                f.write(raw)
-        except Exception as e:  # noqa: BLE001 - PIL refusing is data too
-            print("PIL fails on", path, e)
+        write_extra(out_dir, f"x{seed}_{i:04d}_{w}x{h}_{tag}", data)
+
+
+def write_extra(out_dir, name, data):
+    """Writes name.jpg and PIL's RGB of it as name.rgb."""
+    path = os.path.join(out_dir, name + ".jpg")
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        with Image.open(path) as im:
+            raw = im.convert("RGB").tobytes()
+        with open(path[:-4] + ".rgb", "wb") as f:
+            f.write(raw)
+    except Exception as e:  # noqa: BLE001 - PIL refusing is data too
+        print("PIL fails on", path, e)
+
+
+def extra_cmyk(out_dir, n, seed):
+    """n random 4-component JPEGs (CMYK and YCCK; Pillow's encoder, edited,
+    and the own encoder) with PIL's RGB as raw .rgb."""
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    sizes = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 47, 64, 97, 127, 129, 200]
+    samplings = [[(1, 1)] * 4, [(2, 2), (1, 1), (1, 1), (2, 2)], [(2, 1), (1, 1), (1, 1), (2, 1)],
+                 [(2, 2), (1, 1), (1, 1), (1, 1)], [(1, 2), (1, 1), (1, 1), (1, 2)],
+                 [(2, 2), (1, 2), (2, 1), (1, 1)], [(4, 1), (1, 1), (1, 1), (2, 1)],
+                 [(1, 1), (2, 2), (1, 1), (1, 1)], [(3, 1), (1, 1), (1, 1), (3, 1)],
+                 [(2, 2), (2, 2), (1, 1), (1, 1)]]
+    for i in range(n):
+        w = int(rng.choice(sizes)) if rng.random() < 0.7 else int(rng.integers(1, 300))
+        h = int(rng.choice(sizes)) if rng.random() < 0.7 else int(rng.integers(1, 300))
+        ink = cmyk_content(w, h, rng, noise=float(rng.uniform(0, 20)))
+        ycck = bool(rng.random() < 0.5)
+        # Adobe transform: 0 (CMYK), 2 (YCCK), another value (libjpeg
+        # warns and assumes YCCK) or no Adobe marker at all (CMYK).
+        if ycck:
+            transform = 2 if rng.random() < 0.8 else int(rng.choice([1, 3, 255]))
+        else:
+            transform = None if rng.random() < 0.35 else 0
+        if rng.random() < 0.35:
+            samp = samplings[int(rng.integers(len(samplings)))]
+            restart = int(rng.integers(1, 8)) if rng.random() < 0.3 else 0
+            planes = ycck_planes(ink) if ycck else [255 - ink[..., c] for c in range(4)]
+            scans = [[0], [1, 2], [3]] if rng.random() < 0.2 else None
+            data = encode_planes(w, h, planes, samp, quality_scale=float(rng.uniform(0.2, 2)), restart=restart,
+                                 jfif=bool(rng.random() < 0.3), adobe=transform, scans=scans)
+            tag = "enc_" + "_".join(f"{a}{b}" for a, b in samp) + f"_ri{restart}" + ("_ms" if scans else "")
+        else:
+            kw = dict(quality=int(rng.choice([10, 30, 50, 75, 90, 95, 100])), subsampling=int(rng.choice([0, 1, 2])))
+            kw["progressive"] = bool(rng.random() < 0.4)
+            kw["optimize"] = bool(rng.random() < 0.3)
+            if rng.random() < 0.15:
+                kw["restart_marker_blocks"] = int(rng.integers(1, 20))
+            try:
+                if ycck:
+                    data = pillow_ycck(ink, transform, **kw)
+                else:
+                    data = pillow_jpeg(ink, **kw)
+                    if transform is None:
+                        data = drop_markers(data, 0xEE)
+            except OSError:
+                continue
+            if kw["progressive"] and rng.random() < 0.2:
+                n_scans = sum(1 for m, _, _ in segments(data) if m == 0xDA)
+                keep = int(rng.integers(1, n_scans + 1))
+                data = drop_scans(data, set(range(keep)))
+                kw["keep"] = keep
+            tag = "pil_" + "_".join(f"{k}{v}" for k, v in kw.items())
+        kind = ("ycck" if ycck else "cmyk") + ("_noadobe" if transform is None else f"_t{transform}")
+        write_extra(out_dir, f"c{seed}_{i:04d}_{w}x{h}_{kind}_{tag}", data)
 
 
 def main():
@@ -558,11 +685,12 @@ def main():
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--extra", type=int, default=0, help="write N random files instead of the fixtures")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cmyk", action="store_true", help="with --extra: 4-component (CMYK / YCCK) files")
     ap.add_argument("--readme-table", action="store_true", help="print the README's fixture table")
     args = ap.parse_args()
     print(f"Pillow {Image.__version__}, libjpeg-turbo {features.version('libjpeg_turbo')}", file=sys.stderr)
     if args.extra:
-        extra(args.out, args.extra, args.seed)
+        (extra_cmyk if args.cmyk else extra)(args.out, args.extra, args.seed)
         return
     rows = write_fixtures(args.out)
     if args.readme_table:

@@ -21,6 +21,15 @@
 //! | inverse DCT | `jidctint.c` `jpeg_idct_islow` (JDCT_ISLOW) |
 //! | chroma upsampling (`do_fancy_upsampling = TRUE`) | `jdsample.c` `h2v1_fancy_upsample`, `h1v2_fancy_upsample`, `h2v2_fancy_upsample`, `h2v1_upsample`, `h2v2_upsample`, `int_upsample`, with `jdmainct.c`'s edge context (first / last sample row repeated) |
 //! | YCbCr → RGB | `jdcolor.c` `build_ycc_rgb_table` + `ycc_rgb_convert`; `rgb_rgb_convert` and `grayscale_convert` for RGB and grey files |
+//! | YCCK → CMYK, CMYK | `jdcolor.c` `ycck_cmyk_convert` (the YCbCr tables on the first three components, each result inverted, K passed through); `null_convert` for CMYK |
+//!
+//! Four-component files then take two steps in Pillow, reproduced too:
+//! `JpegImagePlugin` opens every one in mode `"CMYK"` with rawmode
+//! `"CMYK;I"`, which inverts all four samples (Photoshop's Adobe polarity,
+//! assumed whether or not an Adobe marker is present), and
+//! `convert("RGB")` applies `libImaging/Convert.c` `cmyk2rgb`:
+//! `nk = 255 - k`, `R = CLIP8(nk - MULDIV255(c, nk))` (likewise G from m, B
+//! from y), with `MULDIV255(a, b) = (t + (t >> 8)) >> 8`, `t = a·b + 128`.
 //!
 //! `jdmerge.c` (merged upsampling) is not reproduced: libjpeg-turbo only uses
 //! it when fancy upsampling is off, and PIL leaves it on.
@@ -29,27 +38,32 @@
 //!
 //! Baseline (SOF0), extended sequential (SOF1) and progressive (SOF2)
 //! Huffman-coded JPEGs with 8-bit samples; restart intervals; one component
-//! (grey, replicated to RGB as PIL's `convert("RGB")` does) or three (YCbCr,
+//! (grey, replicated to RGB as PIL's `convert("RGB")` does), three (YCbCr,
 //! or RGB when an Adobe APP14 marker says transform 0 or the component ids
 //! spell `R`, `G`, `B`, with the precedence libjpeg gives JFIF and Adobe
-//! markers) with any integral sampling factors libjpeg-turbo accepts (4:4:4,
-//! 4:2:2, 4:2:0, 4:4:0, 4:1:1 and the like). APPn and COM segments are
-//! skipped; EXIF orientation is not applied (PIL's `open` + `convert` does
-//! not apply it either).
+//! markers) or four (CMYK, or YCCK when an Adobe marker says transform 2
+//! or anything but 0, as libjpeg assumes; a JFIF marker does not matter),
+//! with any integral sampling factors libjpeg-turbo accepts (4:4:4, 4:2:2,
+//! 4:2:0, 4:4:0, 4:1:1 and the like, at most 10 blocks per MCU). As in
+//! libjpeg, only JFIF and Adobe markers before the first scan decide the
+//! colour space. APPn and COM segments are otherwise skipped; EXIF
+//! orientation and ICC profiles are not applied (PIL's `open` + `convert`
+//! applies neither).
 //!
 //! # What it refuses
 //!
 //! Every refusal is an `Err` whose message names the reason: arithmetic
 //! coding, lossless and hierarchical JPEG, sample precision other than 8
-//! bits, 2- and 4-component images (CMYK / YCCK), fractional sampling ratios,
-//! and more than 2^28 pixels. A file cut short is an `Err`, even when only
-//! its EOI marker is missing, as in PIL. Corrupt input (bad Huffman codes,
-//! entropy-coded data ending early, missing tables or restart markers, a
-//! progressive AC scan before its DC scan) is an `Err` too, where libjpeg
-//! would warn and fill in zeros: a classifier should not silently score a
-//! half-grey picture. The decoder never panics, and allocates a
-//! component's buffers only once the rest of the file is seen to be long
-//! enough to code that many blocks (at least one bit each).
+//! bits, images of 2 or more than 4 components (PIL opens neither),
+//! fractional sampling ratios, and more than 2^28 pixels. A file cut short
+//! is an `Err`, even when only its EOI marker is missing, as in PIL.
+//! Corrupt input (bad Huffman codes, entropy-coded data ending early,
+//! missing tables or restart markers, a progressive AC scan before its DC
+//! scan) is an `Err` too, where libjpeg would warn and fill in zeros: a
+//! classifier should not silently score a half-grey picture. The decoder
+//! never panics, and allocates a component's buffers only once the rest of
+//! the file is seen to be long enough to code that many blocks (at least
+//! one bit each).
 
 /// 8-bit RGB, row-major, interleaved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -551,15 +565,18 @@ impl<'a> Decoder<'a> {
                 0xD9 => break,
                 // Parameterless markers outside a scan: libjpeg ignores them.
                 0xD0..=0xD7 | 0x01 => {}
+                // JFIF and Adobe markers decide the colour space only up to
+                // the first SOS, where libjpeg's jpeg_read_header calls
+                // default_decompress_parms; later ones are ignored.
                 0xE0 => {
                     let d = self.segment("APP0")?;
-                    if d.len() >= 14 && d.starts_with(b"JFIF\0") {
+                    if d.len() >= 14 && d.starts_with(b"JFIF\0") && self.scans == 0 {
                         self.saw_jfif = true;
                     }
                 }
                 0xEE => {
                     let d = self.segment("APP14")?;
-                    if d.len() >= 12 && d.starts_with(b"Adobe") {
+                    if d.len() >= 12 && d.starts_with(b"Adobe") && self.scans == 0 {
                         self.adobe_transform = Some(d[11]);
                     }
                 }
@@ -600,10 +617,8 @@ impl<'a> Decoder<'a> {
         if d.len() != 6 + 3 * n {
             return Err("bad SOF segment length".into());
         }
-        match n {
-            1 | 3 => {}
-            4 => return Err("unsupported: 4-component JPEG (CMYK/YCCK)".into()),
-            _ => return Err(format!("unsupported: {n}-component JPEG")),
+        if !matches!(n, 1 | 3 | 4) {
+            return Err(format!("unsupported: {n}-component JPEG"));
         }
         if width > MAX_DIMENSION || height > MAX_DIMENSION || width * height > MAX_PIXELS {
             return Err(format!(
@@ -969,18 +984,34 @@ impl<'a> Decoder<'a> {
         if frame.progressive {
             progressive_to_planes(&mut frame);
         }
-        // jdapimin.c default_decompress_parms: which colour space 3
+        // jdapimin.c default_decompress_parms: which colour space the
         // components are in.
-        let rgb_file = frame.comps.len() == 3
-            && if self.saw_jfif {
-                false
-            } else if let Some(t) = self.adobe_transform {
-                t == 0
-            } else {
-                let ids: Vec<u8> = frame.comps.iter().map(|c| c.id).collect();
-                ids == [82, 71, 66]
-            };
-        Ok(compose(&frame, rgb_file))
+        let space = match frame.comps.len() {
+            1 => ColourSpace::Grey,
+            3 => {
+                let rgb = if self.saw_jfif {
+                    false
+                } else if let Some(t) = self.adobe_transform {
+                    t == 0
+                } else {
+                    let ids: Vec<u8> = frame.comps.iter().map(|c| c.id).collect();
+                    ids == [82, 71, 66]
+                };
+                if rgb {
+                    ColourSpace::Rgb
+                } else {
+                    ColourSpace::YCbCr
+                }
+            }
+            // Four components: CMYK unless an Adobe marker says otherwise;
+            // transform 2 is YCCK, and so (after a warning) is any transform
+            // but 0. A JFIF marker does not matter here.
+            _ => match self.adobe_transform {
+                None | Some(0) => ColourSpace::Cmyk,
+                Some(_) => ColourSpace::Ycck,
+            },
+        };
+        Ok(compose(&frame, space))
     }
 }
 
@@ -1769,8 +1800,24 @@ fn upsample_row(c: &Component, method: Upsample, y: usize, out: &mut [u8]) {
     }
 }
 
+/// The colour space of the decoded components, as libjpeg's
+/// `default_decompress_parms` guesses it (`jpeg_color_space`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ColourSpace {
+    /// One component.
+    Grey,
+    /// Three components stored as RGB (no colour transform).
+    Rgb,
+    /// Three components stored as YCbCr.
+    YCbCr,
+    /// Four components stored as CMYK (no colour transform).
+    Cmyk,
+    /// Four components stored as YCbCr plus K.
+    Ycck,
+}
+
 /// Upsamples every component row by row and converts to RGB.
-fn compose(frame: &Frame, rgb_file: bool) -> DecodedRgb {
+fn compose(frame: &Frame, space: ColourSpace) -> DecodedRgb {
     let (w, h) = (frame.width, frame.height);
     let mut rgb = vec![0u8; w * h * 3];
     let methods: Vec<Upsample> = frame
@@ -1792,18 +1839,35 @@ fn compose(frame: &Frame, rgb_file: bool) -> DecodedRgb {
         for ((c, &m), row) in frame.comps.iter().zip(&methods).zip(rows.iter_mut()) {
             upsample_row(c, m, y, row);
         }
-        if frame.comps.len() == 1 {
-            for (px, &g) in out.chunks_exact_mut(3).zip(&rows[0]) {
-                px.fill(g);
+        // `finish` picks the colour space from the component count, so the
+        // rows always match it.
+        match (space, rows.as_slice()) {
+            (ColourSpace::Grey, [g]) => {
+                for (px, &g) in out.chunks_exact_mut(3).zip(g) {
+                    px.fill(g);
+                }
             }
-        } else if rgb_file {
-            for (i, px) in out.chunks_exact_mut(3).enumerate() {
-                px.copy_from_slice(&[rows[0][i], rows[1][i], rows[2][i]]);
+            (ColourSpace::Rgb, [r, g, b]) => {
+                for (i, px) in out.chunks_exact_mut(3).enumerate() {
+                    px.copy_from_slice(&[r[i], g[i], b[i]]);
+                }
             }
-        } else {
-            for (i, px) in out.chunks_exact_mut(3).enumerate() {
-                tables.convert(rows[0][i], rows[1][i], rows[2][i], px);
+            (ColourSpace::YCbCr, [y, cb, cr]) => {
+                for (i, px) in out.chunks_exact_mut(3).enumerate() {
+                    tables.convert(y[i], cb[i], cr[i], px);
+                }
             }
+            (ColourSpace::Cmyk, [c, m, y, k]) => {
+                for (i, px) in out.chunks_exact_mut(3).enumerate() {
+                    pillow_cmyk_to_rgb([c[i], m[i], y[i], k[i]], px);
+                }
+            }
+            (ColourSpace::Ycck, [y, cb, cr, k]) => {
+                for (i, px) in out.chunks_exact_mut(3).enumerate() {
+                    pillow_cmyk_to_rgb(tables.ycck_to_cmyk(y[i], cb[i], cr[i], k[i]), px);
+                }
+            }
+            _ => {}
         }
     }
     DecodedRgb {
@@ -1847,6 +1911,20 @@ impl YccTables {
         t
     }
 
+    /// `ycck_cmyk_convert` for one pixel: the YCbCr → RGB arithmetic on
+    /// the first three components, each result inverted (`MAXJSAMPLE -`
+    /// before the range limit), K passed through.
+    fn ycck_to_cmyk(&self, y: u8, cb: u8, cr: u8, k: u8) -> [u8; 4] {
+        let (y, cb, cr) = (i32::from(y), usize::from(cb), usize::from(cr));
+        let inv = |v: i32| (255 - v).clamp(0, 255) as u8;
+        [
+            inv(y + self.cr_r[cr]),
+            inv(y + ((self.cb_g[cb] + self.cr_g[cr]) >> 16)),
+            inv(y + self.cb_b[cb]),
+            k,
+        ]
+    }
+
     /// `ycc_rgb_convert` for one pixel.
     fn convert(&self, y: u8, cb: u8, cr: u8, px: &mut [u8]) {
         let (y, cb, cr) = (i32::from(y), usize::from(cb), usize::from(cr));
@@ -1854,5 +1932,21 @@ impl YccTables {
         px[0] = clamp(y + self.cr_r[cr]);
         px[1] = clamp(y + ((self.cb_g[cb] + self.cr_g[cr]) >> 16));
         px[2] = clamp(y + self.cb_b[cb]);
+    }
+}
+
+/// What PIL makes of libjpeg's CMYK output `cmyk`: `JpegImagePlugin` reads
+/// every 4-component JPEG with rawmode `"CMYK;I"` (Adobe polarity,
+/// whatever the markers say), so each sample is inverted, and
+/// `convert("RGB")` then applies `Convert.c` `cmyk2rgb` to the inverted
+/// samples `c, m, y, k`: `nk = 255 - k`, `out = CLIP8(nk - MULDIV255(c,
+/// nk))`, where `MULDIV255(a, b) = (t + (t >> 8)) >> 8` with
+/// `t = a·b + 128`.
+fn pillow_cmyk_to_rgb(cmyk: [u8; 4], px: &mut [u8]) {
+    let [c, m, y, k] = cmyk.map(|s| 255 - i32::from(s));
+    let nk = 255 - k;
+    for (o, s) in px.iter_mut().zip([c, m, y]) {
+        let t = s * nk + 128;
+        *o = (nk - ((t + (t >> 8)) >> 8)).clamp(0, 255) as u8;
     }
 }

@@ -9,9 +9,12 @@
 //! * Truncated and corrupted fixtures never panic, and a file cut anywhere
 //!   (even just its EOI marker) is an error, as it is in PIL.
 //! * Crafted files of each refused kind (lossless, hierarchical, arithmetic,
-//!   12-bit, 2- and 4-component, fractional sampling, DNL height) are
+//!   12-bit, 2- and 5-component, fractional sampling, DNL height) are
 //!   refused with the reason named, and oversized headers are refused
 //!   before any image-sized allocation.
+//! * JFIF and Adobe markers count only before the first scan, as in
+//!   libjpeg: an Adobe marker after it changes neither a CMYK nor a YCbCr
+//!   file's colours.
 
 use resincept::jpeg::decode_rgb;
 use resincept::preprocess::decode_image;
@@ -93,8 +96,8 @@ fn every_fixture_is_pils_byte_for_byte() {
 
 /// Fixtures the robustness tests cut and corrupt: each entropy-coding mode,
 /// restart markers in sequential and progressive scans, several scans,
-/// block smoothing, int upsampling, optimized tables.
-const FUZZED: [&str; 9] = [
+/// block smoothing, int upsampling, optimized tables, CMYK and YCCK.
+const FUZZED: [&str; 12] = [
     "q75_420_64x48",
     "opt_q75_420_64x48",
     "prog_q75_420_97x73",
@@ -104,6 +107,9 @@ const FUZZED: [&str; 9] = [
     "enc_multiscan_422_restart_40x32",
     "enc_411_61x21",
     "prog_partial_64x56",
+    "cmyk_noadobe_q75_40x32",
+    "ycck_prog_partial_y2x1_33x31",
+    "enc_ycck_y2x2_k2x2_37x29",
 ];
 
 #[test]
@@ -199,12 +205,18 @@ fn refused_kinds_name_the_reason() {
         (crafted(0xC0, 12, 8, 8, &ycc), "12-bit"),
         (crafted(0xC1, 12, 8, 8, &ycc), "12-bit"),
         (
-            crafted(0xC0, 8, 8, 8, &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1)]),
-            "4-component",
-        ),
-        (
             crafted(0xC2, 8, 8, 8, &[(1, 1, 1), (2, 1, 1)]),
             "2-component",
+        ),
+        (
+            crafted(
+                0xC0,
+                8,
+                8,
+                8,
+                &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (5, 1, 1)],
+            ),
+            "5-component",
         ),
         (
             crafted(0xC0, 8, 8, 8, &[(1, 3, 1), (2, 2, 1), (3, 1, 1)]),
@@ -259,4 +271,47 @@ fn huge_headers_are_refused_before_allocating() {
     big[sof + 5..sof + 9].copy_from_slice(&[0x40, 0x00, 0x40, 0x01]);
     let e = decode_rgb(&big).unwrap_err();
     assert!(e.contains("too large"), "{e}");
+}
+
+/// An Adobe APP14 segment with the given transform byte.
+fn adobe(transform: u8) -> Vec<u8> {
+    let mut seg = vec![0xFF, 0xEE, 0, 14];
+    seg.extend(b"Adobe\x00\x64\x00\x00\x00\x00");
+    seg.push(transform);
+    seg
+}
+
+/// `data` with `segment` inserted at byte `at`.
+fn insert(data: &[u8], at: usize, segment: &[u8]) -> Vec<u8> {
+    [&data[..at], segment, &data[at..]].concat()
+}
+
+#[test]
+fn colour_markers_count_only_before_the_first_scan() {
+    // libjpeg fixes the colour space at the first SOS, so a marker added
+    // after the scan changes nothing: CMYK without an Adobe marker stays
+    // CMYK despite a late transform 2 (which before the SOF makes it YCCK),
+    // and YCbCr with Adobe transform 1 stays YCbCr despite a late 0.
+    for (name, late) in [
+        ("cmyk_noadobe_q75_40x32", adobe(2)),
+        ("enc_adobe_ycc_420_40x32", adobe(0)),
+    ] {
+        let data = read(name);
+        let want = decode_image(dir().join(format!("{name}.png"))).unwrap();
+        let eoi = data.len() - 2;
+        let got = decode_rgb(&insert(&data, eoi, &late)).unwrap();
+        assert!(
+            got.rgb == want.data,
+            "{name}: marker after the scan was used"
+        );
+        let early = decode_rgb(&insert(&data, 2, &late)).unwrap();
+        assert_eq!((early.width, early.height), (want.width, want.height));
+        if name.starts_with("cmyk") {
+            assert!(early.rgb != want.data, "{name}: Adobe transform 2 ignored");
+        }
+    }
+    // A CMYK file read with Adobe transform 0 before its SOF is CMYK still.
+    let data = read("cmyk_noadobe_q75_40x32");
+    let want = decode_image(dir().join("cmyk_noadobe_q75_40x32.png")).unwrap();
+    assert!(decode_rgb(&insert(&data, 2, &adobe(0))).unwrap().rgb == want.data);
 }
