@@ -344,7 +344,7 @@ fn run_and_encode_from_two_threads() {
     let usage =
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let input_b = buffer(&ctx.device, "b images", &xb.data, usage);
-    let logits_b = buffer(&ctx.device, "b logits", &vec![f32::NAN; 10], usage);
+    let logits_b = buffer(&ctx.device, "b logits", &[f32::NAN; 10], usage);
     std::thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..20 {

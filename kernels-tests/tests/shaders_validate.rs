@@ -115,8 +115,8 @@ fn every_entry_point_translates_for_every_backend() {
         let entry = Some((stage, name.to_string()));
 
         spv::write_vec(
-            &m,
-            &i,
+            m,
+            i,
             &spv::Options::default(),
             Some(&spv::PipelineOptions {
                 shader_stage: stage,
@@ -133,7 +133,7 @@ fn every_entry_point_translates_for_every_backend() {
             entry_point: entry.clone(),
             ..Default::default()
         };
-        msl::write_string(&m, &i, &msl_options, &msl_pipeline)
+        msl::write_string(m, i, &msl_options, &msl_pipeline)
             .unwrap_or_else(|e| panic!("{what}: MSL: {e}"));
 
         // Shader model 6.0 is what wgpu asks of DXC; 5.1 is what it uses
@@ -161,8 +161,8 @@ fn every_entry_point_translates_for_every_backend() {
         };
         glsl::Writer::new(
             &mut glsl_out,
-            &m,
-            &i,
+            m,
+            i,
             &glsl::Options::default(),
             &glsl_pipeline,
             naga::proc::BoundsCheckPolicies::default(),
@@ -185,9 +185,12 @@ struct Needs {
     workgroup_bytes: u32,
 }
 
+/// Override constants by name, as the launcher passes them.
+type Constants = Vec<(&'static str, f64)>;
+
 /// [`Needs`] of every entry point under every constant set the launcher
 /// uses, read from naga's module after the overrides are applied.
-fn needs() -> Vec<(String, Vec<(&'static str, f64)>, Needs)> {
+fn needs() -> Vec<(String, Constants, Needs)> {
     let mut out = Vec::new();
     for_each_specialisation(|file, name, set, m, i| {
         let index = m.entry_points.iter().position(|e| e.name == name).unwrap();
