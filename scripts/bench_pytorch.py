@@ -38,6 +38,11 @@ MODELS = [
     "resnet50",
     "resnet101",
     "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
     "plain18",
     "plain34",
     "resnetv2_50",
@@ -75,7 +80,9 @@ def build(name):
     import torch.nn as nn
     import torchvision
 
-    if name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
+    if name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152") or name.startswith(
+        ("resnext", "wide_resnet")
+    ):
         return getattr(torchvision.models, name)(weights=None)
     if name in ("plain18", "plain34"):
         from torchvision.models.resnet import BasicBlock, ResNet

@@ -34,7 +34,9 @@ import argparse
 import sys
 
 # model name -> (library, constructor name)
-TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "inception_v3"]
+TORCHVISION = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+               "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+               "inception_v3"]
 TIMM = ["resnetv2_50", "resnetv2_101", "resnetv2_152", "inception_v4", "inception_resnet_v2"]
 MODELS = {name: "torchvision" for name in TORCHVISION}
 MODELS.update({name: "timm" for name in TIMM})

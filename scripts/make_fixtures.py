@@ -38,6 +38,13 @@ make_golden.py, so a fixture holds only the input and PyTorch's output.
       bicubic, then centre crop). transforms.txt lists each transform's
       resize, crop, interpolation, mean and std as the library states them.
 
+  models/<resnext or wide_resnet>_b<N>_<H>x<W>.safetensors
+      torchvision's ResNeXt and Wide ResNet (grouped and widened
+      bottlenecks), synthetic weights and input seed 1, at small odd sizes,
+      output in float64; metadata `sensitivity` as for the Inceptions
+      (these residual nets need no input scaling). --only grouped makes
+      just these.
+
   decode/<name>.png, decode/<name>.rgb.png
       PNGs of every kind PIL opens differently (16-bit RGB, RGBA, grey and
       grey + alpha, 1/2/4-bit grey, palette with transparency, ...) and
@@ -78,7 +85,10 @@ def make_preprocess(out):
         img.save(os.path.join(out, f"input_{i}.png"))
 
     rows = []
-    for name in ["resnet18", "resnet50", "inception_v3"]:
+    # ResNeXt and Wide ResNet transforms are listed, not drawn: they are
+    # resnet50's (232/224 bilinear), whose images are already here.
+    for name in ["resnet18", "resnet50", "inception_v3", "resnext50_32x4d", "resnext101_64x4d",
+                 "wide_resnet101_2"]:
         t = get_model_weights(name).DEFAULT.transforms()
         rows.append((name, t.resize_size[0], t.crop_size[0], t.interpolation.value, t.mean, t.std))
     for name in ["resnetv2_50", "resnetv2_152", "inception_v4", "inception_resnet_v2"]:
@@ -97,6 +107,8 @@ def make_preprocess(out):
             pipe = T.Compose([T.Resize(resize, interpolation=mode), T.CenterCrop(crop)])
             for i, img in enumerate(images):
                 # The enlarged noise makes large PNGs: one bilinear, one bicubic.
+                if name.startswith(("resnext", "wide_")):
+                    continue
                 if i == 0 or name in ("resnet50", "inception_v4"):
                     pipe(img).save(os.path.join(out, f"{name}_{i}.png"))
     print(f"preprocess: {len(images)} images x {len(rows)} transforms")
@@ -186,9 +198,11 @@ def main():
     ap.add_argument("--golden", default=os.path.join(here, "..", "..", "shared", "golden"),
                     help="folder holding the team's make_golden.py")
     ap.add_argument("--out", default=os.path.join(here, "..", "kernels-tests", "fixtures"))
-    ap.add_argument("--only", choices=["decode"], help="make only this part (no torch needed)")
+    ap.add_argument("--only", choices=["decode", "grouped"],
+                    help="make only this part (decode needs no torch)")
     a = ap.parse_args()
-    make_decode(os.path.join(a.out, "decode"))
+    if a.only in (None, "decode"):
+        make_decode(os.path.join(a.out, "decode"))
     if a.only == "decode":
         return
     sys.path.insert(0, os.path.abspath(a.golden))
@@ -197,6 +211,33 @@ def main():
 
     import torch
     from safetensors.torch import save_file
+
+    os.makedirs(os.path.join(a.out, "models"), exist_ok=True)
+    # ResNeXt and Wide ResNet: (model, input shape). Small, odd sizes keep
+    # the CPU reference quick in CI.
+    for stem, shape in [
+        ("resnext50_32x4d", (2, 3, 61, 53)),
+        ("resnext101_32x8d", (1, 3, 45, 45)),
+        ("resnext101_64x4d", (1, 3, 41, 47)),
+        ("wide_resnet50_2", (1, 3, 64, 57)),
+        ("wide_resnet101_2", (1, 3, 40, 40)),
+    ]:
+        model = getattr(torchvision.models, stem)(weights=None).eval()
+        mg.synthesize(model, 1)
+        model = model.double()
+        x = mg.synthetic_input(1, shape)
+        with torch.no_grad():
+            y = model(x.double())
+            y_neg = model(-x.double())
+        sensitivity = ((y - y_neg).abs().max() / y.abs().max()).item()
+        name = f"{stem}_b{shape[0]}_{shape[2]}x{shape[3]}.safetensors"
+        save_file({"input": x.contiguous(), "output": y.float().contiguous()},
+                  os.path.join(a.out, "models", name),
+                  metadata={"model": stem, "seed": "1", "weights": "synthetic-v1", "source": mg.TV,
+                            "sensitivity": f"{sensitivity:.4g}"})
+        print(f"{name}: max|y| {y.abs().max().item():.4g}, sensitivity {sensitivity:.3g}")
+    if a.only == "grouped":
+        return
 
     os.makedirs(a.out, exist_ok=True)
     model = torchvision.models.inception_v3(aux_logits=False, init_weights=False, transform_input=True)

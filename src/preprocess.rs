@@ -434,7 +434,7 @@ impl Preprocess {
     /// | --- | --- | --- | --- | --- |
     /// | 32×32 (CIFAR nets) | none | 32 | — | CIFAR-10's |
     /// | `resnet18`, `resnet34`, `plain18`, `plain34` | 256 | 224 | bilinear | ImageNet's |
-    /// | `resnet50`, `resnet101`, `resnet152` (`IMAGENET1K_V2`) | 232 | 224 | bilinear | ImageNet's |
+    /// | `resnet50`, `resnet101`, `resnet152`, the ResNeXts and Wide ResNets (`IMAGENET1K_V2`; `resnext101_64x4d`'s `V1` too) | 232 | 224 | bilinear | ImageNet's |
     /// | `inception_v3` | 342 | 299 | bilinear | ImageNet's |
     /// | `resnetv2_50`, `resnetv2_101` (timm, crop_pct 0.95) | 235 | 224 | bicubic | 0.5 / 0.5 |
     /// | `resnetv2_152`, `resnetv2_200` (crop_pct 0.875) | 256 | 224 | bicubic | 0.5 / 0.5 |
@@ -454,7 +454,8 @@ impl Preprocess {
         }
         use Interpolation::{Bicubic, Bilinear};
         let (resize, crop, interpolation, mean, std) = match name {
-            "resnet50" | "resnet101" | "resnet152" => {
+            "resnet50" | "resnet101" | "resnet152" | "resnext50_32x4d" | "resnext101_32x8d"
+            | "resnext101_64x4d" | "wide_resnet50_2" | "wide_resnet101_2" => {
                 (232, 224, Bilinear, IMAGENET_MEAN, IMAGENET_STD)
             }
             "inception_v3" => (342, 299, Bilinear, IMAGENET_MEAN, IMAGENET_STD),

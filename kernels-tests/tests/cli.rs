@@ -838,8 +838,8 @@ fn undecodable_and_missing_images() {
 // ---------------------------------------------------------------- what works
 
 #[test]
-fn models_lists_all_sixteen() {
-    assert_eq!(MODEL_NAMES.len(), 16);
+fn models_lists_all_twenty_one() {
+    assert_eq!(MODEL_NAMES.len(), 21);
     let out = assert_ok(&["models"]);
     for name in MODEL_NAMES {
         assert!(
@@ -854,6 +854,12 @@ fn models_lists_all_sixteen() {
         r50.contains("25.56M") && r50.contains("4.09") && r50.contains("224x224"),
         "{r50}"
     );
+    // A grouped one: torchvision's 25,028,904 parameters, 4.23 GMACs.
+    let rx = out
+        .lines()
+        .find(|l| l.starts_with("resnext50_32x4d "))
+        .unwrap();
+    assert!(rx.contains("25.03M") && rx.contains("4.23"), "{rx}");
 }
 
 #[test]

@@ -276,7 +276,8 @@ fn golden_models_other() {
 
 /// Our own model fixtures (`kernels-tests/fixtures/models`, see the README
 /// there): Inception-v3 and -v4 with the input scaled so that it, not the
-/// batchnorm shifts, drives the logits. Each file must say so: its
+/// batchnorm shifts, drives the logits; torchvision's ResNeXts and Wide
+/// ResNets (grouped and widened bottlenecks), which the team's set lacks. Each file must say so: its
 /// `sensitivity` (max|y(x) − y(−x)| / max|y|, from PyTorch) must be at
 /// least 100 times the comparison bar, or the fixture could not see an
 /// error in the early layers.

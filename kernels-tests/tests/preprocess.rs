@@ -61,7 +61,7 @@ fn transforms() -> Vec<Transform> {
 #[test]
 fn transforms_are_the_libraries() {
     let all = transforms();
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 10);
     for t in all {
         let name = &t.name;
         let size = models::info(name).unwrap().default_size;

@@ -95,6 +95,11 @@ pub const MODEL_NAMES: &[&str] = &[
     "resnet50",
     "resnet101",
     "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
     "plain18",
     "plain34",
     "resnetv2_50",
@@ -136,7 +141,8 @@ impl ModelInfo {
 /// listing the known ones.
 pub fn info(name: &str) -> Result<ModelInfo> {
     let (default_size, classes, source) = match name {
-        "resnet18" | "resnet34" | "resnet50" | "resnet101" | "resnet152" => {
+        "resnet18" | "resnet34" | "resnet50" | "resnet101" | "resnet152" | "resnext50_32x4d"
+        | "resnext101_32x8d" | "resnext101_64x4d" | "wide_resnet50_2" | "wide_resnet101_2" => {
             (224, 1000, "torchvision")
         }
         "plain18" | "plain34" => (224, 1000, "paper"),
@@ -177,6 +183,11 @@ pub fn build_with(name: &str, opts: &Options) -> Result<Graph> {
         "resnet50" => resnet::resnet50(opts),
         "resnet101" => resnet::resnet101(opts),
         "resnet152" => resnet::resnet152(opts),
+        "resnext50_32x4d" => resnet::resnext50_32x4d(opts),
+        "resnext101_32x8d" => resnet::resnext101_32x8d(opts),
+        "resnext101_64x4d" => resnet::resnext101_64x4d(opts),
+        "wide_resnet50_2" => resnet::wide_resnet50_2(opts),
+        "wide_resnet101_2" => resnet::wide_resnet101_2(opts),
         "plain18" => resnet::plain18(opts),
         "plain34" => resnet::plain34(opts),
         "resnetv2_50" => preact::resnetv2_50(opts),

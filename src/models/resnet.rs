@@ -11,6 +11,13 @@
 //! the projection shortcut `downsample.0` (1×1 conv, no bias, the block's
 //! stride) → `downsample.1` (BatchNorm).
 //!
+//! ResNeXt (`resnext50_32x4d`, `resnext101_32x8d`, `resnext101_64x4d`, Xie
+//! et al. 2017) and Wide ResNet (`wide_resnet50_2`, `wide_resnet101_2`,
+//! Zagoruyko & Komodakis 2016) are torchvision's same `ResNet` class with
+//! `groups` and `width_per_group`: the bottleneck's inner width is
+//! `planes · width_per_group / 64 · groups` and its 3×3 conv has `groups`
+//! groups; the keys are ResNet-50/101's.
+//!
 //! The plain nets (`plain18`, `plain34`, He et al. 2015, §4.1) are the same
 //! networks with no shortcuts at all, keyed like ResNet-18/34 (no
 //! `downsample` keys).
@@ -62,6 +69,12 @@ pub struct ResNetConfig {
     pub layers: [usize; 4],
     /// With shortcuts (ResNet) or without (plain net).
     pub shortcuts: bool,
+    /// Groups of the bottleneck's 3×3 conv (torchvision `groups`; 1 but
+    /// for ResNeXt).
+    pub groups: usize,
+    /// Bottleneck channels per group at 64 planes (torchvision
+    /// `width_per_group`: 64, 128 for Wide ResNets, 4 or 8 for ResNeXt).
+    pub width_per_group: usize,
 }
 
 /// torchvision's stem: `conv1` (7×7/2, 64) → `bn1` → `relu` → `maxpool`
@@ -151,14 +164,33 @@ pub fn bottleneck(
     stride: usize,
     shortcut: Shortcut,
 ) -> Result<ValueId> {
+    grouped_bottleneck(g, prefix, x, planes, stride, shortcut, 1, 64)
+}
+
+/// torchvision `Bottleneck(inplanes, planes, stride, downsample, groups,
+/// base_width)`: [`bottleneck`] with an inner width of
+/// `⌊planes · base_width / 64⌋ · groups` and `groups` groups in `conv2`
+/// (ResNeXt, Wide ResNet). Output: 4·`planes` channels.
+#[allow(clippy::too_many_arguments)]
+pub fn grouped_bottleneck(
+    g: &mut Graph,
+    prefix: &str,
+    x: ValueId,
+    planes: usize,
+    stride: usize,
+    shortcut: Shortcut,
+    groups: usize,
+    base_width: usize,
+) -> Result<ValueId> {
     let out = planes * BlockKind::Bottleneck.expansion();
-    let c1 = g.conv2d(&key(prefix, "conv1"), x, Conv2d::new(planes, 1))?;
+    let width = planes * base_width / 64 * groups;
+    let c1 = g.conv2d(&key(prefix, "conv1"), x, Conv2d::new(width, 1))?;
     let b1 = g.batchnorm(&key(prefix, "bn1"), c1, BN_EPS)?;
     let r1 = g.relu(&key(prefix, "relu1"), b1)?;
     let c2 = g.conv2d(
         &key(prefix, "conv2"),
         r1,
-        Conv2d::new(planes, 3).stride(stride).pad(1),
+        Conv2d::new(width, 3).stride(stride).pad(1).groups(groups),
     )?;
     let b2 = g.batchnorm(&key(prefix, "bn2"), c2, BN_EPS)?;
     let r2 = g.relu(&key(prefix, "relu2"), b2)?;
@@ -190,7 +222,16 @@ pub fn resnet(cfg: &ResNetConfig, opts: &Options) -> Result<Graph> {
             };
             y = match cfg.block {
                 BlockKind::Basic => basic_block(&mut g, &prefix, y, planes, stride, shortcut)?,
-                BlockKind::Bottleneck => bottleneck(&mut g, &prefix, y, planes, stride, shortcut)?,
+                BlockKind::Bottleneck => grouped_bottleneck(
+                    &mut g,
+                    &prefix,
+                    y,
+                    planes,
+                    stride,
+                    shortcut,
+                    cfg.groups,
+                    cfg.width_per_group,
+                )?,
             };
             in_ch = out;
         }
@@ -207,9 +248,61 @@ fn build(block: BlockKind, layers: [usize; 4], shortcuts: bool, opts: &Options) 
             block,
             layers,
             shortcuts,
+            groups: 1,
+            width_per_group: 64,
         },
         opts,
     )
+}
+
+/// A bottleneck ResNet with `groups` and `width_per_group` (ResNeXt, Wide
+/// ResNet).
+fn build_wide(
+    layers: [usize; 4],
+    groups: usize,
+    width_per_group: usize,
+    opts: &Options,
+) -> Result<Graph> {
+    resnet(
+        &ResNetConfig {
+            block: BlockKind::Bottleneck,
+            layers,
+            shortcuts: true,
+            groups,
+            width_per_group,
+        },
+        opts,
+    )
+}
+
+/// torchvision `resnext50_32x4d`: bottlenecks [3, 4, 6, 3], 32 groups of 4
+/// (25,028,904 parameters).
+pub fn resnext50_32x4d(opts: &Options) -> Result<Graph> {
+    build_wide([3, 4, 6, 3], 32, 4, opts)
+}
+
+/// torchvision `resnext101_32x8d`: bottlenecks [3, 4, 23, 3], 32 groups of
+/// 8 (88,791,336 parameters).
+pub fn resnext101_32x8d(opts: &Options) -> Result<Graph> {
+    build_wide([3, 4, 23, 3], 32, 8, opts)
+}
+
+/// torchvision `resnext101_64x4d`: bottlenecks [3, 4, 23, 3], 64 groups of
+/// 4 (83,455,272 parameters).
+pub fn resnext101_64x4d(opts: &Options) -> Result<Graph> {
+    build_wide([3, 4, 23, 3], 64, 4, opts)
+}
+
+/// torchvision `wide_resnet50_2`: ResNet-50 with bottlenecks twice as wide
+/// inside (68,883,240 parameters).
+pub fn wide_resnet50_2(opts: &Options) -> Result<Graph> {
+    build_wide([3, 4, 6, 3], 1, 128, opts)
+}
+
+/// torchvision `wide_resnet101_2`: ResNet-101 with bottlenecks twice as
+/// wide inside (126,886,696 parameters).
+pub fn wide_resnet101_2(opts: &Options) -> Result<Graph> {
+    build_wide([3, 4, 23, 3], 1, 128, opts)
 }
 
 /// torchvision `resnet18`: basic blocks [2, 2, 2, 2] (11,689,512 parameters).
