@@ -28,6 +28,11 @@
 // Entry points: `conv2d` reads A one f32 at a time (any C_in/groups);
 // `conv2d_vec4` reads A as vec4 (needs C_in % 4 == 0 and C_in/groups % 4 == 0,
 // so four consecutive k are four aligned, contiguous channels of one tap).
+// `conv2d_grouped` is the direct conv for grouped convs with few channels
+// per group (ResNeXt's 3x3s: 4 to 16), where a 64-wide tile would be mostly
+// padding: one invocation per output pixel and 4 channels of its group,
+// summing K in the same order (with FMA, out-of-image taps as zeros) as
+// the tiled entries, so it gives their results bit for bit.
 // Split-K: with k_split > 1 the grid's z is groups * k_split; slice s
 // multiplies k-tiles s*kt_per_split.. (at most kt_per_split of them) and
 // writes its raw partial sums to `out` viewed as [k_split][M][C_out] (no
@@ -576,6 +581,56 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
         workgroupBarrier();
     }
     epilogue();
+}
+
+// Direct conv: invocation i is output pixel m = i / (groups * n_pad / 4),
+// group g and channel quad q of that group (grid folded into x and y);
+// it walks taps (i, j) and channels c in the packed weights' k order, the
+// input from global memory (neighbouring invocations of one group read the
+// same input values), the weights as one vec4 of the group's row k.
+// k_split must be 1.
+@compute @workgroup_size(256)
+fn conv2d_grouped(@builtin(global_invocation_id) gid: vec3<u32>,
+                  @builtin(num_workgroups) nwg: vec3<u32>) {
+    let nq = p.n_pad / 4u;
+    let per_m = p.groups * nq;
+    let i = gid.x + gid.y * nwg.x * 256u;
+    if (i >= p.m_total * per_m) {
+        return;
+    }
+    let m = i / per_m;
+    let r = i - m * per_m;
+    grp = r / nq;
+    split = 0u;
+    let q = r - grp * nq;
+    let ox = m % p.out_w;
+    let t = m / p.out_w;
+    let oy = t % p.out_h;
+    let b = t / p.out_h;
+    let iy0 = i32(oy * p.sh) - i32(p.pad_t);
+    let ix0 = i32(ox * p.sw) - i32(p.pad_l);
+    // Row k of this group's weights starts at vec4 (g*k_pad + k)*nq.
+    var w_at = grp * p.k_tiles * BK * nq + q;
+    var acc = vec4<f32>(0.0);
+    for (var ti = 0u; ti < p.kh; ti++) {
+        let iy = iy0 + i32(ti * p.dh);
+        for (var tj = 0u; tj < p.kw; tj++) {
+            let ix = ix0 + i32(tj * p.dw);
+            let inside = bitcast<u32>(iy) < p.in_h && bitcast<u32>(ix) < p.in_w;
+            // Outside the image the address is never read.
+            let base = ((b * p.in_h + bitcast<u32>(iy)) * p.in_w + bitcast<u32>(ix)) * p.in_c
+                + grp * p.cin_g;
+            for (var c = 0u; c < p.cin_g; c++) {
+                var a = 0.0;
+                if (inside) {
+                    a = input[base + c];
+                }
+                acc = fma(vec4<f32>(a), weight[w_at], acc);
+                w_at += nq;
+            }
+        }
+    }
+    emit4(m, q * 4u, acc);
 }
 
 // Split-K reduction, one invocation per output (m, o) of the conv (M x C_out,

@@ -17,14 +17,22 @@ fn unsplit(v: Variant) -> Option<Launch> {
     Some(Launch {
         variant: v,
         splits: 1,
+        direct: false,
     })
 }
 
 /// Runs `p` on the GPU (with `launch`, or [`conv2d::conv2d_gpu`]'s choice)
 /// and checks it against the CPU reference: channels `out_c_offset..+C_out`
 /// within tolerance, every other channel of the output tensor still NaN.
-/// A split-K launch gets a NaN-filled scratch buffer.
-fn check(ctx: &Context, name: &str, p: &Conv2dParams, launch: Option<Launch>, seed: u64) {
+/// A split-K launch gets a NaN-filled scratch buffer. Returns the whole
+/// GPU output (NCHW, `out_c_total` channels).
+fn check(
+    ctx: &Context,
+    name: &str,
+    p: &Conv2dParams,
+    launch: Option<Launch>,
+    seed: u64,
+) -> Vec<f32> {
     p.validate(name).unwrap();
     let [oh, ow] = p.out_hw().unwrap();
     let cin_g = p.in_channels / p.groups;
@@ -125,6 +133,7 @@ fn check(ctx: &Context, name: &str, p: &Conv2dParams, launch: Option<Launch>, se
     let k = p.kernel[0] * p.kernel[1] * cin_g;
     // TOLERANCE itself up to K = 1024 (every case here but the bench's).
     assert_close(&label, &got_in, &want_in, conv2d::tolerance_for_k(k));
+    got
 }
 
 /// A conv with the given kernel, stride and padding, other fields simple.
@@ -304,6 +313,116 @@ fn groups() {
     check(&ctx, "grouped 1x1 s2", &p, None, 30);
 }
 
+/// The direct conv (`conv2d_grouped`) against the CPU reference on grouped
+/// convs of every kind (ResNeXt's 32 groups of 4 with stride 2, 6 channels
+/// per group (a partly used channel quad), depthwise, C_in/groups of 3, a
+/// dilated 1×7 with uneven padding, residual + ReLU into a channel offset)
+/// and a plain 1×1; on each, bit for bit what the tiled kernel gives, since
+/// both sum K in the same order. The launcher takes it exactly for grouped
+/// convs with at most `DIRECT_MAX_CHANNELS_PER_GROUP` channels per group.
+#[test]
+fn direct_conv() {
+    let Some(ctx) = gpu() else { return };
+    let grouped = |groups, p: Conv2dParams| Conv2dParams { groups, ..p };
+    let cases = [
+        (
+            "resnext 3x3 s2, 32 groups of 4",
+            grouped(
+                32,
+                conv(2, 128, [9, 7], 128, [3, 3], [2, 2], Padding::same(1)),
+            ),
+        ),
+        (
+            "6 channels per group",
+            grouped(2, conv(1, 8, [7, 6], 12, [3, 3], [1, 1], Padding::same(1))),
+        ),
+        (
+            "depthwise",
+            grouped(
+                12,
+                conv(2, 12, [6, 9], 12, [3, 3], [1, 1], Padding::same(1)),
+            ),
+        ),
+        (
+            "C_in/groups 3",
+            grouped(3, conv(1, 9, [8, 8], 6, [3, 3], [2, 1], Padding::same(1))),
+        ),
+        (
+            "dilated 1x7, uneven padding",
+            Conv2dParams {
+                dilation: [1, 2],
+                ..grouped(4, conv(1, 16, [5, 13], 16, [1, 7], [1, 1], pad(0, 5, 0, 2)))
+            },
+        ),
+        (
+            "residual + relu at channel offset 8",
+            Conv2dParams {
+                residual_scale: Some(0.17),
+                relu: true,
+                out_c_total: 48,
+                out_c_offset: 8,
+                ..grouped(8, conv(2, 32, [6, 5], 32, [3, 3], [1, 1], Padding::same(1)))
+            },
+        ),
+        (
+            "plain 1x1",
+            conv(1, 5, [6, 5], 7, [1, 1], [1, 1], Padding::default()),
+        ),
+    ];
+    let limits = &ctx.limits;
+    for (i, (name, p)) in cases.iter().enumerate() {
+        let seed = 300 + 10 * i as u64;
+        let chosen = Launch::choose(name, p, limits, None).unwrap();
+        let cout_g = p.out_channels / p.groups;
+        assert_eq!(
+            chosen.direct,
+            p.groups > 1 && cout_g <= conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
+            "{name}: launcher's choice"
+        );
+        let direct = Launch {
+            direct: true,
+            ..chosen
+        };
+        let tiled = Launch {
+            direct: false,
+            ..chosen
+        };
+        let a = check(&ctx, &format!("{name}, direct"), p, Some(direct), seed);
+        let b = check(&ctx, &format!("{name}, tiled"), p, Some(tiled), seed);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&a) == bits(&b), "{name}: direct and tiled differ");
+    }
+    // Wide groups stay tiled: ResNeXt's last stage, 32 per group.
+    let wide = grouped(
+        32,
+        conv(1, 1024, [7, 7], 1024, [3, 3], [1, 1], Padding::same(1)),
+    );
+    assert!(!Launch::choose("wide", &wide, limits, None).unwrap().direct);
+    // The direct conv does not split K.
+    let p = &cases[0].1;
+    let bad = Launch {
+        direct: true,
+        splits: 2,
+        ..Launch::choose("x", p, limits, None).unwrap()
+    };
+    let buf = ctx.storage_buffer("x", 1 << 16);
+    let e = conv2d::conv2d_gpu_launch(
+        &ctx,
+        "split direct",
+        p,
+        bad,
+        &buf,
+        &buf,
+        &buf,
+        &buf,
+        None,
+        Some(&buf),
+        &buf,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("does not split"), "{e}");
+}
+
 #[test]
 fn epilogue_combinations() {
     let Some(ctx) = gpu() else { return };
@@ -439,7 +558,11 @@ fn split_k() {
     let limit = ctx.limits.max_compute_workgroup_storage_size;
     let launch = |p: &Conv2dParams, splits| {
         let variant = Variant::choose("split", p, limit).unwrap();
-        Some(Launch { variant, splits })
+        Some(Launch {
+            variant,
+            splits,
+            direct: false,
+        })
     };
     // K = 40·9 = 360: 23 k-tiles, the last one partial (360 = 22·16 + 8).
     let p = conv(1, 40, [7, 6], 24, [3, 3], [1, 1], Padding::same(1));
@@ -783,7 +906,11 @@ fn launcher_errors() {
     let variant = Variant::choose("split", &p, 16 * 1024).unwrap();
     let scratch = ctx.storage_buffer("scratch", 2 * 8 * 25);
     let split = |splits, scratch: Option<&wgpu::Buffer>| {
-        let l = Launch { variant, splits };
+        let l = Launch {
+            variant,
+            splits,
+            direct: false,
+        };
         conv2d::conv2d_gpu_launch(
             &ctx, "split", &p, l, &ok_in, &w, &s, &s, None, scratch, &out,
         )
@@ -956,6 +1083,7 @@ fn bench_layers() {
                                 let l = Launch {
                                     variant: v,
                                     splits: 1,
+                                    direct: false,
                                 };
                                 if !variants.contains(&l) && v.check(name, &p, limit).is_ok() {
                                     variants.push(l);

@@ -637,7 +637,8 @@ pub const SPLIT_K_MIN_TILES_PER_SLICE: usize = 8;
 pub const SPLIT_K_MAX: usize = 32;
 
 /// How one conv is launched: the kernel [`Variant`], and how many slices
-/// the reduction K is cut into (`splits`; 1 = not split).
+/// the reduction K is cut into (`splits`; 1 = not split); or, with
+/// `direct`, the direct conv (`conv2d_grouped`) instead of the tiled one.
 ///
 /// With `splits > 1` the conv dispatch runs `groups · splits` workgroup
 /// layers, slice `s` multiplying k-tiles `s·t .. (s+1)·t` (t = ⌈k_tiles /
@@ -651,7 +652,19 @@ pub struct Launch {
     pub variant: Variant,
     /// Slices of K (1 = the conv writes its output directly).
     pub splits: usize,
+    /// The direct conv (entry `conv2d_grouped`: one invocation per output
+    /// pixel and 4 channels, no tile) instead of the tiled GEMM; `variant`
+    /// is then unused and `splits` must be 1. The launcher takes it for
+    /// grouped convs with at most [`DIRECT_MAX_CHANNELS_PER_GROUP`] output
+    /// channels per group, where the tile would be mostly padding.
+    pub direct: bool,
 }
+
+/// The most output channels per group for which [`Launch::choose`] takes
+/// the direct conv: a 64-wide tile is then at most a quarter used. ResNeXt
+/// 32x4d's and 64x4d's 3×3 convs have 4, 8, 16 and 32 per group by stage.
+/// Reasoned, not yet timed on a GPU.
+pub const DIRECT_MAX_CHANNELS_PER_GROUP: usize = 16;
 
 /// Number of k-tiles (of [`BK`]) in `p`'s reduction.
 pub fn k_tiles(p: &Conv2dParams) -> usize {
@@ -704,8 +717,16 @@ impl Launch {
         let max_scratch = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let splits = split_target.map_or(1, |t| split_k_for(p, &variant, max_scratch, t));
-        Ok(Launch { variant, splits })
+        let direct = p.groups > 1 && p.out_channels / p.groups <= DIRECT_MAX_CHANNELS_PER_GROUP;
+        let splits = match split_target {
+            Some(t) if !direct => split_k_for(p, &variant, max_scratch, t),
+            _ => 1,
+        };
+        Ok(Launch {
+            variant,
+            splits,
+            direct,
+        })
     }
 
     /// f32 elements of the scratch buffer this launch needs:
@@ -760,6 +781,7 @@ pub fn conv2d_gpu_variant(
     let launch = Launch {
         variant: v,
         splits: 1,
+        direct: false,
     };
     let mut d = conv2d_gpu_launch(
         ctx, label, p, launch, input, weight, scale, shift, residual, None, out,
@@ -789,7 +811,16 @@ pub fn conv2d_gpu_launch(
 ) -> Result<Vec<Dispatch>> {
     let v = launch.variant;
     p.validate(label)?;
-    v.check(label, p, ctx.limits.max_compute_workgroup_storage_size)?;
+    if launch.direct {
+        if launch.splits != 1 {
+            return Err(Error::Invalid(format!(
+                "{label}: the direct conv does not split K ({} slices asked)",
+                launch.splits
+            )));
+        }
+    } else {
+        v.check(label, p, ctx.limits.max_compute_workgroup_storage_size)?;
+    }
     if p.residual_scale.is_some() != residual.is_some() {
         return Err(Error::Invalid(format!(
             "{label}: residual_scale is {:?} but a residual buffer was {}given",
@@ -865,8 +896,13 @@ pub fn conv2d_gpu_launch(
     }
 
     let tiles_per_group = v.tiles_per_group(p);
-    let mut workgroups = super::grid_1d(tiles_per_group, 1);
-    workgroups[2] = (p.groups * splits) as u32;
+    let workgroups = if launch.direct {
+        super::grid_1d(m * p.groups * n_pad / 4, 256)
+    } else {
+        let mut w = super::grid_1d(tiles_per_group, 1);
+        w[2] = (p.groups * splits) as u32;
+        w
+    };
     let u = Uniform {
         in_h: p.in_h as u32,
         in_w: p.in_w as u32,
@@ -901,19 +937,24 @@ pub fn conv2d_gpu_launch(
         _pad0: 0,
         _pad1: 0,
     };
+    let tiled = [
+        ("WM", v.wm as f64),
+        ("WN", v.wn as f64),
+        ("NBUF", v.nbuf as f64),
+        ("MODE", v.mode as u32 as f64),
+    ];
     let conv = make_dispatch(
         ctx,
         DispatchSpec {
             label: label.into(),
             shader: Shader::Conv2d,
-            entry: v.entry(),
+            entry: if launch.direct {
+                "conv2d_grouped"
+            } else {
+                v.entry()
+            },
             bindings: BINDINGS,
-            constants: &[
-                ("WM", v.wm as f64),
-                ("WN", v.wn as f64),
-                ("NBUF", v.nbuf as f64),
-                ("MODE", v.mode as u32 as f64),
-            ],
+            constants: if launch.direct { &[] } else { &tiled },
             params: &u,
             buffers: &[
                 input,
