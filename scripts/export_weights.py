@@ -24,8 +24,15 @@ builds its pretrained Inception-v3 so: the weights expect inputs normalised
 with mean = std = 0.5, and the model maps ImageNet-normalised ones to that);
 `resincept run` and `classify` apply the same transform when it says true.
 
+--reference FILE also writes a check file: a random input (N, 3, S, S) at the
+model's default size and PyTorch's float64 output for it, computed with the
+weights exactly as stored (rounded to --dtype), as tensors `input` and
+`output`; then `resincept check --model M --weights W --input FILE --expect
+FILE` runs both of resincept's executors on it and compares with PyTorch.
+
 examples:
   python3 scripts/export_weights.py --model resnet50 --pretrained -o resnet50.safetensors
+  python3 scripts/export_weights.py --model resnet50 --pretrained -o r50.safetensors --reference r50_check.safetensors
   python3 scripts/export_weights.py --model inception_v3 --state-dict my.pth --dtype f16 -o v3.safetensors
 
 needs: torch, safetensors, and torchvision or timm for the chosen model
@@ -131,6 +138,11 @@ def main(argv=None):
     ap.add_argument("--no-aux", action="store_true",
                     help="inception_v3: drop the training-only AuxLogits.* keys from the output")
     ap.add_argument("-o", "--output", required=True, metavar="FILE", help="output .safetensors path")
+    ap.add_argument("--reference", metavar="FILE",
+                    help="also write a check file: a random input and PyTorch's float64 output "
+                         "for it with the stored weights (for `resincept check --expect`)")
+    ap.add_argument("--reference-batch", type=int, default=2, metavar="N",
+                    help="images in the check file's input (default 2)")
     args = ap.parse_args(argv)
 
     import torch
@@ -178,6 +190,33 @@ def main(argv=None):
     save_file(tensors, args.output, metadata=metadata)
     n_params = sum(t.numel() for t in tensors.values() if t.dtype.is_floating_point)
     print(f"{args.output}: {len(tensors)} tensors, {n_params} float values in {args.dtype} ({source})")
+    if args.reference:
+        write_reference(args, model, tensors, metadata.get("transform_input") == "true")
+
+
+def write_reference(args, model, tensors, transform_input):
+    """The check file: input ~ N(0, 1), seed 0, at the model's default size,
+    and the float64 forward pass of the weights as stored (an f16 or bf16
+    file's rounding included, as resincept reads it)."""
+    import copy
+
+    import torch
+    from safetensors.torch import save_file
+
+    ref = copy.deepcopy(model).double().eval()
+    state = {k: (v.double() if v.dtype.is_floating_point else v) for k, v in tensors.items()}
+    ref.load_state_dict(state, strict=not args.no_aux)
+    if args.model == "inception_v3":
+        ref.transform_input = transform_input
+    size = 299 if args.model.startswith("inception") else 224
+    x = torch.randn(args.reference_batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = ref(x.double())
+    save_file({"input": x.contiguous(), "output": y.float().contiguous()}, args.reference,
+              metadata={"model": args.model, "weights": args.output, "dtype": args.dtype,
+                        "computed": "float64 forward pass, stored as float32"})
+    print(f"{args.reference}: input {tuple(x.shape)}, output {tuple(y.shape)}, "
+          f"max|output| {y.abs().max().item():.4g}")
 
 
 if __name__ == "__main__":

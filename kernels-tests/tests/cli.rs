@@ -1303,6 +1303,58 @@ fn check_compares_gpu_with_cpu() {
     );
 }
 
+/// `check --expect` holds both executors to PyTorch's own output (our
+/// ResNeXt-50 fixture, computed by PyTorch in float64): within
+/// 1e-4·max|output| it passes; with one logit moved by 1e-3 of max|output|
+/// it fails with status 1, one error line naming both executors and the
+/// file, the table on stdout; `--layers` with it is a usage error.
+#[test]
+fn check_against_pytorch() {
+    if gpu().is_none() {
+        return;
+    }
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/models/resnext50_32x4d_b2_61x53.safetensors");
+    let f = path_str(&fixture);
+    let model = "resnext50_32x4d";
+    let out = assert_ok(&["check", "--model", model, "--input", f, "--expect", f]);
+    assert!(
+        out.contains("ok: GPU and CPU within the bar of PyTorch's output"),
+        "{out}"
+    );
+    assert_eq!(out.matches("(within 1e-4)").count(), 2, "{out}");
+
+    let dir = scratch("check_expect");
+    let input = weights::read_tensor(&fixture, "input").unwrap();
+    let mut output = weights::read_tensor(&fixture, "output").unwrap();
+    let k = output.data.len() / 3;
+    output.data[k] += 1e-3 * output.max_abs();
+    let moved = dir.join("moved.safetensors");
+    save(&moved, &[("input", &input), ("output", &output)]);
+    let m = path_str(&moved);
+    let args = ["check", "--model", model, "--input", f, "--expect", m];
+    let line = assert_error(&args, &["GPU and CPU output differs", m, "1e-4"]);
+    assert!(line.contains(model), "{line}");
+    let out = resincept(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout).matches("OVER 1e-4").count(), 2);
+
+    assert_error(
+        &[
+            "check", "--model", model, "--input", f, "--expect", f, "--layers",
+        ],
+        &["leave out --layers"],
+    );
+    // A file without `output` is one error naming the file and the tensor.
+    let no_output = dir.join("no_output.safetensors");
+    save(&no_output, &[("input", &input)]);
+    let n = path_str(&no_output);
+    assert_error(
+        &["check", "--model", model, "--input", f, "--expect", n],
+        &["no_output.safetensors", "output"],
+    );
+}
+
 /// `classify` preprocesses as the weights file's metadata says (what
 /// `scripts/export_weights.py` records from the library), and a malformed
 /// entry is one error line naming it.

@@ -204,10 +204,12 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "check",
         synopsis: "resincept check --model NAME [--batch N] [--size S | --input FILE] \
-                   [--weights FILE | --synthetic-seed N] [--transform-input] [--layers]",
+                   [--weights FILE | --synthetic-seed N] [--transform-input] \
+                   [--layers | --expect FILE]",
         about: "run a model on the GPU and on the CPU reference executor and compare \
                 them within the executor's tolerance; --layers compares every layer \
-                and names the first that differs (exit status 1 when one does)",
+                and names the first that differs; --expect compares both with \
+                PyTorch's own output (exit status 1 when anything differs)",
         flags: &[
             ("model", true, "model name (see `resincept models`)"),
             (
@@ -239,6 +241,13 @@ pub const COMMANDS: &[Command] = &[
                 "transform-input",
                 false,
                 "inception_v3: torchvision's transform_input first (see `run`)",
+            ),
+            (
+                "expect",
+                true,
+                "safetensors file holding tensor `output`: PyTorch's logits for the \
+                 same input and weights (export_weights.py --reference writes one), \
+                 which both executors must meet within 1e-4·max|output|",
             ),
             (
                 "layers",
