@@ -364,3 +364,50 @@ fn run_and_encode_from_two_threads() {
         });
     });
 }
+
+/// `encode_images` runs the first images of a batch from buffers only that
+/// long, bit for bit what `run` gives those images; 0 images or more than
+/// compiled are refused.
+#[test]
+fn encode_fewer_images() {
+    let Some(ctx) = gpu() else {
+        return;
+    };
+    let (batch, size) = (3, 16);
+    let graph = models::build(MODEL, batch, size).unwrap();
+    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let opts = CompileOptions::new(batch, size, size)
+        .with_micro_batch(2)
+        .poisoned();
+    let model = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    for images in [1, 2, 3] {
+        let x = synthetic_input(30 + images as u64, &[images, 3, size, size]);
+        let input = buffer(&ctx.device, "images", &x.data, usage);
+        let logits = buffer(&ctx.device, "logits", &vec![f32::NAN; images * 10], usage);
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        model
+            .encode_images(&mut enc, images, &input, &[&logits])
+            .unwrap();
+        ctx.queue.submit([enc.finish()]);
+        let got = read(&ctx, &logits);
+        let want = &model.run(&x).unwrap()[0];
+        assert_eq!(want.shape, vec![images, 10]);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want.data), "{images} images");
+    }
+    let x = buffer(&ctx.device, "x", &[0.0; 3 * 16 * 16 * 3], usage);
+    let y = buffer(&ctx.device, "y", &[0.0; 30], usage);
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    for images in [0, 4] {
+        let e = model
+            .encode_images(&mut enc, images, &x, &[&y])
+            .unwrap_err();
+        assert!(e.to_string().contains("compiled for 1..=3"), "{e}");
+    }
+}

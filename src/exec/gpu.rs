@@ -1018,9 +1018,8 @@ impl CompiledGraph {
     ///   byte 0 in the layout of [`CompiledGraph::output_shapes`], at least
     ///   [`CompiledGraph::output_bytes`] long, with `COPY_DST` usage.
     ///
-    /// It runs the compiled batch. For fewer images, fill the first ones
-    /// and use their outputs: images are independent, so the rest of the
-    /// buffer (stale, or anything) never reaches them.
+    /// It runs the compiled batch; [`CompiledGraph::encode_images`] runs
+    /// fewer.
     ///
     /// All buffers must come from this context's device. Creates nothing:
     /// the encoded commands use the graph's own buffers, so several
@@ -1035,6 +1034,30 @@ impl CompiledGraph {
         input: &wgpu::Buffer,
         outputs: &[&wgpu::Buffer],
     ) -> Result<()> {
+        self.encode_images(enc, self.input_shape[0], input, outputs)
+    }
+
+    /// [`CompiledGraph::encode`] for the first `images` images only (1 to
+    /// the compiled batch), as [`CompiledGraph::run`] takes a smaller
+    /// batch: the buffers need only those images' bytes (`images` ×
+    /// [`CompiledGraph::input_bytes`] / batch, and likewise per output), and
+    /// the run costs its micro-batches' worth. Errors as `encode`, and an
+    /// [`Error::Invalid`] for an image count out of range.
+    pub fn encode_images(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        images: usize,
+        input: &wgpu::Buffer,
+        outputs: &[&wgpu::Buffer],
+    ) -> Result<()> {
+        let n = self.input_shape[0];
+        if !(1..=n).contains(&images) {
+            return Err(Error::Invalid(format!(
+                "{} image(s) asked of a graph compiled for 1..={n}",
+                images
+            )));
+        }
+        let part = |bytes: u64| bytes / n as u64 * images as u64;
         let check = |what: String, buf: &wgpu::Buffer, bytes: u64, usage: wgpu::BufferUsages| {
             if !buf.usage().contains(usage) {
                 return Err(Error::Invalid(format!(
@@ -1050,11 +1073,13 @@ impl CompiledGraph {
             }
             Ok(())
         };
-        let input_what = format!("input ({})", fmt4(self.input_shape));
+        let mut shape = self.input_shape;
+        shape[0] = images;
+        let input_what = format!("input ({})", fmt4(shape));
         check(
             input_what,
             input,
-            self.input_bytes(),
+            part(self.input_bytes()),
             wgpu::BufferUsages::COPY_SRC,
         )?;
         if outputs.len() != self.outputs.len() {
@@ -1065,10 +1090,12 @@ impl CompiledGraph {
             )));
         }
         for (k, (buf, bytes)) in outputs.iter().zip(self.output_bytes()).enumerate() {
-            let what = format!("output {k} ({:?})", self.outputs[k].shape);
-            check(what, buf, bytes, wgpu::BufferUsages::COPY_DST)?;
+            let mut shape = self.outputs[k].shape.clone();
+            shape[0] = images;
+            let what = format!("output {k} ({shape:?})");
+            check(what, buf, part(bytes), wgpu::BufferUsages::COPY_DST)?;
         }
-        self.encode_run(enc, input, outputs, self.input_shape[0]);
+        self.encode_run(enc, input, outputs, images);
         Ok(())
     }
 
