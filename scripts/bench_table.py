@@ -11,9 +11,10 @@ resincept (split-K auto, the default) / PyTorch of the median times (below
 1: resincept is faster).
 Rows resincept or PyTorch lack are shown with a dash.
 
-When resincept was also run with split-K targets (`--split-k N`), a second
-table gives its median latency per (model, batch, size) for every split-K
-setting, fastest marked.
+When resincept was also run with split-K targets (`--split-k N`) or another
+grouped-direct threshold (`--grouped-direct N`), a second table gives its
+median latency per (model, batch, size) for every setting it was run with,
+fastest marked.
 """
 import json
 import sys
@@ -52,20 +53,30 @@ def main():
     for k in keys:
         def find(rows, split=None):
             for r in rows:
-                if (r["model"], r["batch"], r["size"]) == k and (split is None or r.get("split_k") == split):
+                if ((r["model"], r["batch"], r["size"]) == k
+                        and (split is None or (r.get("split_k") == split
+                                               and r.get("grouped_direct_max", 16) == 16))):
                     return r
             return None
         auto, off, pt = find(ours, "auto"), find(ours, "off"), find(torch)
         ratio = "%.2f" % (auto["latency_ms_median"] / pt["latency_ms_median"]) if auto and pt else "—"
         print("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s |" % (
             k[0], k[1], k[2], *cell(auto), *cell(off), *cell(pt), ratio))
+    # Settings beyond the defaults (split-K targets, the grouped-direct
+    # threshold): one column per setting, fastest marked.
+    def setting(r):
+        gd = r.get("grouped_direct_max", 16)
+        return r.get("split_k", "auto") + ("" if gd == 16 else " / direct<=%d" % gd)
+
     settings = []
     for r in ours:
-        if r.get("split_k") not in settings:
-            settings.append(r.get("split_k"))
+        if setting(r) not in settings:
+            settings.append(setting(r))
     if any(s not in ("auto", "off", "on") for s in settings):
         def order(s):
-            return (0, 0) if s == "off" else (1, 0) if s in ("auto", "on") else (2, int(s))
+            sk, _, gd = s.partition(" / ")
+            rank = (0, 0) if sk == "off" else (1, 0) if sk in ("auto", "on") else (2, int(sk))
+            return rank + (gd,)
         settings.sort(key=order)
         print()
         print("| model | batch | size | " + " | ".join("split-K %s ms" % s for s in settings) + " |")
@@ -74,8 +85,8 @@ def main():
             times = {}
             for r in ours:
                 if (r["model"], r["batch"], r["size"]) == k:
-                    times[r.get("split_k")] = r["latency_ms_median"]
-            if not times:
+                    times[setting(r)] = r["latency_ms_median"]
+            if len(times) < 2:
                 continue
             best = min(times.values())
             cells = []

@@ -8,7 +8,7 @@
 # profile.txt, layers.txt, golden.txt, log.txt (everything on stderr).
 #
 # Prepare on the development machine: bash scripts/prepare_device.sh
-# Then one device call with carry [".gl", ".devbin"] (about 4.5 minutes):
+# Then one device call with carry [".gl", ".devbin"] (about 5 minutes):
 #   bash scripts/device_side_by_side.sh
 # It ends by printing the BENCHMARKS.md table (scripts/bench_table.py).
 set -uo pipefail
@@ -47,6 +47,16 @@ for model in resnet50 inception_v3; do
     python3 scripts/bench_pytorch.py --model "$model" --batch "$batch" --warmup 5 --iters 30 \
       --json >> "$out/pytorch.jsonl" 2>> "$log"
   done
+done
+# 1b. ResNeXt-50: the direct conv for grouped convs up to 0 (never), 16
+#     (the default) and 32 channels per group, beside PyTorch.
+for batch in 1 32; do
+  for gd in 16 0 32; do
+    "$bin" bench --model resnext50_32x4d --batch "$batch" --warmup 5 --iters 30 \
+      --grouped-direct "$gd" --json >> "$out/resincept.jsonl" 2>> "$log"
+  done
+  python3 scripts/bench_pytorch.py --model resnext50_32x4d --batch "$batch" --warmup 5 --iters 30 \
+    --json >> "$out/pytorch.jsonl" 2>> "$log"
 done
 # 2. Where the time goes, per layer.
 for batch in 1 32; do

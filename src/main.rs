@@ -5,7 +5,7 @@
 //! resincept models
 //! resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE --output FILE [--device gpu|cpu]
 //! resincept classify IMAGE... --model NAME --weights FILE [--top K] [--device gpu|cpu]
-//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off|N] [--profile] [--json]
+//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]
 //! resincept check --model NAME [--batch N] [--size S | --input FILE] [--weights FILE | --synthetic-seed N] [--layers]
 //! ```
 //!

@@ -571,6 +571,10 @@ fn bad_flag_values() {
         &["bench", "--model", "resnet18", "--split-k", "0"],
         &["--split-k takes", "`0`"],
     );
+    assert_error(
+        &["bench", "--model", "resnet18", "--grouped-direct", "many"],
+        &["--grouped-direct", "`many`"],
+    );
     let dir = scratch("bad_flag_values");
     let input = dir.join("in.safetensors");
     save(&input, &[("input", &Tensor::zeros(vec![1, 3, 32, 32]))]);
@@ -1050,6 +1054,7 @@ fn bench_json_has_every_key() {
     assert!(num("lower_bound_bytes") <= num("arena_bytes"));
     assert!(num("arena_bytes") <= num("values_bytes"));
     assert_eq!(m["split_k"], Json::Str("auto".into()));
+    assert_eq!(m["grouped_direct_max"], Json::Num(16.0));
 
     // `bench --split-k SPLIT --json`'s split-K keys: (split_k_convs,
     // dispatches, scratch_bytes), and its `split_k` is SPLIT.

@@ -372,7 +372,8 @@ fn direct_conv() {
     let limits = &ctx.limits;
     for (i, (name, p)) in cases.iter().enumerate() {
         let seed = 300 + 10 * i as u64;
-        let chosen = Launch::choose(name, p, limits, None).unwrap();
+        let chosen =
+            Launch::choose(name, p, limits, None, conv2d::DIRECT_MAX_CHANNELS_PER_GROUP).unwrap();
         let cout_g = p.out_channels / p.groups;
         assert_eq!(
             chosen.direct,
@@ -392,18 +393,42 @@ fn direct_conv() {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert!(bits(&a) == bits(&b), "{name}: direct and tiled differ");
     }
-    // Wide groups stay tiled: ResNeXt's last stage, 32 per group.
+    // Wide groups stay tiled: ResNeXt's last stage, 32 per group; unless
+    // the executor asks for more, and 0 turns the direct conv off.
+    assert!(
+        Launch::choose(
+            "wide",
+            &grouped(
+                32,
+                conv(1, 1024, [7, 7], 1024, [3, 3], [1, 1], Padding::same(1))
+            ),
+            limits,
+            None,
+            32
+        )
+        .unwrap()
+        .direct
+    );
+    assert!(
+        !Launch::choose("x", &cases[0].1, limits, None, 0)
+            .unwrap()
+            .direct
+    );
     let wide = grouped(
         32,
         conv(1, 1024, [7, 7], 1024, [3, 3], [1, 1], Padding::same(1)),
     );
-    assert!(!Launch::choose("wide", &wide, limits, None).unwrap().direct);
+    assert!(
+        !Launch::choose("wide", &wide, limits, None, 16)
+            .unwrap()
+            .direct
+    );
     // The direct conv does not split K.
     let p = &cases[0].1;
     let bad = Launch {
         direct: true,
         splits: 2,
-        ..Launch::choose("x", p, limits, None).unwrap()
+        ..Launch::choose("x", p, limits, None, 16).unwrap()
     };
     let buf = ctx.storage_buffer("x", 1 << 16);
     let e = conv2d::conv2d_gpu_launch(
@@ -1056,7 +1081,14 @@ fn bench_layers() {
             let b_s = ctx.storage_buffer_init("s", &vec![1.0; p.out_channels]);
             let b_out = ctx.storage_buffer("out", p.batch * oh * ow * p.out_channels);
             let target = Some(conv2d::SPLIT_K_TARGET_WORKGROUPS);
-            let chosen = Launch::choose(name, &p, &ctx.limits, target).unwrap();
+            let chosen = Launch::choose(
+                name,
+                &p,
+                &ctx.limits,
+                target,
+                conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
+            )
+            .unwrap();
             let unsplit = Launch {
                 splits: 1,
                 ..chosen

@@ -13,6 +13,7 @@ use super::commands::{build, bytes, gpu_context, model, weights_for};
 use super::json::Json;
 use super::{out, usage, Args, CliError, CliResult, Command};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime, SplitK};
+use resincept::kernels::conv2d;
 use resincept::weights;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
@@ -90,6 +91,15 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
             }
         },
     };
+    let grouped_direct = match args.value("grouped-direct") {
+        None => conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
+        Some(v) => v.parse::<usize>().map_err(|_| {
+            usage(
+                cmd,
+                &format!("--grouped-direct needs a channel count (0: never), got `{v}`"),
+            )
+        })?,
+    };
     let json = args.switch("json");
     let profile = args.switch("profile");
     let graph = build(&info, batch, size, size)?;
@@ -110,7 +120,9 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         ctx.clone(),
         &graph,
         &weights,
-        &CompileOptions::new(batch, size, size).with_split_k(split_k),
+        &CompileOptions::new(batch, size, size)
+            .with_split_k(split_k)
+            .with_grouped_direct_max(grouped_direct),
         &mut |done, total| {
             if tty && (done == total || last_shown.elapsed().as_millis() >= 100) {
                 last_shown = Instant::now();
@@ -185,6 +197,7 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         o.set("micro_batch", stats.micro_batch);
         o.set("micro_batches", stats.micro_batches);
         o.set("split_k", split_k.name());
+        o.set("grouped_direct_max", grouped_direct);
         o.set("split_k_convs", stats.split_k_convs);
         o.set("scratch_bytes", stats.scratch_bytes);
         o.set("pipelines", stats.pipelines);

@@ -161,7 +161,7 @@ pub const COMMANDS: &[Command] = &[
         name: "bench",
         synopsis: "resincept bench --model NAME [--batch N] [--size S] [--iters N] \
                    [--warmup N] [--precision f32] [--weights FILE | --synthetic-seed N] \
-                   [--split-k auto|on|off|N] [--profile] [--json]",
+                   [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]",
         about: "compile a model for the GPU, warm up, time it: median/min/max latency, \
                 images/s, GFLOP/s; --profile adds per-layer GPU times",
         flags: &[
@@ -181,6 +181,12 @@ pub const COMMANDS: &[Command] = &[
                 "auto (default: on for GPUs, off for CPU adapters), on or off: split \
                  the reduction of convs with too few output tiles to fill the GPU \
                  (256 workgroups); or N: on, filling N workgroups (to tune for a GPU)",
+            ),
+            (
+                "grouped-direct",
+                true,
+                "grouped convs with at most N output channels per group run as the \
+                 direct conv, not the tiled one (default 16; 0: never; to tune for a GPU)",
             ),
             (
                 "weights",

@@ -98,6 +98,11 @@ pub struct CompileOptions {
     /// device's storage-binding or buffer limit, in which case the largest
     /// micro-batch that fits is taken). See [`CompiledGraph`].
     pub micro_batch: Option<usize>,
+    /// Grouped convs with at most this many output channels per group run
+    /// as the direct conv instead of the tiled one (ResNeXt's 3×3s; 0:
+    /// never). [`conv2d::DIRECT_MAX_CHANNELS_PER_GROUP`] unless set, to
+    /// tune it on a GPU.
+    pub grouped_direct_max: usize,
 }
 
 /// Split-K policy: whether convs with fewer output tiles than a target
@@ -158,7 +163,16 @@ impl CompileOptions {
             poison: false,
             split_k: SplitK::Auto,
             micro_batch: None,
+            grouped_direct_max: conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
         }
+    }
+
+    /// The same with grouped convs of at most `channels` output channels
+    /// per group run as the direct conv (see
+    /// [`CompileOptions::grouped_direct_max`]).
+    pub fn with_grouped_direct_max(mut self, channels: usize) -> Self {
+        self.grouped_direct_max = channels;
+        self
     }
 
     /// The same run in micro-batches of at most `images` images (see
@@ -579,7 +593,8 @@ impl CompiledGraph {
                 let p = c.params(shapes[n.inputs[0].0], ctot, off);
                 p.validate(&n.name)?;
                 let target = opts.split_k.target(ctx.info.device_type);
-                let l = conv2d::Launch::choose(&n.name, &p, &ctx.limits, target)?;
+                let direct = opts.grouped_direct_max;
+                let l = conv2d::Launch::choose(&n.name, &p, &ctx.limits, target, direct)?;
                 launches[i] = Some((p, l));
             }
         }

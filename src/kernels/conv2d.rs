@@ -660,8 +660,9 @@ pub struct Launch {
     pub direct: bool,
 }
 
-/// The most output channels per group for which [`Launch::choose`] takes
-/// the direct conv: a 64-wide tile is then at most a quarter used. ResNeXt
+/// The most output channels per group for which the executor has
+/// [`Launch::choose`] take the direct conv by default: a 64-wide tile is
+/// then at most a quarter used. ResNeXt
 /// 32x4d's and 64x4d's 3×3 convs have 4, 8, 16 and 32 per group by stage.
 /// Reasoned, not yet timed on a GPU.
 pub const DIRECT_MAX_CHANNELS_PER_GROUP: usize = 16;
@@ -703,7 +704,10 @@ pub fn split_k_for(
 }
 
 impl Launch {
-    /// The launcher's choice for `p` on a device with `limits`:
+    /// The launcher's choice for `p` on a device with `limits`: the direct
+    /// conv for a grouped conv with at most `direct_max` output channels
+    /// per group (the executor's default is
+    /// [`DIRECT_MAX_CHANNELS_PER_GROUP`]; 0 never), else
     /// [`Variant::choose`], then, with a `split_target` of workgroups,
     /// [`split_k_for`] (scratch within the storage binding limit); K is not
     /// split without one.
@@ -712,12 +716,13 @@ impl Launch {
         p: &Conv2dParams,
         limits: &wgpu::Limits,
         split_target: Option<usize>,
+        direct_max: usize,
     ) -> Result<Self> {
         let variant = Variant::choose(node, p, limits.max_compute_workgroup_storage_size)?;
         let max_scratch = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
-        let direct = p.groups > 1 && p.out_channels / p.groups <= DIRECT_MAX_CHANNELS_PER_GROUP;
+        let direct = p.groups > 1 && p.out_channels / p.groups <= direct_max;
         let splits = match split_target {
             Some(t) if !direct => split_k_for(p, &variant, max_scratch, t),
             _ => 1,
