@@ -51,6 +51,22 @@ fn read(ctx: &Context, buf: &wgpu::Buffer) -> Vec<f32> {
     ctx.read_buffer(buf, (buf.size() / 4) as usize).unwrap()
 }
 
+/// MODEL for `batch` images of `size`², with the synthetic weights of seed 1.
+fn synthetic_model(batch: usize, size: usize) -> (resincept::graph::Graph, Weights) {
+    let graph = models::build(MODEL, batch, size).unwrap();
+    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    (graph, weights)
+}
+
+/// The bits of `v`, for exact comparisons.
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+fn encoder(device: &wgpu::Device) -> wgpu::CommandEncoder {
+    device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+}
+
 /// The application's run: its image upload, then two encoded runs of a
 /// micro-batched graph (three images in micro-batches of two) on two
 /// inputs, then its own use of the logits (a copy), all in one encoder and
@@ -66,8 +82,7 @@ fn encoded_runs_on_the_applications_device() {
     assert_eq!(ctx.limits, device.limits());
 
     let (batch, size) = (3, 32);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let opts = CompileOptions::new(batch, size, size)
         .with_micro_batch(2)
         .poisoned();
@@ -118,12 +133,8 @@ fn encoded_runs_on_the_applications_device() {
         let got = read(&ctx, &used[k]);
         let by_run = model.run(input).unwrap();
         assert_eq!(
-            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            by_run[0]
-                .data
-                .iter()
-                .map(|v| v.to_bits())
-                .collect::<Vec<_>>(),
+            bits(&got),
+            bits(&by_run[0].data),
             "encoded run {k} differs from run()"
         );
         let want = cpu::run(&graph, &weights, input).unwrap();
@@ -147,8 +158,7 @@ fn encode_refuses_unusable_buffers() {
         return;
     };
     let (batch, size) = (1, 32);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let model = CompiledGraph::compile(
         ctx.clone(),
         &graph,
@@ -172,9 +182,7 @@ fn encode_refuses_unusable_buffers() {
     let small_output = make(model.output_bytes()[0] - 4, U::COPY_DST);
     let no_dst = make(model.output_bytes()[0], U::STORAGE | U::COPY_SRC);
 
-    let mut enc = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    let mut enc = encoder(&ctx.device);
     let cases: [(&wgpu::Buffer, &[&wgpu::Buffer], &[&str]); 6] = [
         (
             &small_input,
@@ -241,8 +249,7 @@ fn from_wgpu_checks_the_devices_limits() {
     let (adapter, device, queue) = app_device(small).unwrap();
     let ctx = Arc::new(Context::from_wgpu(adapter, device, queue).unwrap());
     let (batch, size) = (2, 32);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let opts = CompileOptions::new(batch, size, size).poisoned();
     let model = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
     assert_eq!(model.stats().micro_batches, 2);
@@ -282,8 +289,7 @@ fn one_model_many_threads() {
         return;
     };
     let (batch, size) = (2, 16);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let opts = CompileOptions::new(batch, size, size);
     let model = Arc::new(CompiledGraph::compile(ctx, &graph, &weights, &opts).unwrap());
     let inputs: Vec<Tensor> = (0..4)
@@ -291,25 +297,14 @@ fn one_model_many_threads() {
         .collect();
     let alone: Vec<Vec<u32>> = inputs
         .iter()
-        .map(|x| {
-            model.run(x).unwrap()[0]
-                .data
-                .iter()
-                .map(|v| v.to_bits())
-                .collect()
-        })
+        .map(|x| bits(&model.run(x).unwrap()[0].data))
         .collect();
     std::thread::scope(|s| {
         for (x, want) in inputs.iter().zip(&alone) {
             let model = model.clone();
             s.spawn(move || {
                 for _ in 0..5 {
-                    let got: Vec<u32> = model.run(x).unwrap()[0]
-                        .data
-                        .iter()
-                        .map(|v| v.to_bits())
-                        .collect();
-                    assert_eq!(&got, want);
+                    assert_eq!(&bits(&model.run(x).unwrap()[0].data), want);
                 }
             });
         }
@@ -327,18 +322,16 @@ fn run_and_encode_from_two_threads() {
         return;
     };
     let (batch, size) = (1, 16);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let opts = CompileOptions::new(batch, size, size);
     let model = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
     let (xa, xb) = (
         synthetic_input(21, &[batch, 3, size, size]),
         synthetic_input(22, &[batch, 3, size, size]),
     );
-    let bits = |t: &Tensor| t.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let (want_a, want_b) = (
-        bits(&model.run(&xa).unwrap()[0]),
-        bits(&model.run(&xb).unwrap()[0]),
+        bits(&model.run(&xa).unwrap()[0].data),
+        bits(&model.run(&xb).unwrap()[0].data),
     );
     assert_ne!(want_a, want_b);
     let usage =
@@ -348,18 +341,16 @@ fn run_and_encode_from_two_threads() {
     std::thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..20 {
-                assert_eq!(bits(&model.run(&xa).unwrap()[0]), want_a);
+                assert_eq!(bits(&model.run(&xa).unwrap()[0].data), want_a);
             }
         });
         s.spawn(|| {
             for _ in 0..20 {
-                let mut enc = ctx
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+                let mut enc = encoder(&ctx.device);
                 model.encode(&mut enc, &input_b, &[&logits_b]).unwrap();
                 ctx.queue.submit([enc.finish()]);
                 let got = read(&ctx, &logits_b);
-                assert_eq!(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want_b);
+                assert_eq!(bits(&got), want_b);
             }
         });
     });
@@ -374,8 +365,7 @@ fn encode_fewer_images() {
         return;
     };
     let (batch, size) = (3, 16);
-    let graph = models::build(MODEL, batch, size).unwrap();
-    let weights = Weights::from_synthetic(1, &graph.param_specs());
+    let (graph, weights) = synthetic_model(batch, size);
     let opts = CompileOptions::new(batch, size, size)
         .with_micro_batch(2)
         .poisoned();
@@ -386,9 +376,7 @@ fn encode_fewer_images() {
         let x = synthetic_input(30 + images as u64, &[images, 3, size, size]);
         let input = buffer(&ctx.device, "images", &x.data, usage);
         let logits = buffer(&ctx.device, "logits", &vec![f32::NAN; images * 10], usage);
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut enc = encoder(&ctx.device);
         model
             .encode_images(&mut enc, images, &input, &[&logits])
             .unwrap();
@@ -396,14 +384,11 @@ fn encode_fewer_images() {
         let got = read(&ctx, &logits);
         let want = &model.run(&x).unwrap()[0];
         assert_eq!(want.shape, vec![images, 10]);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&got), bits(&want.data), "{images} images");
     }
     let x = buffer(&ctx.device, "x", &[0.0; 3 * 16 * 16 * 3], usage);
     let y = buffer(&ctx.device, "y", &[0.0; 30], usage);
-    let mut enc = ctx
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    let mut enc = encoder(&ctx.device);
     for images in [0, 4] {
         let e = model
             .encode_images(&mut enc, images, &x, &[&y])
