@@ -63,10 +63,30 @@ pub struct Command {
     /// What it does (for `--help`).
     pub about: &'static str,
     /// `(flag without dashes, takes a value, help)`.
-    pub flags: &'static [(&'static str, bool, &'static str)],
+    pub flags: &'static [Flag],
     /// Positional arguments: `(min, max)` count.
     pub positional: (usize, usize),
 }
+
+/// A flag: `(name without dashes, takes a value, help)`.
+pub type Flag = (&'static str, bool, &'static str);
+
+/// `--model`, which every model command takes.
+const MODEL: Flag = ("model", true, "model name (see `resincept models`)");
+
+/// `--weights` where synthetic weights are the default (`bench`, `check`).
+const WEIGHTS_OR_SYNTHETIC: Flag = (
+    "weights",
+    true,
+    "safetensors state_dict (default: synthetic weights)",
+);
+
+/// `--synthetic-seed` where synthetic weights are the default.
+const SYNTHETIC_SEED: Flag = (
+    "synthetic-seed",
+    true,
+    "seed of the synthetic weights (default 1)",
+);
 
 /// Every command, in the order `--help` lists them.
 pub const COMMANDS: &[Command] = &[
@@ -91,7 +111,7 @@ pub const COMMANDS: &[Command] = &[
         about: "run a model on the f32 tensor `input` (N,3,H,W) of a safetensors file; \
                 write the logits as tensor `output` (N,classes)",
         flags: &[
-            ("model", true, "model name (see `resincept models`)"),
+            MODEL,
             (
                 "weights",
                 true,
@@ -130,7 +150,7 @@ pub const COMMANDS: &[Command] = &[
         about: "decode PNG/JPEG images, preprocess as torchvision does for the model, \
                 print the top-K classes with probabilities",
         flags: &[
-            ("model", true, "model name (see `resincept models`)"),
+            MODEL,
             (
                 "weights",
                 true,
@@ -165,7 +185,7 @@ pub const COMMANDS: &[Command] = &[
         about: "compile a model for the GPU, warm up, time it: median/min/max latency, \
                 images/s, GFLOP/s; --profile adds per-layer GPU times",
         flags: &[
-            ("model", true, "model name (see `resincept models`)"),
+            MODEL,
             ("batch", true, "batch size (default 1)"),
             (
                 "size",
@@ -188,16 +208,8 @@ pub const COMMANDS: &[Command] = &[
                 "grouped convs with at most N output channels per group run as the \
                  direct conv, not the tiled one (default 16; 0: never; to tune for a GPU)",
             ),
-            (
-                "weights",
-                true,
-                "safetensors state_dict (default: synthetic weights)",
-            ),
-            (
-                "synthetic-seed",
-                true,
-                "seed of the synthetic weights (default 1)",
-            ),
+            WEIGHTS_OR_SYNTHETIC,
+            SYNTHETIC_SEED,
             (
                 "profile",
                 false,
@@ -217,7 +229,7 @@ pub const COMMANDS: &[Command] = &[
                 and names the first that differs; --expect compares both with \
                 PyTorch's own output (exit status 1 when anything differs)",
         flags: &[
-            ("model", true, "model name (see `resincept models`)"),
+            MODEL,
             (
                 "batch",
                 true,
@@ -233,16 +245,8 @@ pub const COMMANDS: &[Command] = &[
                 true,
                 "safetensors file holding tensor `input` (N,3,H,W) instead",
             ),
-            (
-                "weights",
-                true,
-                "safetensors state_dict (default: synthetic weights)",
-            ),
-            (
-                "synthetic-seed",
-                true,
-                "seed of the synthetic weights (default 1)",
-            ),
+            WEIGHTS_OR_SYNTHETIC,
+            SYNTHETIC_SEED,
             (
                 "transform-input",
                 false,
