@@ -216,6 +216,13 @@ fn save(path: &Path, tensors: &[(&str, &Tensor)]) {
     weights::save_safetensors(path, tensors, None).unwrap();
 }
 
+/// `dir/in.safetensors` holding `x` as tensor `input`, for `run` and `check`.
+fn input_file(dir: &Path, x: &Tensor) -> PathBuf {
+    let path = dir.join("in.safetensors");
+    save(&path, &[("input", x)]);
+    path
+}
+
 const CIFAR: &str = "preact_resnet164_cifar";
 
 // ---------------------------------------------------------------- a PNG writer
@@ -528,8 +535,7 @@ fn help_succeeds() {
 #[test]
 fn unknown_model_lists_the_known_ones() {
     let dir = scratch("unknown_model");
-    let input = dir.join("in.safetensors");
-    save(&input, &[("input", &Tensor::zeros(vec![1, 3, 32, 32]))]);
+    let input = input_file(&dir, &Tensor::zeros(vec![1, 3, 32, 32]));
     let out = dir.join("out.safetensors");
     let line = assert_error(
         &[
@@ -576,8 +582,7 @@ fn bad_flag_values() {
         &["--grouped-direct", "`many`"],
     );
     let dir = scratch("bad_flag_values");
-    let input = dir.join("in.safetensors");
-    save(&input, &[("input", &Tensor::zeros(vec![1, 3, 32, 32]))]);
+    let input = input_file(&dir, &Tensor::zeros(vec![1, 3, 32, 32]));
     let base = [
         "run",
         "--model",
@@ -732,8 +737,7 @@ fn edited_weights(dir: &Path, edit: impl FnOnce(&mut Weights, &str)) -> (PathBuf
 #[test]
 fn weights_that_do_not_fit_name_the_key() {
     let dir = scratch("bad_weights");
-    let input = dir.join("in.safetensors");
-    save(&input, &[("input", &Tensor::zeros(vec![1, 3, 32, 32]))]);
+    let input = input_file(&dir, &Tensor::zeros(vec![1, 3, 32, 32]));
     let out = dir.join("out.safetensors");
     let run = |w: &Path, needles: &[&str]| {
         assert_error(
@@ -892,9 +896,8 @@ fn info_runs() {
 #[test]
 fn run_synthetic_gpu_and_cpu_agree() {
     let dir = scratch("run_agree");
-    let input = dir.join("in.safetensors");
     let x = weights::synthetic_input(7, &[2, 3, 32, 32]);
-    save(&input, &[("input", &x)]);
+    let input = input_file(&dir, &x);
     let cpu_out = dir.join("cpu.safetensors");
     assert_ok(&[
         "run",
@@ -946,11 +949,7 @@ fn run_resnet18_small_input_gpu() {
         return;
     }
     let dir = scratch("run_resnet18");
-    let input = dir.join("in.safetensors");
-    save(
-        &input,
-        &[("input", &weights::synthetic_input(3, &[1, 3, 64, 64]))],
-    );
+    let input = input_file(&dir, &weights::synthetic_input(3, &[1, 3, 64, 64]));
     let out = dir.join("out.safetensors");
     assert_ok(&[
         "run",
@@ -1208,11 +1207,7 @@ fn micro_batches_under_a_small_binding_limit() {
         return;
     }
     let dir = scratch("micro_batches");
-    let input = dir.join("in.safetensors");
-    save(
-        &input,
-        &[("input", &weights::synthetic_input(3, &[4, 3, 32, 32]))],
-    );
+    let input = input_file(&dir, &weights::synthetic_input(3, &[4, 3, 32, 32]));
     let run = |cap: Option<&str>, name: &str| -> Tensor {
         let out = dir.join(name);
         let mut cmd = run_command(CIFAR, &input, &out, &["--synthetic-seed", "1"]);
@@ -1287,11 +1282,7 @@ fn check_compares_gpu_with_cpu() {
 
     // The input's own shape sets the batch and size.
     let dir = scratch("check");
-    let input = dir.join("in.safetensors");
-    save(
-        &input,
-        &[("input", &weights::synthetic_input(5, &[2, 3, 32, 32]))],
-    );
+    let input = input_file(&dir, &weights::synthetic_input(5, &[2, 3, 32, 32]));
     let out = assert_ok(&["check", "--model", CIFAR, "--input", path_str(&input)]);
     assert!(out.contains("input 2×3×32×32"), "{out}");
     assert_error(
