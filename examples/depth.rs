@@ -14,7 +14,7 @@
 
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::weights::{synthetic_input, Weights};
-use resincept::{models, Context};
+use resincept::{models, Context, ContextOptions};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     let batch = number("--batch", 1)?;
     let imagenet_size = if full { 224 } else { 64 };
 
-    let ctx = match Context::new() {
+    let ctx = match Context::new(&ContextOptions::default()) {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
             println!("{e}\nNo GPU adapter: nothing to time (the CLI's --device cpu runs a model without one).");

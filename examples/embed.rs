@@ -7,11 +7,11 @@
 
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::weights::{synthetic_input, Weights};
-use resincept::{imagenet, models, Context};
+use resincept::{imagenet, models, Context, ContextOptions};
 use std::sync::Arc;
 
 fn main() -> anyhow::Result<()> {
-    let ctx = match Context::new() {
+    let ctx = match Context::new(&ContextOptions::default()) {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
             eprintln!(

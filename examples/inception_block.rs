@@ -11,7 +11,7 @@
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::graph::{Conv2d, Graph, Pool, ValueId};
 use resincept::weights::{synthetic_input, Weights};
-use resincept::{exec, Context};
+use resincept::{exec, Context, ContextOptions};
 use std::sync::Arc;
 
 /// conv → batchnorm → ReLU, named as torchvision's `BasicConv2d`
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
         graph.param_count(),
         graph.macs(shape)? as f64 / 1e6
     );
-    let ctx = match Context::new() {
+    let ctx = match Context::new(&ContextOptions::default()) {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
             println!("{e}\nNo GPU adapter: computed on the CPU reference executor only.");

@@ -10,7 +10,7 @@
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::graph::{Conv2d, Graph};
 use resincept::weights::{synthetic_input, Weights};
-use resincept::{exec, Context};
+use resincept::{exec, Context, ContextOptions};
 use std::sync::Arc;
 
 /// `layer2.0` of a ResNet-50 with fewer channels: 1×1 → 3×3/2 → 1×1, each
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         graph.param_count(),
         graph.macs(shape)? as f64 / 1e6
     );
-    let ctx = match Context::new() {
+    let ctx = match Context::new(&ContextOptions::default()) {
         Ok(ctx) => Arc::new(ctx),
         Err(e) => {
             println!("{e}\nNo GPU adapter: computed on the CPU reference executor only.");

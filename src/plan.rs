@@ -339,19 +339,18 @@ impl Plan {
 
     /// Refuses values no buffer of this device can hold, with
     /// [`Error::Limit`] naming the value's producer, the limit and both
-    /// values. Checks `max_storage_buffer_binding_size` and `max_buffer_size`.
-    pub fn check_limits(&self, graph: &Graph, limits: &wgpu::Limits) -> Result<()> {
+    /// values: `max_binding` is the device's `max_storage_buffer_binding_size`,
+    /// `max_buffer` its `max_buffer_size` (plain numbers: the plan knows
+    /// nothing of a GPU API).
+    pub fn check_limits(&self, graph: &Graph, max_binding: u64, max_buffer: u64) -> Result<()> {
         for r in self.roots() {
             let needed = self.value_bytes(r);
             let name = graph
                 .producer(r)
                 .map_or_else(|| format!("value {}", r.0), |n| n.name.clone());
             for (limit, available) in [
-                (
-                    "max_storage_buffer_binding_size",
-                    limits.max_storage_buffer_binding_size,
-                ),
-                ("max_buffer_size", limits.max_buffer_size),
+                ("max_storage_buffer_binding_size", max_binding),
+                ("max_buffer_size", max_buffer),
             ] {
                 if needed > available {
                     return Err(Error::Limit {

@@ -22,9 +22,9 @@
 //!   `round((h − c) / 2)` with Python's round-half-to-even, zero padding
 //!   when the image is smaller than the crop.
 //!
-//! JPEG decoding is the `image` crate's, not libjpeg's, so a JPEG's pixels
-//! (and hence the last digits of a probability) can differ slightly from
-//! PIL's; PNG pixels are identical.
+//! Decoding gives PIL's pixels: JPEG through [`crate::jpeg`] (libjpeg-turbo's
+//! decoding reproduced bit for bit), PNG through the `image` crate with
+//! PIL's 16-bit rules (see [`decode_image`]).
 //!
 //! Layout: [`RgbImage`] is interleaved `RGBRGB…`, row-major, top row first.
 //! [`Preprocess::apply`] returns planar CHW f32, the layout of one image

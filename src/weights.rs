@@ -186,15 +186,53 @@ pub fn is_ignored_key(key: &str) -> bool {
 /// Invariant: every tensor's `data.len()` equals the product of its shape
 /// (tensors made by this module always hold; [`Weights::insert`] checks).
 /// Keys iterate in sorted order.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Each store has an [`id`](Weights::id) that changes whenever its contents
+/// do; the GPU executor uses it to upload a model's parameters once per
+/// device however many graphs (batch sizes) are compiled from it.
+#[derive(Debug, Clone)]
 pub struct Weights {
     tensors: BTreeMap<String, Tensor>,
+    id: u64,
+}
+
+/// A process-unique id for a store's contents.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self::from_map(BTreeMap::new())
+    }
+}
+
+impl PartialEq for Weights {
+    /// Equal when they hold the same tensors under the same keys.
+    fn eq(&self, other: &Self) -> bool {
+        self.tensors == other.tensors
+    }
 }
 
 impl Weights {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn from_map(tensors: BTreeMap<String, Tensor>) -> Self {
+        Self {
+            tensors,
+            id: next_id(),
+        }
+    }
+
+    /// Identifies this store's contents: unique in the process, the same
+    /// for clones until either is changed, new after every
+    /// [`insert`](Weights::insert) or [`remove`](Weights::remove).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The `synthetic-v1` weights of every `(key, shape)` in `specs` under
@@ -206,7 +244,7 @@ impl Weights {
             .filter(|(key, _)| !is_ignored_key(key))
             .map(|(key, shape)| (key.clone(), synthetic_tensor(seed, key, shape)))
             .collect();
-        Self { tensors }
+        Self::from_map(tensors)
     }
 
     /// Loads every tensor of a safetensors file (see
@@ -238,7 +276,7 @@ impl Weights {
             let tensor = view_to_tensor(key, view.dtype(), view.shape(), view.data())?;
             tensors.insert(key.to_string(), tensor);
         }
-        Ok(Self { tensors })
+        Ok(Self::from_map(tensors))
     }
 
     /// The tensor stored under `key`; [`Error::Weights`] naming the key when
@@ -260,11 +298,13 @@ impl Weights {
     pub fn insert(&mut self, key: impl Into<String>, tensor: Tensor) -> Result<Option<Tensor>> {
         let key = key.into();
         check_len(&key, &tensor)?;
+        self.id = next_id();
         Ok(self.tensors.insert(key, tensor))
     }
 
     /// Removes and returns the tensor under `key`, if any.
     pub fn remove(&mut self, key: &str) -> Option<Tensor> {
+        self.id = next_id();
         self.tensors.remove(key)
     }
 

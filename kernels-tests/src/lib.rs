@@ -14,7 +14,7 @@ pub const REQUIRE_GPU: &str = "RESINCEPT_REQUIRE_GPU";
 /// `SKIP: no GPU adapter`. Panics instead when `RESINCEPT_REQUIRE_GPU=1`.
 pub fn gpu() -> Option<Arc<Context>> {
     static CTX: OnceLock<Result<Arc<Context>, String>> = OnceLock::new();
-    let ctx = CTX.get_or_init(|| Context::new().map(Arc::new).map_err(|e| e.to_string()));
+    let ctx = CTX.get_or_init(|| Context::from_env().map(Arc::new).map_err(|e| e.to_string()));
     match ctx {
         Ok(c) => Some(c.clone()),
         Err(e) => {
@@ -214,4 +214,59 @@ pub fn assert_close(case: &str, got: &[f32], want: &[f32], tol: Tolerance) {
         got.len(),
         bad.join("\n")
     );
+}
+
+/// The environment variable naming the folder kernel tests write traces
+/// to (for the Dawn replay, `tests/dawn.rs`); unset, nothing is written.
+pub const TRACE_DIR: &str = "RESINCEPT_TRACE_DIR";
+
+/// With [`TRACE_DIR`] set, records `dispatches` as a trace under
+/// `$RESINCEPT_TRACE_DIR/<family>/<n>-<case>`, whose checks are `outputs`
+/// (label, buffer, the kernel's tolerance). Call it *before* the test runs
+/// the dispatches, while the outputs still hold their NaN pre-fill, so the
+/// replay starts from the same state and an element it never writes stays
+/// NaN. The trace runs the dispatches once itself; kernels write their
+/// outputs without reading them, so the test's own run gives the same.
+pub fn trace_dispatches(
+    ctx: &Context,
+    family: &str,
+    case: &str,
+    dispatches: &[&resincept::device::Dispatch],
+    outputs: &[(&str, &wgpu::Buffer, Tolerance)],
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let Some(root) = std::env::var_os(TRACE_DIR) else {
+        return;
+    };
+    let safe: String = case
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = PathBuf::from(root)
+        .join(family)
+        .join(format!("{n:03}-{safe}"));
+    let cmds: Vec<_> = dispatches
+        .iter()
+        .map(|d| resincept::device::Command::Dispatch(d))
+        .collect();
+    let checks: Vec<_> = outputs
+        .iter()
+        .map(|(label, b, tol)| resincept::device::trace::Check {
+            label: label.to_string(),
+            span: resincept::device::Span::whole(b),
+            atol: tol.atol,
+            rtol: tol.rtol,
+        })
+        .collect();
+    resincept::device::trace::record(ctx, &format!("{family} {case}"), &cmds, &checks, &dir)
+        .unwrap_or_else(|e| panic!("{family} {case}: recording a trace: {e}"));
 }

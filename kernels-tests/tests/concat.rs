@@ -1,6 +1,6 @@
 //! GPU-vs-CPU tests for the channel-offset concat copy.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec, trace_dispatches};
 use resincept::kernels::concat::{self, ConcatParams};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 
@@ -33,6 +33,14 @@ fn concat_sweep() {
         let bsrc = ctx.storage_buffer_init("src", &nchw_to_nhwc(&src, [n, c, h, w]));
         let out = nan_buffer(&ctx, out_len);
         let d = concat::concat_gpu(&ctx, "concat", &p, &bsrc, &out).unwrap();
+        let case = format!("sweep {i}");
+        trace_dispatches(
+            &ctx,
+            "concat",
+            &case,
+            &[&d],
+            &[("output", &out, concat::TOLERANCE)],
+        );
         ctx.run_dispatches(&[&d]).unwrap();
         let got = nhwc_to_nchw(&ctx.read_buffer(&out, out_len).unwrap(), [n, total, h, w]);
         // Written channels must match bit for bit; all others stay NaN.

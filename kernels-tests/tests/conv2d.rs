@@ -7,8 +7,10 @@
 //! NaN-filled output, and compares with `conv2d::TOLERANCE`. Sizes are kept
 //! small: lavapipe runs about a GFLOP/s.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
-use resincept::kernels::conv2d::{self, Conv2dParams, Launch, Padding, TapMode, Variant};
+use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec, trace_dispatches};
+use resincept::device::Span;
+use resincept::graph::Padding;
+use resincept::kernels::conv2d::{self, Conv2dParams, Launch, TapMode, Variant};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
@@ -82,8 +84,8 @@ fn check(
                 &b_w,
                 &b_scale,
                 &b_shift,
-                b_res.as_ref(),
-                scratch.as_ref(),
+                b_res.as_ref().map(Span::whole),
+                scratch.as_ref().map(Span::whole),
                 &b_out,
             )
         }
@@ -95,7 +97,7 @@ fn check(
             &b_w,
             &b_scale,
             &b_shift,
-            b_res.as_ref(),
+            b_res.as_ref().map(Span::whole),
             &b_out,
         )
         .map(|d| vec![d]),
@@ -108,7 +110,11 @@ fn check(
         "{name}: dispatches"
     );
     assert_eq!(ds[0].flops, 2 * p.macs(), "{name}: flops");
-    ctx.run_dispatches(&ds.iter().collect::<Vec<_>>()).unwrap();
+    let k = p.kernel[0] * p.kernel[1] * cin_g;
+    let refs: Vec<_> = ds.iter().collect();
+    let tol = conv2d::tolerance_for_k(k);
+    trace_dispatches(ctx, "conv2d", name, &refs, &[("output", &b_out, tol)]);
+    ctx.run_dispatches(&refs).unwrap();
     let got = nhwc_to_nchw(&ctx.read_buffer(&b_out, out_len).unwrap(), out_shape);
 
     // Split the output tensor into this conv's channels and the rest.
@@ -130,9 +136,8 @@ fn check(
         }
     }
     let label = format!("{name} {p:?} launch {launch:?}");
-    let k = p.kernel[0] * p.kernel[1] * cin_g;
     // TOLERANCE itself up to K = 1024 (every case here but the bench's).
-    assert_close(&label, &got_in, &want_in, conv2d::tolerance_for_k(k));
+    assert_close(&label, &got_in, &want_in, tol);
     got
 }
 
@@ -441,7 +446,7 @@ fn direct_conv() {
         &buf,
         &buf,
         None,
-        Some(&buf),
+        Some(Span::whole(&buf)),
         &buf,
     )
     .unwrap_err();
@@ -671,6 +676,42 @@ fn split_k_choices() {
             );
             assert!(s == 1 || per >= conv2d::SPLIT_K_MIN_TILES_PER_SLICE);
         }
+    }
+}
+
+/// `Variant::launcher_variants` (what the Dawn gate creates) holds every
+/// variant `Variant::choose` returns, for the model layers and the sweep's
+/// shapes at several batches, on devices with 16 KiB, 32 KiB and 64 KiB of
+/// workgroup memory, and nothing the launcher never picks twice.
+#[test]
+fn launcher_variants_cover_every_choice() {
+    for wg in [16 * 1024, 32 * 1024, 64 * 1024] {
+        let all = Variant::launcher_variants(wg);
+        let mut seen = std::collections::HashSet::new();
+        for (name, layer) in model_layers() {
+            for batch in [1, 8, 32] {
+                let p = Conv2dParams {
+                    batch,
+                    ..layer.clone()
+                };
+                let v = Variant::choose(name, &p, wg).unwrap();
+                assert!(
+                    all.contains(&v),
+                    "{name} batch {batch}: {v:?} not listed for {wg}"
+                );
+                seen.insert(v);
+            }
+        }
+        for cin in [3, 4, 16] {
+            for k in [[1, 1], [3, 3], [1, 7], [7, 1]] {
+                let p = conv(1, cin, [9, 9], 8, k, [1, 1], Padding::default());
+                let v = Variant::choose("sweep", &p, wg).unwrap();
+                assert!(all.contains(&v), "{p:?}: {v:?} not listed for {wg}");
+            }
+        }
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), all.len(), "duplicates in {all:?}");
+        assert!(seen.len() >= 4, "model layers chose only {seen:?}");
     }
 }
 
@@ -937,7 +978,17 @@ fn launcher_errors() {
             direct: false,
         };
         conv2d::conv2d_gpu_launch(
-            &ctx, "split", &p, l, &ok_in, &w, &s, &s, None, scratch, &out,
+            &ctx,
+            "split",
+            &p,
+            l,
+            &ok_in,
+            &w,
+            &s,
+            &s,
+            None,
+            scratch.map(Span::whole),
+            &out,
         )
         .map(|d| d.len())
     };
@@ -1137,7 +1188,7 @@ fn bench_layers() {
                     &b_s,
                     &b_s,
                     None,
-                    Some(&b_scratch),
+                    Some(Span::whole(&b_scratch)),
                     &b_out,
                 )
                 .unwrap();

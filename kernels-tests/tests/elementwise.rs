@@ -1,6 +1,7 @@
 //! GPU-vs-CPU tests for the elementwise kernels and the layout transposes.
 
 use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use resincept::device::Span;
 use resincept::kernels::{elementwise, layout};
 
 #[test]
@@ -28,7 +29,11 @@ fn add_sweep() {
             let ba = ctx.storage_buffer_init("a", &a);
             let bb = ctx.storage_buffer_init("b", &b);
             let out = nan_buffer(&ctx, len);
-            let bref = if beta == 0.0 { None } else { Some(&bb) };
+            let bref = if beta == 0.0 {
+                None
+            } else {
+                Some(Span::whole(&bb))
+            };
             let d = elementwise::add_gpu(&ctx, "add", &p, &ba, bref, &out).unwrap();
             ctx.run_dispatches(&[&d]).unwrap();
             let got = ctx.read_buffer(&out, len).unwrap();

@@ -8,7 +8,7 @@
 //! dispatches on the same data). Output buffers are NaN-filled first.
 
 use kernels_tests::{assert_close, gpu};
-use resincept::context::REQUIRED_LIMITS;
+use resincept::device::context::REQUIRED_LIMITS;
 use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
 use resincept::weights::{synthetic_input, Weights};

@@ -778,7 +778,7 @@ fn micro_batches_when_the_device_limit_requires() {
             max_storage_binding: Some(bytes),
             ..ContextOptions::from_env().unwrap()
         };
-        Arc::new(Context::with_options(&opts).unwrap())
+        Arc::new(Context::new(&opts).unwrap())
     };
     // The largest value is 16 channels × 40 × 40 f32 = 102400 bytes per
     // image: 2 images fit in 256 KiB, so 7 images run as 4 micro-batches
@@ -1045,5 +1045,73 @@ fn profile_times_every_dispatch() {
         "after profile",
         &cg.run(&xin).unwrap(),
         &cpu::run(&g, &w, &xin).unwrap(),
+    );
+}
+
+/// Weights live on the device once per model: a second compile of the
+/// same graph and weights for another batch on the same context creates
+/// only activation-sized buffers (slots, upload, staging, poison), and
+/// gives the same outputs; weights that changed are uploaded anew; once
+/// every graph holding them is dropped, the next compile uploads again.
+#[test]
+fn weights_are_shared_between_batch_sizes() {
+    let Some(ctx) = gpu() else { return };
+    let graph = resincept::models::build("resnet18", 1, 32).unwrap();
+    let weights = Weights::from_synthetic(9, &graph.param_specs());
+    let one = CompiledGraph::compile(
+        ctx.clone(),
+        &graph,
+        &weights,
+        &CompileOptions::new(1, 32, 32).poisoned(),
+    )
+    .unwrap();
+    let wbytes = one.stats().weight_bytes;
+    assert!(wbytes > 40_000_000, "resnet18 weights: {wbytes} bytes");
+    assert!(one.bytes_created() > wbytes);
+    let four = CompiledGraph::compile(
+        ctx.clone(),
+        &graph,
+        &weights,
+        &CompileOptions::new(4, 32, 32).poisoned(),
+    )
+    .unwrap();
+    assert_eq!(four.stats().weight_bytes, wbytes);
+    let extra = four.bytes_created();
+    let s = four.stats();
+    // Slots (the arena), the poison buffer (as large as the largest slot),
+    // the input upload, the logits staging: activation-sized.
+    assert!(
+        extra < wbytes / 20 && extra <= 3 * s.arena_bytes + 1_000_000,
+        "second compile created {extra} bytes (weights {wbytes}, arena {})",
+        s.arena_bytes
+    );
+    let x = resincept::weights::synthetic_input(3, &[1, 3, 32, 32]);
+    let a = one.run(&x).unwrap();
+    let b = four.run(&x).unwrap();
+    assert_eq!(a[0].data, b[0].data);
+
+    // Changed weights are not the shared ones.
+    let mut changed = weights.clone();
+    let key = "fc.bias";
+    let mut t = changed.get(key).unwrap().clone();
+    t.data[0] += 1.0;
+    changed.insert(key, t).unwrap();
+    let other = CompiledGraph::compile(
+        ctx.clone(),
+        &graph,
+        &changed,
+        &CompileOptions::new(1, 32, 32),
+    )
+    .unwrap();
+    assert!(other.bytes_created() > wbytes);
+    let c = other.run(&x).unwrap();
+    assert_ne!(a[0].data[0], c[0].data[0]);
+
+    drop((one, four, other));
+    let again =
+        CompiledGraph::compile(ctx, &graph, &weights, &CompileOptions::new(1, 32, 32)).unwrap();
+    assert!(
+        again.bytes_created() > wbytes,
+        "weights freed with their graphs"
     );
 }

@@ -1,6 +1,7 @@
 //! GPU-vs-CPU tests for the fully connected layer and its weight packing.
 
 use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use resincept::device::Span;
 use resincept::kernels::linear::{self, LinearParams};
 use resincept::Context;
 
@@ -16,7 +17,16 @@ fn check(ctx: &Context, p: &LinearParams, with_bias: bool, seed: u64) {
     let bw = ctx.storage_buffer_init("w", &linear::pack_weights(p, &w));
     let bb = ctx.storage_buffer_init("bias", &b);
     let out = nan_buffer(ctx, p.batch * p.out_features);
-    let d = linear::linear_gpu(ctx, &case, p, &bx, &bw, with_bias.then_some(&bb), &out).unwrap();
+    let d = linear::linear_gpu(
+        ctx,
+        &case,
+        p,
+        &bx,
+        &bw,
+        with_bias.then_some(Span::whole(&bb)),
+        &out,
+    )
+    .unwrap();
     assert_eq!(
         d.flops,
         2 * (p.batch * p.in_features * p.out_features) as u64

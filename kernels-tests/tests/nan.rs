@@ -11,6 +11,7 @@
 //! makes those), since the shaders test NaN on the bits.
 
 use kernels_tests::{assert_close_nan, gpu, rand_vec, sentinel_buffer};
+use resincept::device::Span;
 use resincept::kernels::{batchnorm, conv2d, elementwise, pool};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 
@@ -72,7 +73,7 @@ fn relu_keeps_nan() {
     let got = ctx.read_buffer(&out, len).unwrap();
     assert_close_nan("relu", &got, &want, elementwise::TOLERANCE);
     let out = sentinel_buffer(&ctx, len);
-    let d = elementwise::add_gpu(&ctx, "add", &p, &bx, Some(&by), &out).unwrap();
+    let d = elementwise::add_gpu(&ctx, "add", &p, &bx, Some(Span::whole(&by)), &out).unwrap();
     ctx.run_dispatches(&[&d]).unwrap();
     let got = ctx.read_buffer(&out, len).unwrap();
     assert_close_nan("add+relu", &got, &want_add, elementwise::TOLERANCE);
@@ -119,7 +120,7 @@ fn batchnorm_relu_keeps_nan() {
 fn max_pool_window_with_nan_is_nan() {
     // 3×3 stride 2, ceil mode: ResNet's and Inception's stem pools.
     let p = pool::PoolParams {
-        kind: pool::PoolKind::Max,
+        kind: resincept::graph::PoolKind::Max,
         batch: 1,
         channels: 2,
         in_h: 9,
@@ -169,7 +170,7 @@ fn conv_relu_receptive_field_of_nan_is_nan() {
     // when input (y+i−1, x+j−1) of some channel is NaN.
     let p = conv2d::Conv2dParams {
         relu: true,
-        padding: conv2d::Padding::same(1),
+        padding: resincept::graph::Padding::same(1),
         ..conv2d::Conv2dParams::simple(1, 4, [6, 7], 8, [3, 3])
     };
     let nans = [(0, 0, 0), (3, 3, 4)];

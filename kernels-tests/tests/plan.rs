@@ -379,9 +379,21 @@ fn limits_are_checked() {
     g.output(c);
     let plan = Plan::new(&g, &g.shapes).unwrap();
     let mut limits = wgpu::Limits::default();
-    plan.check_limits(&g, &limits).unwrap();
+    plan.check_limits(
+        &g,
+        limits.max_storage_buffer_binding_size,
+        limits.max_buffer_size,
+    )
+    .unwrap();
     limits.max_storage_buffer_binding_size = 1024;
-    match plan.check_limits(&g, &limits).unwrap_err() {
+    match plan
+        .check_limits(
+            &g,
+            limits.max_storage_buffer_binding_size,
+            limits.max_buffer_size,
+        )
+        .unwrap_err()
+    {
         Error::Limit {
             node,
             limit,
@@ -396,7 +408,13 @@ fn limits_are_checked() {
     }
     limits.max_storage_buffer_binding_size = 1 << 30;
     limits.max_buffer_size = 512;
-    let e = plan.check_limits(&g, &limits).unwrap_err();
+    let e = plan
+        .check_limits(
+            &g,
+            limits.max_storage_buffer_binding_size,
+            limits.max_buffer_size,
+        )
+        .unwrap_err();
     let m = e.to_string();
     assert!(
         m.contains("x") && m.contains("max_buffer_size") && m.contains("768") && m.contains("512"),

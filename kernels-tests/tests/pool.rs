@@ -1,8 +1,9 @@
 //! GPU-vs-CPU tests for windowed max/avg pooling (PyTorch window and
 //! ceil_mode rules, channel-offset output) and global average pooling.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
-use resincept::kernels::pool::{self, PoolKind, PoolParams};
+use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec, trace_dispatches};
+use resincept::graph::PoolKind;
+use resincept::kernels::pool::{self, PoolParams};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
@@ -44,6 +45,13 @@ fn check(ctx: &Context, case: &str, p: &PoolParams) {
     let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, in_shape));
     let out = nan_buffer(ctx, out_len);
     let d = pool::pool_gpu(ctx, case, p, &bx, &out).unwrap();
+    trace_dispatches(
+        ctx,
+        "pool",
+        case,
+        &[&d],
+        &[("output", &out, pool::TOLERANCE)],
+    );
     ctx.run_dispatches(&[&d]).unwrap();
     let got = nhwc_to_nchw(&ctx.read_buffer(&out, out_len).unwrap(), out_shape);
 

@@ -225,7 +225,7 @@ fn needs() -> Vec<(String, Constants, Needs)> {
 /// variant's workgroup memory to what the shader declares. CPU only.
 #[test]
 fn required_limits_are_what_the_shaders_need() {
-    use resincept::context::REQUIRED_LIMITS as R;
+    use resincept::device::context::REQUIRED_LIMITS as R;
     use resincept::kernels::conv2d::{TapMode, Variant};
     let all = needs();
     let most = |f: &dyn Fn(&Needs) -> u32| all.iter().map(|(_, _, n)| f(n)).max().unwrap();

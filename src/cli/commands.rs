@@ -110,7 +110,7 @@ pub fn weights_for(
 
 /// The GPU context (honouring `RESINCEPT_BACKEND` / `RESINCEPT_ADAPTER`).
 pub fn gpu_context() -> CliResult<Arc<Context>> {
-    Ok(Arc::new(Context::new().map_err(|e| {
+    Ok(Arc::new(Context::from_env().map_err(|e| {
         CliError::Failed(format!(
             "{e} (or pass --device cpu where the command has it)"
         ))
@@ -187,8 +187,8 @@ pub fn read_input(path: &str) -> CliResult<Tensor> {
 /// `resincept info`.
 pub fn info(_cmd: &Command, _args: &Args) -> CliResult<()> {
     let opts = ContextOptions::from_env()?;
-    let adapters = resincept::context::list_adapters(opts.backends);
-    let chosen = Context::with_options(&opts);
+    let adapters = resincept::device::context::list_adapters(opts.backends);
+    let chosen = Context::new(&opts);
     let mut out = String::new();
     out += &format!("adapters wgpu sees ({}), best first:\n", adapters.len());
     if adapters.is_empty() {

@@ -38,7 +38,7 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
         match &node.op {
             Op::Input => out.copy_from_slice(&input.data),
             Op::Conv2d(c) => {
-                let p = c.params(in_shape(0), c.out_channels, 0);
+                let p = conv2d::Conv2dParams::for_node(c, in_shape(0), c.out_channels, 0);
                 let (scale, shift) = super::conv_epilogue(&node.name, c, weights)?;
                 let wt = weights.get(&format!("{}.weight", node.name))?;
                 let res = c.residual.map(|_| get(1));
@@ -76,7 +76,7 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
                 elementwise::add_cpu(&p, get(0), get(1), &mut out);
             }
             Op::Pool(pl) => {
-                let p = pl.params(in_shape(0), in_shape(0)[1], 0);
+                let p = pool::PoolParams::for_node(pl, in_shape(0), in_shape(0)[1], 0);
                 pool::pool_cpu(&p, get(0), &mut out);
             }
             Op::GlobalAvgPool => {

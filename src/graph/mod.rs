@@ -17,284 +17,16 @@
 //! fused convolutions ([`Conv2d::bn`], [`Conv2d::relu`], [`Conv2d::residual`])
 //! and in-place concats ([`Graph::alias`]); the executors run either form.
 
+mod ops;
+
+pub use ops::{conv_out_len, pool_out_len, Conv2d, Op, Padding, Pool, PoolKind};
+
 use crate::error::{Error, Result};
-use crate::kernels::conv2d::Padding;
-use crate::kernels::pool::PoolKind;
 use std::collections::{HashMap, HashSet};
 
 /// Index of a value (a tensor) in its graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueId(pub usize);
-
-/// A convolution node: PyTorch's `Conv2d`, plus the epilogue the fusion
-/// passes may attach.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conv2d {
-    /// Output channels.
-    pub out_channels: usize,
-    /// Kernel (kh, kw).
-    pub kernel: [usize; 2],
-    /// Stride (sh, sw).
-    pub stride: [usize; 2],
-    /// Padding per side.
-    pub padding: Padding,
-    /// Dilation (dh, dw).
-    pub dilation: [usize; 2],
-    /// Groups.
-    pub groups: usize,
-    /// The conv has a `{name}.bias` parameter.
-    pub bias: bool,
-    /// A batchnorm folded into this conv: (BN node name, eps). Its
-    /// parameters are read as `{bn}.weight`, `{bn}.bias`, `{bn}.running_*`.
-    pub bn: Option<(String, f32)>,
-    /// Multiplies the conv (+BN) result: an Inception-ResNet branch scale
-    /// folded from an `add`. 1 otherwise.
-    pub out_scale: f32,
-    /// `Some(s)`: the node has a second input, added as `s · residual`.
-    pub residual: Option<f32>,
-    /// ReLU last.
-    pub relu: bool,
-}
-
-impl Conv2d {
-    /// A `k×k` conv with `out_channels`, stride 1, no padding, no bias.
-    pub fn new(out_channels: usize, k: usize) -> Self {
-        Self::rect(out_channels, [k, k])
-    }
-
-    /// A `kh×kw` conv (e.g. `[1, 7]`), stride 1, no padding, no bias.
-    pub fn rect(out_channels: usize, kernel: [usize; 2]) -> Self {
-        Self {
-            out_channels,
-            kernel,
-            stride: [1, 1],
-            padding: Padding::default(),
-            dilation: [1, 1],
-            groups: 1,
-            bias: false,
-            bn: None,
-            out_scale: 1.0,
-            residual: None,
-            relu: false,
-        }
-    }
-
-    /// Sets the same stride in both directions.
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
-    }
-
-    /// Sets PyTorch's `padding=p` (all four sides).
-    pub fn pad(mut self, p: usize) -> Self {
-        self.padding = Padding::same(p);
-        self
-    }
-
-    /// Sets PyTorch's `padding=(ph, pw)`.
-    pub fn pad_hw(mut self, ph: usize, pw: usize) -> Self {
-        self.padding = Padding::hw(ph, pw);
-        self
-    }
-
-    /// Sets each side's padding.
-    pub fn pad4(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Sets the dilation in both directions.
-    pub fn dilation(mut self, d: usize) -> Self {
-        self.dilation = [d, d];
-        self
-    }
-
-    /// Sets the groups.
-    pub fn groups(mut self, g: usize) -> Self {
-        self.groups = g;
-        self
-    }
-
-    /// Gives the conv a bias parameter.
-    pub fn with_bias(mut self) -> Self {
-        self.bias = true;
-        self
-    }
-}
-
-impl Conv2d {
-    /// The kernel launch parameters for input shape `[n, c, h, w]`, with the
-    /// output written at channel `out_c_offset` of a tensor of
-    /// `out_c_total` channels. The one place a conv node becomes kernel
-    /// parameters (shape inference and both executors use it).
-    pub fn params(
-        &self,
-        [n, c, h, w]: [usize; 4],
-        out_c_total: usize,
-        out_c_offset: usize,
-    ) -> crate::kernels::conv2d::Conv2dParams {
-        crate::kernels::conv2d::Conv2dParams {
-            batch: n,
-            in_channels: c,
-            in_h: h,
-            in_w: w,
-            out_channels: self.out_channels,
-            kernel: self.kernel,
-            stride: self.stride,
-            padding: self.padding,
-            dilation: self.dilation,
-            groups: self.groups,
-            residual_scale: self.residual,
-            relu: self.relu,
-            out_c_total,
-            out_c_offset,
-        }
-    }
-}
-
-/// A max or average pool node (PyTorch's `MaxPool2d` / `AvgPool2d`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Pool {
-    /// Max or average.
-    pub kind: PoolKind,
-    /// Window (kh, kw).
-    pub kernel: [usize; 2],
-    /// Stride (sh, sw).
-    pub stride: [usize; 2],
-    /// Symmetric padding (ph, pw).
-    pub padding: [usize; 2],
-    /// PyTorch's `ceil_mode`.
-    pub ceil_mode: bool,
-    /// PyTorch's `count_include_pad` (average only; PyTorch's default is true).
-    pub count_include_pad: bool,
-}
-
-impl Pool {
-    /// `MaxPool2d(k, stride=s, padding=p)`.
-    pub fn max(k: usize, s: usize, p: usize) -> Self {
-        Self {
-            kind: PoolKind::Max,
-            kernel: [k, k],
-            stride: [s, s],
-            padding: [p, p],
-            ceil_mode: false,
-            count_include_pad: true,
-        }
-    }
-
-    /// `AvgPool2d(k, stride=s, padding=p)` (count_include_pad true).
-    pub fn avg(k: usize, s: usize, p: usize) -> Self {
-        Self {
-            kind: PoolKind::Avg,
-            ..Self::max(k, s, p)
-        }
-    }
-
-    /// Sets `ceil_mode`.
-    pub fn ceil(mut self, on: bool) -> Self {
-        self.ceil_mode = on;
-        self
-    }
-
-    /// Sets `count_include_pad`.
-    pub fn include_pad(mut self, on: bool) -> Self {
-        self.count_include_pad = on;
-        self
-    }
-}
-
-impl Pool {
-    /// The kernel launch parameters for input shape `[n, c, h, w]`, with the
-    /// output written at channel `out_c_offset` of a tensor of
-    /// `out_c_total` channels.
-    pub fn params(
-        &self,
-        [n, c, h, w]: [usize; 4],
-        out_c_total: usize,
-        out_c_offset: usize,
-    ) -> crate::kernels::pool::PoolParams {
-        crate::kernels::pool::PoolParams {
-            kind: self.kind,
-            batch: n,
-            channels: c,
-            in_h: h,
-            in_w: w,
-            kernel: self.kernel,
-            stride: self.stride,
-            padding: self.padding,
-            ceil_mode: self.ceil_mode,
-            count_include_pad: self.count_include_pad,
-            out_c_total,
-            out_c_offset,
-        }
-    }
-}
-
-/// What a node computes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// The graph input (no inputs).
-    Input,
-    /// Convolution (inputs: `[x]`, or `[x, residual]` when fused).
-    Conv2d(Conv2d),
-    /// Inference batchnorm with this eps; parameters `{name}.weight`,
-    /// `.bias`, `.running_mean`, `.running_var`. `relu` when fused.
-    BatchNorm {
-        /// Added to the variance.
-        eps: f32,
-        /// ReLU after (set by the fusion pass).
-        relu: bool,
-    },
-    /// `max(x, 0)`.
-    Relu,
-    /// `alpha·a + beta·b` (then ReLU when `relu`, set by the fusion pass).
-    Add {
-        /// Scale of the first input.
-        alpha: f32,
-        /// Scale of the second input.
-        beta: f32,
-        /// ReLU after.
-        relu: bool,
-    },
-    /// Max or average pool.
-    Pool(Pool),
-    /// Mean over H and W: (N, C, H, W) → (N, C, 1, 1).
-    GlobalAvgPool,
-    /// Concatenation along channels, in input order.
-    Concat,
-    /// (N, C, H, W) → (N, C·H·W, 1, 1).
-    Flatten,
-    /// `nn.Linear`: (N, F, 1, 1) → (N, out_features, 1, 1); parameters
-    /// `{name}.weight` (out, in) and `{name}.bias`.
-    Linear {
-        /// Output features.
-        out_features: usize,
-        /// Has a bias.
-        bias: bool,
-    },
-    /// Softmax over channels of (N, K, 1, 1).
-    Softmax,
-}
-
-impl Op {
-    /// A short kind name for stats and profiles.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Op::Input => "input",
-            Op::Conv2d(_) => "conv2d",
-            Op::BatchNorm { .. } => "batchnorm",
-            Op::Relu => "relu",
-            Op::Add { .. } => "add",
-            Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
-            Op::Pool(_) => "avgpool",
-            Op::GlobalAvgPool => "global_avg_pool",
-            Op::Concat => "concat",
-            Op::Flatten => "flatten",
-            Op::Linear { .. } => "linear",
-            Op::Softmax => "softmax",
-        }
-    }
-}
 
 /// One node: a named operation from input values to one output value.
 #[derive(Debug, Clone, PartialEq)]
@@ -365,10 +97,7 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
     let out = match op {
         Op::Input => unreachable!("input shapes are given, not inferred"),
         Op::Conv2d(c) => {
-            let p = c.params(ins[0], c.out_channels, 0);
-            p.validate(name)?;
-            let [oh, ow] = p.out_hw()?;
-            let out = [ins[0][0], c.out_channels, oh, ow];
+            let out = c.output_shape(name, ins[0])?;
             if c.residual.is_some() && ins[1] != out {
                 return Err(shape_err(
                     name,
@@ -389,13 +118,7 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             }
             ins[0]
         }
-        Op::Pool(pl) => {
-            let [n, c, _, _] = ins[0];
-            let p = pl.params(ins[0], c, 0);
-            p.validate(name)?;
-            let [oh, ow] = p.out_hw()?;
-            [n, c, oh, ow]
-        }
+        Op::Pool(pl) => pl.output_shape(name, ins[0])?,
         Op::GlobalAvgPool => [ins[0][0], ins[0][1], 1, 1],
         Op::Concat => {
             let [n, _, h, w] = ins[0];
@@ -490,7 +213,7 @@ impl Graph {
             shapes.push(*s);
         }
         let out = infer_op(name, &op, &shapes)?;
-        if self.has_params(&op) && self.nodes.iter().any(|n| n.name == name) {
+        if op.has_params() && self.nodes.iter().any(|n| n.name == name) {
             return Err(Error::Graph {
                 node: name.into(),
                 message: "two nodes with parameters share this name".into(),
@@ -505,10 +228,6 @@ impl Graph {
             output: v,
         });
         Ok(v)
-    }
-
-    fn has_params(&self, op: &Op) -> bool {
-        matches!(op, Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. })
     }
 
     /// `nn.Conv2d` named `name` (parameters `{name}.weight`, maybe `.bias`).
@@ -664,7 +383,7 @@ impl Graph {
                     })
                 }
             }
-            if self.has_params(&n.op) && !names.insert(n.name.as_str()) {
+            if n.op.has_params() && !names.insert(n.name.as_str()) {
                 return Err(Error::Graph {
                     node: n.name.clone(),
                     message: "two nodes with parameters share this name".into(),

@@ -16,8 +16,8 @@
 //! the reference's order rather than a pre-folded scale/shift, so the raw
 //! PyTorch buffers can be bound as they are.
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -57,6 +57,9 @@ struct Uniform {
     relu: u32,
     eps: f32,
 }
+
+/// The entry point in `shaders/batchnorm.wgsl`.
+const ENTRY: &str = "batchnorm";
 
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
@@ -115,16 +118,16 @@ pub fn batchnorm_cpu(
 /// Builds the GPU dispatch over NHWC `x`; the four parameter buffers hold C
 /// f32 each.
 #[allow(clippy::too_many_arguments)]
-pub fn batchnorm_gpu(
+pub fn batchnorm_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &BatchNormParams,
-    x: &wgpu::Buffer,
-    gamma: &wgpu::Buffer,
-    beta: &wgpu::Buffer,
-    mean: &wgpu::Buffer,
-    var: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    gamma: impl Into<Span<'a>>,
+    beta: impl Into<Span<'a>>,
+    mean: impl Into<Span<'a>>,
+    var: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     let len = p.batch * p.h * p.w * p.channels;
     if p.channels == 0 {
@@ -144,7 +147,7 @@ pub fn batchnorm_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::BatchNorm,
-            entry: "batchnorm",
+            entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -153,11 +156,28 @@ pub fn batchnorm_gpu(
                 relu: p.relu as u32,
                 eps: p.eps,
             },
-            buffers: &[x, gamma, beta, mean, var, out],
+            buffers: &[
+                x.into(),
+                gamma.into(),
+                beta.into(),
+                mean.into(),
+                var.into(),
+                out.into(),
+            ],
             workgroups: grid_1d(len, 256),
             // A subtract, two multiplies and an add per element (the
             // per-channel reciprocal square root is not counted).
             flops: 4 * len as u64,
         },
     )
+}
+
+/// The pipelines this module's launchers create: one.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    vec![super::PipelineSpec {
+        shader: Shader::BatchNorm,
+        entry: ENTRY,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    }]
 }

@@ -13,8 +13,8 @@
 //! per workgroup, grid folded into x and y. Channels of `out` outside
 //! `[out_c_offset, out_c_offset + C)` are not touched.
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -32,6 +32,9 @@ struct Uniform {
     out_c_total: u32,
     out_c_offset: u32,
 }
+
+/// The entry point in `shaders/concat.wgsl`.
+const ENTRY: &str = "concat";
 
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
@@ -62,12 +65,12 @@ pub fn concat_cpu(p: &ConcatParams, src: &[f32], out: &mut [f32]) {
 
 /// Builds the GPU dispatch over NHWC `src` (N·HW rows of C) into `out`
 /// (N·HW rows of out_c_total).
-pub fn concat_gpu(
+pub fn concat_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &ConcatParams,
-    src: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    src: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     if p.channels == 0 || p.out_c_offset + p.channels > p.out_c_total {
         return Err(Error::Shape {
@@ -98,7 +101,7 @@ pub fn concat_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Concat,
-            entry: "concat",
+            entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -107,10 +110,20 @@ pub fn concat_gpu(
                 out_c_total: p.out_c_total as u32,
                 out_c_offset: p.out_c_offset as u32,
             },
-            buffers: &[src, out],
+            buffers: &[src.into(), out.into()],
             workgroups: grid_1d(len, 256),
             // A copy: no arithmetic (as the layout transposes).
             flops: 0,
         },
     )
+}
+
+/// The pipelines this module's launchers create: one.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    vec![super::PipelineSpec {
+        shader: Shader::Concat,
+        entry: ENTRY,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    }]
 }

@@ -37,9 +37,10 @@
 //! `conv2d_splitk_reduce` adds them in slice order and applies the epilogue
 //! ([`conv2d_gpu_launch`]).
 
-use super::{make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
+use crate::graph::{conv_out_len, Padding};
 use crate::shaders::Shader;
 
 /// Declared tolerance of the GPU conv against the CPU reference, for
@@ -71,41 +72,6 @@ pub fn tolerance_for_k(k: usize) -> Tolerance {
     Tolerance {
         atol: TOLERANCE.atol * (k as f32 / TOLERANCE_K as f32).max(1.0),
         rtol: TOLERANCE.rtol,
-    }
-}
-
-/// Padding on each side, in input pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Padding {
-    /// Rows added above.
-    pub top: usize,
-    /// Columns added on the left.
-    pub left: usize,
-    /// Rows added below.
-    pub bottom: usize,
-    /// Columns added on the right.
-    pub right: usize,
-}
-
-impl Padding {
-    /// The same padding on all four sides.
-    pub fn same(p: usize) -> Self {
-        Self {
-            top: p,
-            left: p,
-            bottom: p,
-            right: p,
-        }
-    }
-
-    /// PyTorch's `padding=(ph, pw)`: `ph` above and below, `pw` left and right.
-    pub fn hw(ph: usize, pw: usize) -> Self {
-        Self {
-            top: ph,
-            left: pw,
-            bottom: ph,
-            right: pw,
-        }
     }
 }
 
@@ -171,23 +137,70 @@ impl Conv2dParams {
         }
     }
 
-    /// Output spatial size (OH, OW). Errors when the window does not fit.
-    pub fn out_hw(&self) -> Result<[usize; 2]> {
-        let eff_h = self.dilation[0] * (self.kernel[0] - 1) + 1;
-        let eff_w = self.dilation[1] * (self.kernel[1] - 1) + 1;
-        let ph = self.in_h + self.padding.top + self.padding.bottom;
-        let pw = self.in_w + self.padding.left + self.padding.right;
-        if ph < eff_h || pw < eff_w {
-            return Err(Error::Shape {
-                node: "conv2d".into(),
-                expected: format!("padded input of at least {eff_h}×{eff_w}"),
-                actual: format!("{ph}×{pw}"),
-            });
+    /// The launch parameters of graph node `conv` on input shape
+    /// `[n, c, h, w]`, with the output written at channel `out_c_offset` of
+    /// a tensor of `out_c_total` channels. The one place a conv node becomes
+    /// kernel parameters (both executors use it).
+    pub fn for_node(
+        conv: &crate::graph::Conv2d,
+        [n, c, h, w]: [usize; 4],
+        out_c_total: usize,
+        out_c_offset: usize,
+    ) -> Self {
+        Self {
+            batch: n,
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: conv.out_channels,
+            kernel: conv.kernel,
+            stride: conv.stride,
+            padding: conv.padding,
+            dilation: conv.dilation,
+            groups: conv.groups,
+            residual_scale: conv.residual,
+            relu: conv.relu,
+            out_c_total,
+            out_c_offset,
         }
-        Ok([
-            (ph - eff_h) / self.stride[0] + 1,
-            (pw - eff_w) / self.stride[1] + 1,
-        ])
+    }
+
+    /// Output spatial size (OH, OW), by the IR's
+    /// [`conv_out_len`]. Errors when the
+    /// window does not fit.
+    pub fn out_hw(&self) -> Result<[usize; 2]> {
+        let oh = conv_out_len(
+            self.in_h,
+            self.padding.top,
+            self.padding.bottom,
+            self.kernel[0],
+            self.stride[0],
+            self.dilation[0],
+        );
+        let ow = conv_out_len(
+            self.in_w,
+            self.padding.left,
+            self.padding.right,
+            self.kernel[1],
+            self.stride[1],
+            self.dilation[1],
+        );
+        match (oh, ow) {
+            (Some(oh), Some(ow)) => Ok([oh, ow]),
+            _ => Err(Error::Shape {
+                node: "conv2d".into(),
+                expected: format!(
+                    "padded input of at least {}×{}",
+                    self.dilation[0] * self.kernel[0].saturating_sub(1) + 1,
+                    self.dilation[1] * self.kernel[1].saturating_sub(1) + 1
+                ),
+                actual: format!(
+                    "{}×{}",
+                    self.in_h + self.padding.top + self.padding.bottom,
+                    self.in_w + self.padding.left + self.padding.right
+                ),
+            }),
+        }
     }
 
     /// Checks the invariants (nonzero sizes, groups divide channels, the
@@ -483,19 +496,7 @@ impl Variant {
         let k = p.kernel[0] * p.kernel[1] * (p.in_channels / p.groups);
         let vec4 = vec4_ok(p);
         let mode = TapMode::for_kernel(p.kernel);
-        let with = |wm, wn| {
-            let fit = |nbuf| {
-                let v = Variant {
-                    vec4,
-                    mode,
-                    wm,
-                    wn,
-                    nbuf,
-                };
-                (v.workgroup_bytes() <= max_workgroup_bytes).then_some(v)
-            };
-            fit(2).or_else(|| fit(1))
-        };
+        let with = |wm, wn| Self::fitted(vec4, mode, wm, wn, max_workgroup_bytes);
         if mode == TapMode::Pointwise && k >= TALL_TILE_MIN_K {
             if let Some(v) = with(8, 4) {
                 if v.tiles_per_group(p) * p.groups >= TALL_TILE_MIN_TILES {
@@ -517,6 +518,97 @@ impl Variant {
             available: max_workgroup_bytes as u64,
         })
     }
+}
+
+impl Variant {
+    /// The `wm × wn` tile with `vec4` loads and `mode`, double-buffered
+    /// when that fits `max_workgroup_bytes`, else single-buffered, else
+    /// `None`: the launcher's one rule for the buffering.
+    fn fitted(
+        vec4: bool,
+        mode: TapMode,
+        wm: u32,
+        wn: u32,
+        max_workgroup_bytes: u32,
+    ) -> Option<Self> {
+        [2, 1].into_iter().find_map(|nbuf| {
+            let v = Variant {
+                vec4,
+                mode,
+                wm,
+                wn,
+                nbuf,
+            };
+            (v.workgroup_bytes() <= max_workgroup_bytes).then_some(v)
+        })
+    }
+
+    /// Every variant [`Variant::choose`] can return on a device with
+    /// `max_workgroup_bytes` of workgroup memory, by the same rule: each
+    /// load width and tap mode with the 64×64 tile, and pointwise modes
+    /// with the 128×64 tile too, each as buffered as fits.
+    pub fn launcher_variants(max_workgroup_bytes: u32) -> Vec<Self> {
+        let mut out = Vec::new();
+        for vec4 in [false, true] {
+            for mode in [
+                TapMode::General,
+                TapMode::Pointwise,
+                TapMode::Row,
+                TapMode::Column,
+            ] {
+                let mut tiles = vec![(4, 4)];
+                if mode == TapMode::Pointwise {
+                    tiles.push((8, 4));
+                }
+                out.extend(
+                    tiles.into_iter().filter_map(|(wm, wn)| {
+                        Self::fitted(vec4, mode, wm, wn, max_workgroup_bytes)
+                    }),
+                );
+            }
+        }
+        out
+    }
+
+    /// Its override constants (`WM`, `WN`, `NBUF`, `MODE`).
+    pub fn constants(&self) -> [(&'static str, f64); 4] {
+        [
+            ("WM", self.wm as f64),
+            ("WN", self.wn as f64),
+            ("NBUF", self.nbuf as f64),
+            ("MODE", self.mode as u32 as f64),
+        ]
+    }
+}
+
+/// Entry point of the direct grouped conv.
+const DIRECT_ENTRY: &str = "conv2d_grouped";
+
+/// Entry point of the split-K reduction.
+const REDUCE_ENTRY: &str = "conv2d_splitk_reduce";
+
+/// The pipelines the conv launcher can create on a device with `limits`:
+/// every [`Variant::launcher_variants`] tile, the direct grouped conv and
+/// the split-K reduction.
+pub fn pipelines(limits: &wgpu::Limits) -> Vec<super::PipelineSpec> {
+    let mut out: Vec<_> = Variant::launcher_variants(limits.max_compute_workgroup_storage_size)
+        .into_iter()
+        .map(|v| super::PipelineSpec {
+            shader: Shader::Conv2d,
+            entry: v.entry(),
+            constants: v.constants().to_vec(),
+            bindings: BINDINGS,
+        })
+        .collect();
+    for entry in [DIRECT_ENTRY, REDUCE_ENTRY] {
+        out.push(super::PipelineSpec {
+            shader: Shader::Conv2d,
+            entry,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+        });
+    }
+    out
 }
 
 fn vec4_ok(p: &Conv2dParams) -> bool {
@@ -752,16 +844,16 @@ impl Launch {
 /// when `p.residual_scale` is set) is NHWC (N, OH, OW, C_out); `out` is NHWC
 /// (N, OH, OW, out_c_total). `out` may alias none of the inputs.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_gpu(
+pub fn conv2d_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &Conv2dParams,
-    input: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
-    scale: &wgpu::Buffer,
-    shift: &wgpu::Buffer,
-    residual: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    input: impl Into<Span<'a>>,
+    weight: impl Into<Span<'a>>,
+    scale: impl Into<Span<'a>>,
+    shift: impl Into<Span<'a>>,
+    residual: Option<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     p.validate(label)?;
     let v = Variant::choose(label, p, ctx.limits.max_compute_workgroup_storage_size)?;
@@ -771,17 +863,17 @@ pub fn conv2d_gpu(
 /// [`conv2d_gpu`] with an explicit [`Variant`] (checked against `p` and the
 /// device), for tests and tuning.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_gpu_variant(
+pub fn conv2d_gpu_variant<'a>(
     ctx: &Context,
     label: &str,
     p: &Conv2dParams,
     v: Variant,
-    input: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
-    scale: &wgpu::Buffer,
-    shift: &wgpu::Buffer,
-    residual: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    input: impl Into<Span<'a>>,
+    weight: impl Into<Span<'a>>,
+    scale: impl Into<Span<'a>>,
+    shift: impl Into<Span<'a>>,
+    residual: Option<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     let launch = Launch {
         variant: v,
@@ -801,19 +893,26 @@ pub fn conv2d_gpu_variant(
 /// by every conv of a graph, since each reduce reads it before the next conv
 /// writes it. Errors name `label` for an invalid variant or split.
 #[allow(clippy::too_many_arguments)]
-pub fn conv2d_gpu_launch(
+pub fn conv2d_gpu_launch<'a>(
     ctx: &Context,
     label: &str,
     p: &Conv2dParams,
     launch: Launch,
-    input: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
-    scale: &wgpu::Buffer,
-    shift: &wgpu::Buffer,
-    residual: Option<&wgpu::Buffer>,
-    scratch: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    input: impl Into<Span<'a>>,
+    weight: impl Into<Span<'a>>,
+    scale: impl Into<Span<'a>>,
+    shift: impl Into<Span<'a>>,
+    residual: Option<Span<'a>>,
+    scratch: Option<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Vec<Dispatch>> {
+    let (input, weight, scale, shift, out) = (
+        input.into(),
+        weight.into(),
+        scale.into(),
+        shift.into(),
+        out.into(),
+    );
     let v = launch.variant;
     p.validate(label)?;
     if launch.direct {
@@ -859,7 +958,7 @@ pub fn conv2d_gpu_launch(
     // Every buffer must hold its tensor, every index must fit a u32, and
     // every binding must fit the device's binding limit.
     let max_binding = ctx.limits.max_storage_buffer_binding_size;
-    let tensors: [(&str, Option<&wgpu::Buffer>, usize); 7] = [
+    let tensors: [(&str, Option<Span>, usize); 7] = [
         (
             "input",
             Some(input),
@@ -883,18 +982,18 @@ pub fn conv2d_gpu_launch(
             });
         }
         let bytes = elems as u64 * 4;
-        if buf.size() < bytes {
+        if buf.size < bytes {
             return Err(Error::Shape {
                 node: label.into(),
                 expected: format!("{what} buffer of at least {bytes} bytes ({elems} f32)"),
-                actual: format!("{} bytes", buf.size()),
+                actual: format!("{} bytes", buf.size),
             });
         }
-        if buf.size() > max_binding {
+        if buf.size > max_binding {
             return Err(Error::Limit {
                 node: format!("{label} ({what})"),
                 limit: "max_storage_buffer_binding_size",
-                needed: buf.size(),
+                needed: buf.size,
                 available: max_binding,
             });
         }
@@ -902,9 +1001,9 @@ pub fn conv2d_gpu_launch(
 
     let tiles_per_group = v.tiles_per_group(p);
     let workgroups = if launch.direct {
-        super::grid_1d(m * p.groups * n_pad / 4, 256)
+        crate::device::grid_1d(m * p.groups * n_pad / 4, 256)
     } else {
-        let mut w = super::grid_1d(tiles_per_group, 1);
+        let mut w = crate::device::grid_1d(tiles_per_group, 1);
         w[2] = (p.groups * splits) as u32;
         w
     };
@@ -942,19 +1041,14 @@ pub fn conv2d_gpu_launch(
         _pad0: 0,
         _pad1: 0,
     };
-    let tiled = [
-        ("WM", v.wm as f64),
-        ("WN", v.wn as f64),
-        ("NBUF", v.nbuf as f64),
-        ("MODE", v.mode as u32 as f64),
-    ];
+    let tiled = v.constants();
     let conv = make_dispatch(
         ctx,
         DispatchSpec {
             label: label.into(),
             shader: Shader::Conv2d,
             entry: if launch.direct {
-                "conv2d_grouped"
+                DIRECT_ENTRY
             } else {
                 v.entry()
             },
@@ -968,7 +1062,7 @@ pub fn conv2d_gpu_launch(
                 shift,
                 residual
                     .filter(|_| scratch.is_none())
-                    .unwrap_or(ctx.dummy_buffer()),
+                    .unwrap_or(Span::whole(ctx.dummy_buffer())),
                 scratch.unwrap_or(out),
             ],
             workgroups,
@@ -983,19 +1077,19 @@ pub fn conv2d_gpu_launch(
         DispatchSpec {
             label: format!("{label}:splitk_reduce"),
             shader: Shader::Conv2d,
-            entry: "conv2d_splitk_reduce",
+            entry: REDUCE_ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &u,
             buffers: &[
                 scratch,
-                ctx.dummy_buffer(),
+                Span::whole(ctx.dummy_buffer()),
                 scale,
                 shift,
-                residual.unwrap_or(ctx.dummy_buffer()),
+                residual.unwrap_or(Span::whole(ctx.dummy_buffer())),
                 out,
             ],
-            workgroups: super::grid_1d(m * p.out_channels, 256),
+            workgroups: crate::device::grid_1d(m * p.out_channels, 256),
             flops: ((splits - 1) * m * p.out_channels) as u64,
         },
     )?;

@@ -13,8 +13,8 @@
 //! both sides, round the same in f32; only a fused multiply-add on the GPU
 //! can differ, by one rounding of `alpha·a`, so the relative part is 1e-6.
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -64,6 +64,9 @@ pub fn relu_cpu(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The entry point in `shaders/elementwise.wgsl`.
+const ENTRY: &str = "add";
+
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
     Binding::Read,
@@ -73,13 +76,13 @@ const BINDINGS: &[Binding] = &[
 
 /// Builds the GPU dispatch for `out = alpha·a + beta·b`. Pass `b = None`
 /// with `beta = 0` for a scale/ReLU of `a` alone.
-pub fn add_gpu(
+pub fn add_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &AddParams,
-    a: &wgpu::Buffer,
-    b: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    a: impl Into<Span<'a>>,
+    b: Option<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     if b.is_none() && p.beta != 0.0 {
         return Err(Error::Invalid(format!(
@@ -98,7 +101,7 @@ pub fn add_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Elementwise,
-            entry: "add",
+            entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -107,7 +110,11 @@ pub fn add_gpu(
                 alpha: p.alpha,
                 beta: p.beta,
             },
-            buffers: &[a, b.unwrap_or(ctx.dummy_buffer()), out],
+            buffers: &[
+                a.into(),
+                b.unwrap_or(Span::whole(ctx.dummy_buffer())),
+                out.into(),
+            ],
             workgroups: grid_1d(p.len, 256),
             flops: 2 * p.len as u64,
         },
@@ -115,12 +122,12 @@ pub fn add_gpu(
 }
 
 /// Builds the GPU dispatch for `out = max(x, 0)`.
-pub fn relu_gpu(
+pub fn relu_gpu<'a>(
     ctx: &Context,
     label: &str,
     len: usize,
-    x: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     add_gpu(
         ctx,
@@ -135,4 +142,14 @@ pub fn relu_gpu(
         None,
         out,
     )
+}
+
+/// The pipelines this module's launchers create: one.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    vec![super::PipelineSpec {
+        shader: Shader::Elementwise,
+        entry: ENTRY,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    }]
 }

@@ -10,8 +10,8 @@
 //!
 //! Tolerance: exact (a copy).
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -28,6 +28,16 @@ pub enum Direction {
     NchwToNhwc,
     /// The GPU's working order back to PyTorch order.
     NhwcToNchw,
+}
+
+impl Direction {
+    /// Its entry point in `shaders/layout.wgsl`.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Direction::NchwToNhwc => "nchw_to_nhwc",
+            Direction::NhwcToNchw => "nhwc_to_nchw",
+        }
+    }
 }
 
 #[repr(C)]
@@ -50,13 +60,13 @@ pub fn transpose_cpu(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32>
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// Builds the GPU dispatch for a transpose of a tensor of logical NCHW `shape`.
-pub fn transpose_gpu(
+pub fn transpose_gpu<'a>(
     ctx: &Context,
     label: &str,
     dir: Direction,
     shape: [usize; 4],
-    src: &wgpu::Buffer,
-    dst: &wgpu::Buffer,
+    src: impl Into<Span<'a>>,
+    dst: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     let len: usize = shape.iter().product();
     if len > u32::MAX as usize {
@@ -72,10 +82,7 @@ pub fn transpose_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Layout,
-            entry: match dir {
-                Direction::NchwToNhwc => "nchw_to_nhwc",
-                Direction::NhwcToNchw => "nhwc_to_nchw",
-            },
+            entry: dir.entry(),
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -84,9 +91,22 @@ pub fn transpose_gpu(
                 h: shape[2] as u32,
                 w: shape[3] as u32,
             },
-            buffers: &[src, dst],
+            buffers: &[src.into(), dst.into()],
             workgroups: grid_1d(len, 256),
             flops: 0,
         },
     )
+}
+
+/// The pipelines this module's launchers create: both directions.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    [Direction::NchwToNhwc, Direction::NhwcToNchw]
+        .into_iter()
+        .map(|d| super::PipelineSpec {
+            shader: Shader::Layout,
+            entry: d.entry(),
+            constants: Vec::new(),
+            bindings: BINDINGS,
+        })
+        .collect()
 }

@@ -36,8 +36,8 @@
 //! reference (per 256-feature chunk, 8 slices of 32, then a fixed 8-way
 //! sum); see [`TOLERANCE`].
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -54,6 +54,9 @@ struct Uniform {
     out_features: u32,
     has_bias: u32,
 }
+
+/// The entry point in `shaders/linear.wgsl`.
+const ENTRY: &str = "linear";
 
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
@@ -115,14 +118,14 @@ pub fn pack_weights(p: &LinearParams, w: &[f32]) -> Vec<f32> {
 }
 
 /// Builds the GPU dispatch; `w` holds [`pack_weights`]' output.
-pub fn linear_gpu(
+pub fn linear_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &LinearParams,
-    x: &wgpu::Buffer,
-    w: &wgpu::Buffer,
-    bias: Option<&wgpu::Buffer>,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    w: impl Into<Span<'a>>,
+    bias: Option<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     if p.batch == 0 || p.in_features == 0 || p.out_features == 0 {
         return Err(Error::Graph {
@@ -147,7 +150,7 @@ pub fn linear_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Linear,
-            entry: "linear",
+            entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -156,9 +159,24 @@ pub fn linear_gpu(
                 out_features: p.out_features as u32,
                 has_bias: bias.is_some() as u32,
             },
-            buffers: &[x, w, bias.unwrap_or(ctx.dummy_buffer()), out],
+            buffers: &[
+                x.into(),
+                w.into(),
+                bias.unwrap_or(Span::whole(ctx.dummy_buffer())),
+                out.into(),
+            ],
             workgroups: grid_1d(tiles, 1),
             flops: 2 * (p.batch * p.in_features * p.out_features) as u64,
         },
     )
+}
+
+/// The pipelines this module's launchers create: one.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    vec![super::PipelineSpec {
+        shader: Shader::Linear,
+        entry: ENTRY,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    }]
 }

@@ -26,9 +26,10 @@
 //! rows, and the 8 partial sums are added in workgroup memory in a fixed
 //! order.
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
+use crate::graph::{pool_out_len, PoolKind};
 use crate::shaders::Shader;
 
 /// Declared tolerance: max is exact; an average sums at most k·k terms (or
@@ -59,6 +60,17 @@ struct Uniform {
     total: u32,
 }
 
+/// The entry point of a window pool in `shaders/pool.wgsl`.
+fn window_entry(kind: PoolKind) -> &'static str {
+    match kind {
+        PoolKind::Max => "max_pool",
+        PoolKind::Avg => "avg_pool",
+    }
+}
+
+/// The entry point of the global average pool.
+const GLOBAL_ENTRY: &str = "global_avg_pool";
+
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// Channel lanes of a global-pool workgroup (`GC` in `pool.wgsl`).
@@ -76,15 +88,6 @@ fn to_u32(label: &str, v: usize) -> Result<u32> {
         });
     }
     Ok(v as u32)
-}
-
-/// Max or average.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PoolKind {
-    /// Maximum over the window.
-    Max,
-    /// Mean over the window.
-    Avg,
 }
 
 /// Shape and options of a windowed pooling launch.
@@ -116,26 +119,43 @@ pub struct PoolParams {
     pub out_c_offset: usize,
 }
 
-fn out_dim(inp: usize, k: usize, s: usize, p: usize, ceil: bool) -> Option<usize> {
-    let span = (inp + 2 * p).checked_sub(k)?;
-    let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
-    if ceil && (out - 1) * s >= inp + p {
-        out -= 1;
-    }
-    Some(out)
-}
-
 impl PoolParams {
-    /// Output spatial size (OH, OW).
+    /// The launch parameters of graph node `pool` on input shape
+    /// `[n, c, h, w]`, with the output written at channel `out_c_offset` of
+    /// a tensor of `out_c_total` channels.
+    pub fn for_node(
+        pool: &crate::graph::Pool,
+        [n, c, h, w]: [usize; 4],
+        out_c_total: usize,
+        out_c_offset: usize,
+    ) -> Self {
+        Self {
+            kind: pool.kind,
+            batch: n,
+            channels: c,
+            in_h: h,
+            in_w: w,
+            kernel: pool.kernel,
+            stride: pool.stride,
+            padding: pool.padding,
+            ceil_mode: pool.ceil_mode,
+            count_include_pad: pool.count_include_pad,
+            out_c_total,
+            out_c_offset,
+        }
+    }
+
+    /// Output spatial size (OH, OW), by the IR's
+    /// [`pool_out_len`].
     pub fn out_hw(&self) -> Result<[usize; 2]> {
-        let oh = out_dim(
+        let oh = pool_out_len(
             self.in_h,
             self.kernel[0],
             self.stride[0],
             self.padding[0],
             self.ceil_mode,
         );
-        let ow = out_dim(
+        let ow = pool_out_len(
             self.in_w,
             self.kernel[1],
             self.stride[1],
@@ -252,12 +272,12 @@ pub fn global_avg_pool_cpu(batch: usize, channels: usize, hw: usize, x: &[f32], 
 
 /// Builds the GPU dispatch for a windowed pool: `x` NHWC (N, H, W, C),
 /// `out` NHWC (N, OH, OW, out_c_total).
-pub fn pool_gpu(
+pub fn pool_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &PoolParams,
-    x: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     p.validate(label)?;
     let [oh, ow] = p.out_hw()?;
@@ -289,14 +309,11 @@ pub fn pool_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Pool,
-            entry: match p.kind {
-                PoolKind::Max => "max_pool",
-                PoolKind::Avg => "avg_pool",
-            },
+            entry: window_entry(p.kind),
             bindings: BINDINGS,
             constants: &[],
             params: &params,
-            buffers: &[x, out],
+            buffers: &[x.into(), out.into()],
             workgroups: grid_1d(total, 256),
             // One compare or add per window tap (padding taps included).
             flops: (total * p.kernel[0] * p.kernel[1]) as u64,
@@ -306,14 +323,14 @@ pub fn pool_gpu(
 
 /// Builds the GPU dispatch for global average pooling: `x` NHWC
 /// (N, H·W, C) → `out` (N, C).
-pub fn global_avg_pool_gpu(
+pub fn global_avg_pool_gpu<'a>(
     ctx: &Context,
     label: &str,
     batch: usize,
     channels: usize,
     hw: usize,
-    x: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     if batch == 0 || channels == 0 || hw == 0 {
         return Err(Error::Graph {
@@ -339,14 +356,32 @@ pub fn global_avg_pool_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Pool,
-            entry: "global_avg_pool",
+            entry: GLOBAL_ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &params,
-            buffers: &[x, out],
+            buffers: &[x.into(), out.into()],
             workgroups: grid_1d(batch * channels.div_ceil(GLOBAL_GC), 1),
             // One add per input element.
             flops: (batch * hw * channels) as u64,
         },
     )
+}
+
+/// The pipelines this module's launchers create: max and average window
+/// pools and the global average pool.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    [
+        window_entry(PoolKind::Max),
+        window_entry(PoolKind::Avg),
+        GLOBAL_ENTRY,
+    ]
+    .into_iter()
+    .map(|entry| super::PipelineSpec {
+        shader: Shader::Pool,
+        entry,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    })
+    .collect()
 }

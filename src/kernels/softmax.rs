@@ -10,8 +10,8 @@
 //! maximum, another for the sum of `exp(x − m)` (written to `out` on the
 //! way), then a pass dividing by the sum.
 
-use super::{grid_1d, make_dispatch, Dispatch, DispatchSpec, Tolerance};
-use crate::context::{Binding, Context};
+use super::Tolerance;
+use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 
@@ -23,6 +23,9 @@ struct Uniform {
     pad0: u32,
     pad1: u32,
 }
+
+/// The entry point in `shaders/softmax.wgsl`.
+const ENTRY: &str = "softmax";
 
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
@@ -63,12 +66,12 @@ pub fn softmax_cpu(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
 }
 
 /// Builds the GPU dispatch over (N, K) rows.
-pub fn softmax_gpu(
+pub fn softmax_gpu<'a>(
     ctx: &Context,
     label: &str,
     p: &SoftmaxParams,
-    x: &wgpu::Buffer,
-    out: &wgpu::Buffer,
+    x: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     if p.batch == 0 || p.classes == 0 {
         return Err(Error::Graph {
@@ -90,7 +93,7 @@ pub fn softmax_gpu(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Softmax,
-            entry: "softmax",
+            entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -99,10 +102,20 @@ pub fn softmax_gpu(
                 pad0: 0,
                 pad1: 0,
             },
-            buffers: &[x, out],
+            buffers: &[x.into(), out.into()],
             workgroups: grid_1d(p.batch, 1),
             // Per element: a compare, a subtract, an exp, an add, a divide.
             flops: 5 * len as u64,
         },
     )
+}
+
+/// The pipelines this module's launchers create: one.
+pub fn pipelines() -> Vec<super::PipelineSpec> {
+    vec![super::PipelineSpec {
+        shader: Shader::Softmax,
+        entry: ENTRY,
+        constants: Vec::new(),
+        bindings: BINDINGS,
+    }]
 }

@@ -1,23 +1,29 @@
-//! The GPU context: adapter choice, device, queue, and the keyed caches.
+//! The GPU context: adapter choice, device, queue, and the caches.
 //!
 //! A [`Context`] picks the best adapter wgpu can see (discrete over
 //! integrated over virtual over software; native backends over OpenGL),
 //! requests the adapter's own limits and the optional features the engine
-//! uses, and owns the pipeline cache. [`Context::from_wgpu`] wraps an
-//! application's own device instead. Either way the device must meet
-//! [`REQUIRED_LIMITS`], the floor the shaders need. Pipelines are keyed by
-//! (shader family, entry point, override constants); the key never holds a
-//! shape, so one pipeline serves every shape.
+//! uses, and owns the pipeline cache ([`super::cache`]).
+//! [`Context::from_wgpu`] wraps an application's own device instead.
+//! Either way the device must meet [`REQUIRED_LIMITS`], the floor the
+//! shaders need.
 //!
-//! Environment variables:
-//! - `RESINCEPT_BACKEND`: `vulkan`, `metal`, `dx12` or `gl`, to force a backend.
-//! - `RESINCEPT_ADAPTER`: a case-insensitive substring of the adapter name.
+//! [`Context::new`] does exactly what its [`ContextOptions`] say: the
+//! library reads no environment variable. [`Context::from_env`] (what the
+//! command line and the tests use) fills the options from
+//! `RESINCEPT_BACKEND` (`vulkan`, `metal`, `dx12` or `gl`),
+//! `RESINCEPT_ADAPTER` (a case-insensitive substring of the adapter name),
+//! `RESINCEPT_LIMITS` (`webgpu` for WebGPU's default limits) and
+//! `RESINCEPT_MAX_STORAGE_BINDING` (bytes) first, when the caller asks for
+//! it. Creating a context is async at heart ([`Context::new_async`]);
+//! [`Context::new`] blocks on it.
 
+use super::cache::{Binding, Caches};
+use super::poll::Poller;
 use crate::error::{Error, Result};
 use crate::shaders::Shader;
 use std::collections::HashMap;
-use std::sync::Mutex;
-use wgpu::util::DeviceExt;
+use std::sync::{Arc, Mutex, Weak};
 
 /// How to choose an adapter.
 #[derive(Debug, Clone, Default)]
@@ -143,15 +149,6 @@ pub fn check_required_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) ->
     )))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct PipelineKey {
-    shader: Shader,
-    entry: &'static str,
-    bindings: &'static [Binding],
-    /// Override constants as (name, f64 bits), sorted by name.
-    constants: Vec<(&'static str, u64)>,
-}
-
 /// Rank of an adapter: higher is better.
 fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
     let ty = match info.device_type {
@@ -179,20 +176,27 @@ pub struct AdapterEntry {
     pub shortfall: Option<String>,
 }
 
-/// Every adapter wgpu can see, best first (for `resincept info`).
+/// Every adapter wgpu can see, best first (for `resincept info`). Blocks
+/// on [`list_adapters_async`].
 pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
+    pollster::block_on(list_adapters_async(backends))
+}
+
+/// Every adapter wgpu can see, best first.
+pub async fn list_adapters_async(backends: Option<wgpu::Backends>) -> Vec<AdapterEntry> {
     let instance = make_instance(backends);
-    let mut entries: Vec<_> =
-        pollster::block_on(instance.enumerate_adapters(backends.unwrap_or(wgpu::Backends::all())))
-            .iter()
-            .map(|a| {
-                let info = a.get_info();
-                let shortfall = check_required_limits(&info, &a.limits())
-                    .err()
-                    .map(|e| e.to_string());
-                AdapterEntry { info, shortfall }
-            })
-            .collect();
+    let mut entries: Vec<_> = instance
+        .enumerate_adapters(backends.unwrap_or(wgpu::Backends::all()))
+        .await
+        .iter()
+        .map(|a| {
+            let info = a.get_info();
+            let shortfall = check_required_limits(&info, &a.limits())
+                .err()
+                .map(|e| e.to_string());
+            AdapterEntry { info, shortfall }
+        })
+        .collect();
     entries.sort_by_key(|e| std::cmp::Reverse(adapter_rank(&e.info)));
     entries
 }
@@ -220,22 +224,24 @@ pub struct Context {
     pub limits: wgpu::Limits,
     /// The optional features that were enabled.
     pub features: wgpu::Features,
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
-    layouts: Mutex<HashMap<&'static [Binding], wgpu::BindGroupLayout>>,
+    caches: Caches,
     dummy: wgpu::Buffer,
+    pub(crate) poller: Poller,
+    shared: Mutex<HashMap<SharedKey, Weak<wgpu::Buffer>>>,
 }
 
-/// One entry of a kernel's bind group layout. Binding 0 is always the
-/// params uniform; the storage bindings follow in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Binding {
-    /// A uniform buffer (the params).
-    Uniform,
-    /// A read-only storage buffer.
-    Read,
-    /// A read-write storage buffer.
-    ReadWrite,
+/// What identifies a buffer that compiled graphs on one context share
+/// (parameters uploaded once per model, whatever the batch): the source of
+/// its contents (e.g. a [`crate::weights::Weights`] store's id), a name
+/// within it, and a tag for the layout the contents were packed into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharedKey {
+    /// Identifies the contents' source.
+    pub source: u64,
+    /// The contents' name within the source (a `state_dict` key, …).
+    pub name: String,
+    /// Identifies how the contents were laid out for the device.
+    pub layout: u64,
 }
 
 impl std::fmt::Debug for Context {
@@ -248,14 +254,25 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// Creates a context on the best adapter, honouring `RESINCEPT_BACKEND`
-    /// and `RESINCEPT_ADAPTER`.
-    pub fn new() -> Result<Self> {
-        Self::with_options(&ContextOptions::from_env()?)
+    /// Creates a context on the best adapter that matches `opts` (the
+    /// default options: the best adapter of any backend, with its own
+    /// limits). Reads no environment variable. Blocks on
+    /// [`Context::new_async`].
+    pub fn new(opts: &ContextOptions) -> Result<Self> {
+        pollster::block_on(Self::new_async(opts))
     }
 
-    /// Creates a context on the best adapter that matches `opts`.
-    pub fn with_options(opts: &ContextOptions) -> Result<Self> {
+    /// [`Context::new`] with the options [`ContextOptions::from_env`] reads
+    /// (`RESINCEPT_BACKEND`, `RESINCEPT_ADAPTER`, `RESINCEPT_LIMITS`,
+    /// `RESINCEPT_MAX_STORAGE_BINDING`): what the command line and the
+    /// tests use.
+    pub fn from_env() -> Result<Self> {
+        Self::new(&ContextOptions::from_env()?)
+    }
+
+    /// Creates a context on the best adapter that matches `opts`, without
+    /// blocking.
+    pub async fn new_async(opts: &ContextOptions) -> Result<Self> {
         // Native backends first; OpenGL only when none has an adapter (or
         // when asked for). Probing GL needlessly initialises EGL, which is
         // slow and prints windowing-system noise on headless machines.
@@ -266,7 +283,7 @@ impl Context {
         let mut adapters = Vec::new();
         for backends in tries {
             let instance = make_instance(Some(backends));
-            adapters = pollster::block_on(instance.enumerate_adapters(backends));
+            adapters = instance.enumerate_adapters(backends).await;
             if let Some(name) = &opts.adapter_name {
                 let needle = name.to_ascii_lowercase();
                 adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&needle));
@@ -310,15 +327,17 @@ impl Context {
                 limits.max_storage_buffer_binding_size.min(cap);
         }
         let features = adapter.features() & WANTED_FEATURES;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("resincept"),
-            required_features: features,
-            required_limits: limits.clone(),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("resincept"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
         Ok(Self::assemble(
             adapter, device, queue, info, limits, features,
         ))
@@ -335,6 +354,9 @@ impl Context {
     /// or `adapter.limits()`, when creating the device). An error names every
     /// limit that falls short. Values or weights over the device's binding
     /// limits are found at compile, per layer, as with [`Context::new`].
+    ///
+    /// Waiting for the GPU (read-backs) waits for resincept's own
+    /// submissions only, never for the application's.
     pub fn from_wgpu(
         adapter: wgpu::Adapter,
         device: wgpu::Device,
@@ -364,16 +386,16 @@ impl Context {
             mapped_at_creation: false,
         });
         Self {
+            poller: Poller::new(device.clone()),
             adapter,
             device,
             queue,
             info,
             limits,
             features,
-            modules: Mutex::new(HashMap::new()),
-            pipelines: Mutex::new(HashMap::new()),
-            layouts: Mutex::new(HashMap::new()),
+            caches: Caches::default(),
             dummy,
+            shared: Mutex::new(HashMap::new()),
         }
     }
 
@@ -384,7 +406,7 @@ impl Context {
 
     /// Number of distinct pipelines created so far.
     pub fn pipeline_count(&self) -> usize {
-        self.pipelines.lock().unwrap().len()
+        self.caches.pipeline_count()
     }
 
     /// A 16-byte storage buffer to bind where a kernel's optional input
@@ -395,39 +417,7 @@ impl Context {
 
     /// Gets or creates the bind group layout for `bindings`.
     pub fn bind_group_layout(&self, bindings: &'static [Binding]) -> wgpu::BindGroupLayout {
-        let mut layouts = self.layouts.lock().unwrap();
-        layouts
-            .entry(bindings)
-            .or_insert_with(|| {
-                let entries: Vec<_> = bindings
-                    .iter()
-                    .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                        binding: i as u32,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: match b {
-                                Binding::Uniform => wgpu::BufferBindingType::Uniform,
-                                Binding::Read => {
-                                    wgpu::BufferBindingType::Storage { read_only: true }
-                                }
-                                Binding::ReadWrite => {
-                                    wgpu::BufferBindingType::Storage { read_only: false }
-                                }
-                            },
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    })
-                    .collect();
-                self.device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                        label: None,
-                        entries: &entries,
-                    })
-            })
-            .clone()
+        self.caches.bind_group_layout(&self.device, bindings)
     }
 
     /// Gets or creates the compute pipeline for `shader`'s `entry` point with
@@ -441,179 +431,26 @@ impl Context {
         bindings: &'static [Binding],
         constants: &[(&'static str, f64)],
     ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
-        let mut sorted: Vec<(&'static str, f64)> = constants.to_vec();
-        sorted.sort_by(|a, b| a.0.cmp(b.0));
-        let key = PipelineKey {
-            shader,
-            entry,
-            bindings,
-            constants: sorted.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
-        };
-        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
-            return Ok(p.clone());
+        self.caches
+            .pipeline(&self.device, shader, entry, bindings, constants)
+    }
+
+    /// The buffer shared under `key` while any holder keeps it, else the
+    /// one `create` makes (then shared). Returns it and whether it was
+    /// created now. Compiled graphs share their parameters this way, so a
+    /// model compiled for several batch sizes holds its weights once.
+    pub fn shared_buffer(
+        &self,
+        key: SharedKey,
+        create: impl FnOnce() -> Result<wgpu::Buffer>,
+    ) -> Result<(Arc<wgpu::Buffer>, bool)> {
+        let mut map = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get(&key).and_then(Weak::upgrade) {
+            return Ok((b, false));
         }
-        let module = self.module(shader)?;
-        let bgl = self.bind_group_layout(bindings);
-        let layout = self
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: None,
-                bind_group_layouts: &[Some(&bgl)],
-                immediate_size: 0,
-            });
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&layout),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &sorted,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: shader.file_name().into(),
-                message: format!("entry `{entry}` with constants {sorted:?}: {err}"),
-            });
-        }
-        let value = (pipeline, bgl);
-        self.pipelines.lock().unwrap().insert(key, value.clone());
-        Ok(value)
-    }
-
-    fn module(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
-        if let Some(m) = self.modules.lock().unwrap().get(&shader) {
-            return Ok(m.clone());
-        }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.file_name()),
-                source: wgpu::ShaderSource::Wgsl(shader.source().into()),
-            });
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: shader.file_name().into(),
-                message: err.to_string(),
-            });
-        }
-        self.modules.lock().unwrap().insert(shader, module.clone());
-        Ok(module)
-    }
-
-    /// Creates a storage buffer of `len` f32 elements (at least one), usable
-    /// as a copy source and destination.
-    pub fn storage_buffer(&self, label: &str, len: usize) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (len.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
-    /// Creates a storage buffer holding `data` (an empty slice gives one zero).
-    pub fn storage_buffer_init(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
-        let zero = [0f32];
-        let data = if data.is_empty() { &zero[..] } else { data };
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            })
-    }
-
-    /// Creates a uniform buffer holding `params`.
-    pub fn uniform_buffer<T: bytemuck::Pod>(&self, label: &str, params: &T) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
-    }
-
-    /// Copies `len` f32 elements from the start of `buffer` back to the host.
-    /// Blocks until the GPU is done.
-    pub fn read_buffer(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>> {
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: (len.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, (len.max(1) * 4) as u64);
-        self.queue.submit([enc.finish()]);
-        self.map_read(&staging, len)
-    }
-
-    /// Maps a `MAP_READ` buffer whose copy has been submitted and returns its
-    /// first `len` elements of type `T` (f32 for tensors, u64 for
-    /// timestamps). Blocks until the GPU is done.
-    pub fn map_read<T: bytemuck::Pod>(&self, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
-        let bytes = (len.max(1) * std::mem::size_of::<T>()) as u64;
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, 0..bytes, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.recv()
-            .map_err(|e| Error::Gpu(format!("map callback lost: {e}")))?
-            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
-        let out = {
-            let view = staging
-                .get_mapped_range(0..bytes)
-                .map_err(|e| Error::Gpu(format!("mapped range: {e}")))?;
-            bytemuck::pod_collect_to_vec::<u8, T>(&view[..len * std::mem::size_of::<T>()])
-        };
-        staging.unmap();
-        Ok(out)
-    }
-
-    /// Encodes `dispatches` into one compute pass, submits once and waits.
-    pub fn run_dispatches(&self, dispatches: &[&crate::kernels::Dispatch]) -> Result<()> {
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let mut enc = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: None,
-            });
-            for d in dispatches {
-                d.encode(&mut pass);
-            }
-        }
-        self.queue.submit([enc.finish()]);
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(err.to_string()));
-        }
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        Ok(())
+        map.retain(|_, w| w.strong_count() > 0);
+        let b = Arc::new(create()?);
+        map.insert(key, Arc::downgrade(&b));
+        Ok((b, true))
     }
 }

@@ -1,0 +1,214 @@
+//! Activation memory of a compiled graph: the buffers the plan's slots
+//! become, where each value lives in them, the micro-batch that makes every
+//! value fit the device's limits, and the accounting of every buffer the
+//! executor creates.
+
+use super::CompileOptions;
+use crate::device::{Context, Span};
+use crate::error::{Error, Result};
+use crate::graph::{Graph, ValueId};
+use crate::plan::Plan;
+use std::cell::Cell;
+
+thread_local! {
+    /// Buffers created by the executor on this thread (compiles, runs and
+    /// profiles of every compiled graph), so that a test can check that
+    /// runs create none while other tests compile on other threads.
+    pub(super) static BUFFERS_CREATED: Cell<u64> = const { Cell::new(0) };
+    /// Bytes of those buffers.
+    pub(super) static BYTES_CREATED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts and makes the executor's buffers.
+pub(super) struct Alloc<'a> {
+    pub ctx: &'a Context,
+    /// Buffers created.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl<'a> Alloc<'a> {
+    pub fn new(ctx: &'a Context) -> Self {
+        Self {
+            ctx,
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    fn note(&mut self, bytes: u64) {
+        self.count += 1;
+        self.bytes += bytes;
+        BUFFERS_CREATED.with(|c| c.set(c.get() + 1));
+        BYTES_CREATED.with(|c| c.set(c.get() + bytes));
+    }
+
+    /// A storage buffer of `len` f32.
+    pub fn storage(&mut self, label: &str, len: usize) -> wgpu::Buffer {
+        let b = self.ctx.storage_buffer(label, len);
+        self.note(b.size());
+        b
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn init(&mut self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let b = self.ctx.storage_buffer_init(label, data);
+        self.note(b.size());
+        b
+    }
+
+    /// A buffer of `size` bytes (at least 4) with `usage`.
+    pub fn raw(&mut self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4),
+            usage,
+            mapped_at_creation: false,
+        });
+        self.note(b.size());
+        b
+    }
+}
+
+/// The activation buffers: one per plan slot.
+pub(super) struct Memory {
+    /// Slot `k` of the plan.
+    pub slots: Vec<wgpu::Buffer>,
+}
+
+impl Memory {
+    /// Creates one buffer per slot of `plan`.
+    pub fn new(alloc: &mut Alloc, plan: &Plan) -> Self {
+        let slots = plan
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(k, s)| alloc.storage(&format!("slot {k}"), (s.bytes / 4) as usize))
+            .collect();
+        Self { slots }
+    }
+
+    /// The storage holding `v` (its root's bytes in its slot), `v`'s
+    /// channel offset within it and the root's channel count.
+    pub fn place<'m>(&'m self, plan: &Plan, v: ValueId) -> (Span<'m>, usize, usize) {
+        let st = plan.storage[v.0].expect("produced");
+        let buf = &self.slots[plan.slot_of[st.root.0].expect("root has a slot")];
+        let bytes = plan.value_bytes(st.root);
+        (
+            Span::new(buf, 0, bytes),
+            st.channel_offset,
+            plan.shapes[st.root.0][1],
+        )
+    }
+
+    /// A value a kernel reads or writes whole (never an in-place concat
+    /// input: those are read by their concat alone, see
+    /// [`crate::plan::check_alias`]).
+    pub fn dense<'m>(&'m self, plan: &Plan, v: ValueId, node: &str) -> Result<Span<'m>> {
+        let (span, off, _) = self.place(plan, v);
+        if off != 0 {
+            return Err(Error::Graph {
+                node: node.into(),
+                message: format!("value {} is an in-place concat input", v.0),
+            });
+        }
+        Ok(span)
+    }
+}
+
+impl Memory {
+    /// The NaN poison of [`super::CompileOptions::poison`]: a NaN-filled
+    /// buffer as large as the largest target, and the targets — every slot
+    /// and each of `extra` (transposed outputs, the split-K scratch) — but
+    /// not `input_target`, which a run fills with its input first.
+    pub fn poison<'b>(
+        &'b self,
+        alloc: &mut Alloc,
+        extra: impl Iterator<Item = &'b wgpu::Buffer>,
+        input_target: &wgpu::Buffer,
+    ) -> (wgpu::Buffer, Vec<wgpu::Buffer>) {
+        let mut targets: Vec<wgpu::Buffer> = Vec::new();
+        for b in self.slots.iter().chain(extra) {
+            if b != input_target && !targets.contains(b) {
+                targets.push(b.clone());
+            }
+        }
+        let largest = targets.iter().map(|b| b.size()).max().unwrap_or(4);
+        let nan = alloc.init("poison", &vec![f32::NAN; (largest / 4) as usize]);
+        (nan, targets)
+    }
+}
+
+/// Refuses a buffer that is bound as storage: over
+/// `max_storage_buffer_binding_size` or `max_buffer_size`.
+pub(super) fn limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) -> Result<()> {
+    for (limit, available) in [
+        (
+            "max_storage_buffer_binding_size",
+            limits.max_storage_buffer_binding_size,
+        ),
+        ("max_buffer_size", limits.max_buffer_size),
+    ] {
+        if bytes > available {
+            return Err(Error::Limit {
+                node: node.into(),
+                limit,
+                needed: bytes,
+                available,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a buffer that is copied to or from but never bound: over
+/// `max_buffer_size`.
+pub(super) fn buffer_limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) -> Result<()> {
+    if bytes > limits.max_buffer_size {
+        return Err(Error::Limit {
+            node: node.into(),
+            limit: "max_buffer_size",
+            needed: bytes,
+            available: limits.max_buffer_size,
+        });
+    }
+    Ok(())
+}
+
+/// Images per micro-batch for `graph` on input `full` (NCHW): as
+/// `opts.micro_batch` asks (at most the batch), else the whole batch when
+/// every value fits the device's storage-binding and buffer limits, else
+/// the largest count that does (every value's size is linear in the batch).
+/// The count is then evened out over the micro-batches needed, so the last
+/// is not much smaller than the others. 0 images is an error; a single
+/// image too large is left to the plan's limit check, which names the node.
+pub(super) fn micro_batch(
+    graph: &Graph,
+    full: [usize; 4],
+    opts: &CompileOptions,
+    limits: &wgpu::Limits,
+) -> Result<usize> {
+    let n = full[0];
+    let most = match opts.micro_batch {
+        Some(0) => {
+            return Err(Error::Invalid(
+                "micro_batch must be at least one image".into(),
+            ))
+        }
+        Some(m) => m.min(n),
+        None => {
+            let shapes = graph.infer_shapes(full)?;
+            let per_image = shapes
+                .iter()
+                .map(|s| s.iter().product::<usize>() as u64 * 4 / n.max(1) as u64)
+                .max()
+                .unwrap_or(0);
+            let limit = limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size);
+            (limit / per_image.max(1)).clamp(1, n as u64) as usize
+        }
+    };
+    Ok(n.div_ceil(n.div_ceil(most)))
+}

@@ -1,0 +1,112 @@
+//! A compiled graph's outputs: the NHWC → NCHW transposes that give them
+//! PyTorch's layout, the whole-batch staging buffers they are copied into
+//! micro-batch by micro-batch, and their read-back.
+
+use super::memory::{buffer_limit_check, Alloc, Memory};
+use super::Step;
+use crate::device::buffers::MapRead;
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::kernels::layout;
+use crate::plan::Plan;
+use crate::tensor::Tensor;
+
+/// One graph output.
+pub(super) struct Output {
+    /// The buffer copied to `staging` (the value's slot, or its transposed
+    /// copy).
+    pub src: wgpu::Buffer,
+    /// First byte of the value in `src`.
+    pub src_offset: u64,
+    /// The whole batch's output, filled micro-batch by micro-batch.
+    pub staging: wgpu::Buffer,
+    /// f32 per image.
+    pub per_image: usize,
+    /// The whole batch's shape.
+    pub shape: Vec<usize>,
+}
+
+/// Builds every output of `g` compiled for micro-batches of `micro` images
+/// of the whole batch `full`: a transpose step (pushed onto `steps`) where
+/// `H·W > 1` and `C > 1`, and a staging buffer for the whole batch.
+pub(super) fn build(
+    g: &Graph,
+    plan: &Plan,
+    mem: &Memory,
+    alloc: &mut Alloc,
+    steps: &mut Vec<Step>,
+    full: [usize; 4],
+    micro: usize,
+) -> Result<Vec<Output>> {
+    let ctx = alloc.ctx;
+    let mut outputs = Vec::new();
+    for (k, &v) in g.outputs.iter().enumerate() {
+        let s = plan.shapes[v.0];
+        let len: usize = s.iter().product();
+        let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
+        let slot = mem.dense(plan, v, name)?;
+        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 {
+            let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
+            let d = layout::transpose_gpu(
+                ctx,
+                &format!("{name}:nhwc_to_nchw"),
+                layout::Direction::NhwcToNchw,
+                s,
+                slot,
+                &buf,
+            )?;
+            steps.push(Step {
+                dispatch: d,
+                kind: "layout",
+            });
+            (buf, 0)
+        } else {
+            (slot.buffer.clone(), slot.offset)
+        };
+        let per_image = len / micro;
+        let bytes = (full[0] * per_image) as u64 * 4;
+        buffer_limit_check(&ctx.limits, &format!("{name} (whole-batch output)"), bytes)?;
+        let staging = alloc.raw(
+            &format!("output {k} staging"),
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let shape = if s[2] == 1 && s[3] == 1 {
+            vec![full[0], s[1]]
+        } else {
+            vec![full[0], s[1], s[2], s[3]]
+        };
+        outputs.push(Output {
+            src,
+            src_offset,
+            staging,
+            per_image,
+            shape,
+        });
+    }
+    Ok(outputs)
+}
+
+/// Requests the mapping of the first `n` images of every output's staging
+/// buffer (after the submission that fills them).
+pub(super) fn start_reads(outputs: &[Output], n: usize) -> Vec<MapRead> {
+    outputs
+        .iter()
+        .map(|o| MapRead::start(&o.staging, (n * o.per_image) as u64 * 4))
+        .collect()
+}
+
+/// The first `n` images of every output, once mapped.
+pub(super) async fn finish_reads(
+    outputs: &[Output],
+    reads: Vec<MapRead>,
+    n: usize,
+) -> Result<Vec<Tensor>> {
+    let mut tensors = Vec::with_capacity(outputs.len());
+    for (o, read) in outputs.iter().zip(reads) {
+        let mut shape = o.shape.clone();
+        shape[0] = n;
+        tensors.push(Tensor::new(shape, read.finish(n * o.per_image).await?)?);
+    }
+    Ok(tensors)
+}

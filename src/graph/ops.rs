@@ -1,0 +1,427 @@
+//! The operations a graph node can compute, with their attributes and the
+//! output-size arithmetic shape inference needs.
+//!
+//! Everything here is plain data and integer arithmetic: the IR depends on
+//! nothing GPU. The kernels ([`crate::kernels`]) turn a node's attributes
+//! into launch parameters and reuse the same size formulas
+//! ([`conv_out_len`], [`pool_out_len`]), so shape inference and the kernels
+//! cannot disagree about an output's size.
+
+use crate::error::{Error, Result};
+
+/// Padding on each side, in input pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Padding {
+    /// Rows added above.
+    pub top: usize,
+    /// Columns added on the left.
+    pub left: usize,
+    /// Rows added below.
+    pub bottom: usize,
+    /// Columns added on the right.
+    pub right: usize,
+}
+
+impl Padding {
+    /// The same padding on all four sides.
+    pub fn same(p: usize) -> Self {
+        Self {
+            top: p,
+            left: p,
+            bottom: p,
+            right: p,
+        }
+    }
+
+    /// PyTorch's `padding=(ph, pw)`: `ph` above and below, `pw` left and right.
+    pub fn hw(ph: usize, pw: usize) -> Self {
+        Self {
+            top: ph,
+            left: pw,
+            bottom: ph,
+            right: pw,
+        }
+    }
+}
+
+/// Max or average pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PoolKind {
+    /// Maximum over the window.
+    Max,
+    /// Mean over the window.
+    Avg,
+}
+
+/// Output length of a convolution along one axis: `(input + pad_lo +
+/// pad_hi − dilation·(kernel − 1) − 1) / stride + 1`, or `None` when the
+/// dilated window does not fit the padded input (or a size is zero).
+pub fn conv_out_len(
+    input: usize,
+    pad_lo: usize,
+    pad_hi: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let eff = dilation * (kernel - 1) + 1;
+    let padded = input + pad_lo + pad_hi;
+    Some(padded.checked_sub(eff)? / stride + 1)
+}
+
+/// Output length of a window pool along one axis, PyTorch's rule:
+/// `floor((input + 2·pad − kernel) / stride) + 1`, or with `ceil_mode` the
+/// ceiling, minus one when the last window would start in the padding
+/// (`(out − 1)·stride ≥ input + pad`). `None` when the window does not fit.
+pub fn pool_out_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    ceil: bool,
+) -> Option<usize> {
+    if stride == 0 {
+        return None;
+    }
+    let span = (input + 2 * pad).checked_sub(kernel)?;
+    let mut out = if ceil {
+        span.div_ceil(stride)
+    } else {
+        span / stride
+    } + 1;
+    if ceil && (out - 1) * stride >= input + pad {
+        out -= 1;
+    }
+    Some(out)
+}
+
+/// A convolution node: PyTorch's `Conv2d`, plus the epilogue the fusion
+/// passes may attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv2d {
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel (kh, kw).
+    pub kernel: [usize; 2],
+    /// Stride (sh, sw).
+    pub stride: [usize; 2],
+    /// Padding per side.
+    pub padding: Padding,
+    /// Dilation (dh, dw).
+    pub dilation: [usize; 2],
+    /// Groups.
+    pub groups: usize,
+    /// The conv has a `{name}.bias` parameter.
+    pub bias: bool,
+    /// A batchnorm folded into this conv: (BN node name, eps). Its
+    /// parameters are read as `{bn}.weight`, `{bn}.bias`, `{bn}.running_*`.
+    pub bn: Option<(String, f32)>,
+    /// Multiplies the conv (+BN) result: an Inception-ResNet branch scale
+    /// folded from an `add`. 1 otherwise.
+    pub out_scale: f32,
+    /// `Some(s)`: the node has a second input, added as `s · residual`.
+    pub residual: Option<f32>,
+    /// ReLU last.
+    pub relu: bool,
+}
+
+impl Conv2d {
+    /// A `k×k` conv with `out_channels`, stride 1, no padding, no bias.
+    pub fn new(out_channels: usize, k: usize) -> Self {
+        Self::rect(out_channels, [k, k])
+    }
+
+    /// A `kh×kw` conv (e.g. `[1, 7]`), stride 1, no padding, no bias.
+    pub fn rect(out_channels: usize, kernel: [usize; 2]) -> Self {
+        Self {
+            out_channels,
+            kernel,
+            stride: [1, 1],
+            padding: Padding::default(),
+            dilation: [1, 1],
+            groups: 1,
+            bias: false,
+            bn: None,
+            out_scale: 1.0,
+            residual: None,
+            relu: false,
+        }
+    }
+
+    /// Sets the same stride in both directions.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+
+    /// Sets PyTorch's `padding=p` (all four sides).
+    pub fn pad(mut self, p: usize) -> Self {
+        self.padding = Padding::same(p);
+        self
+    }
+
+    /// Sets PyTorch's `padding=(ph, pw)`.
+    pub fn pad_hw(mut self, ph: usize, pw: usize) -> Self {
+        self.padding = Padding::hw(ph, pw);
+        self
+    }
+
+    /// Sets each side's padding.
+    pub fn pad4(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the dilation in both directions.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+
+    /// Sets the groups.
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+
+    /// Gives the conv a bias parameter.
+    pub fn with_bias(mut self) -> Self {
+        self.bias = true;
+        self
+    }
+
+    /// The output shape for input `[n, c, h, w]`, after checking the
+    /// attributes against it (nonzero sizes, groups dividing both channel
+    /// counts, the window fitting the padded input). Errors name `node`.
+    pub fn output_shape(&self, node: &str, [n, c, h, w]: [usize; 4]) -> Result<[usize; 4]> {
+        let bad = |m: String| {
+            Err(Error::Graph {
+                node: node.into(),
+                message: m,
+            })
+        };
+        if n == 0 || c == 0 || h == 0 || w == 0 {
+            return bad(format!("zero-sized input {n}×{c}×{h}×{w}"));
+        }
+        if self.out_channels == 0 || self.kernel.contains(&0) || self.stride.contains(&0) {
+            return bad("zero out_channels, kernel or stride".into());
+        }
+        if self.dilation.contains(&0) || self.groups == 0 {
+            return bad("zero dilation or groups".into());
+        }
+        if !c.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
+            return bad(format!(
+                "groups={} must divide in_channels={c} and out_channels={}",
+                self.groups, self.out_channels
+            ));
+        }
+        let p = self.padding;
+        let oh = conv_out_len(
+            h,
+            p.top,
+            p.bottom,
+            self.kernel[0],
+            self.stride[0],
+            self.dilation[0],
+        );
+        let ow = conv_out_len(
+            w,
+            p.left,
+            p.right,
+            self.kernel[1],
+            self.stride[1],
+            self.dilation[1],
+        );
+        match (oh, ow) {
+            (Some(oh), Some(ow)) => Ok([n, self.out_channels, oh, ow]),
+            _ => Err(Error::Shape {
+                node: node.into(),
+                expected: format!(
+                    "padded input of at least {}×{}",
+                    self.dilation[0] * (self.kernel[0] - 1) + 1,
+                    self.dilation[1] * (self.kernel[1] - 1) + 1
+                ),
+                actual: format!("{}×{}", h + p.top + p.bottom, w + p.left + p.right),
+            }),
+        }
+    }
+}
+
+/// A max or average pool node (PyTorch's `MaxPool2d` / `AvgPool2d`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pool {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// Window (kh, kw).
+    pub kernel: [usize; 2],
+    /// Stride (sh, sw).
+    pub stride: [usize; 2],
+    /// Symmetric padding (ph, pw), at most half the window (PyTorch's rule).
+    pub padding: [usize; 2],
+    /// PyTorch's `ceil_mode`.
+    pub ceil_mode: bool,
+    /// PyTorch's `count_include_pad` (average only; PyTorch's default is true).
+    pub count_include_pad: bool,
+}
+
+impl Pool {
+    /// `MaxPool2d(k, stride=s, padding=p)`.
+    pub fn max(k: usize, s: usize, p: usize) -> Self {
+        Self {
+            kind: PoolKind::Max,
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p],
+            ceil_mode: false,
+            count_include_pad: true,
+        }
+    }
+
+    /// `AvgPool2d(k, stride=s, padding=p)` (count_include_pad true).
+    pub fn avg(k: usize, s: usize, p: usize) -> Self {
+        Self {
+            kind: PoolKind::Avg,
+            ..Self::max(k, s, p)
+        }
+    }
+
+    /// Sets `ceil_mode`.
+    pub fn ceil(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+
+    /// Sets `count_include_pad`.
+    pub fn include_pad(mut self, on: bool) -> Self {
+        self.count_include_pad = on;
+        self
+    }
+
+    /// The output shape for input `[n, c, h, w]`, after checking the
+    /// attributes (nonzero sizes, padding at most half the window, the
+    /// window fitting). Errors name `node`.
+    pub fn output_shape(&self, node: &str, [n, c, h, w]: [usize; 4]) -> Result<[usize; 4]> {
+        let bad = |m: String| {
+            Err(Error::Graph {
+                node: node.into(),
+                message: m,
+            })
+        };
+        if n == 0 || c == 0 || h == 0 || w == 0 {
+            return bad("zero-sized input".into());
+        }
+        if self.kernel.contains(&0) || self.stride.contains(&0) {
+            return bad("zero window or stride".into());
+        }
+        if 2 * self.padding[0] > self.kernel[0] || 2 * self.padding[1] > self.kernel[1] {
+            return bad(format!(
+                "padding {:?} exceeds half the window {:?}",
+                self.padding, self.kernel
+            ));
+        }
+        let oh = pool_out_len(
+            h,
+            self.kernel[0],
+            self.stride[0],
+            self.padding[0],
+            self.ceil_mode,
+        );
+        let ow = pool_out_len(
+            w,
+            self.kernel[1],
+            self.stride[1],
+            self.padding[1],
+            self.ceil_mode,
+        );
+        match (oh, ow) {
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok([n, c, oh, ow]),
+            _ => Err(Error::Shape {
+                node: node.into(),
+                expected: format!(
+                    "input of at least {}×{} (window minus padding)",
+                    self.kernel[0].saturating_sub(2 * self.padding[0]),
+                    self.kernel[1].saturating_sub(2 * self.padding[1])
+                ),
+                actual: format!("{h}×{w}"),
+            }),
+        }
+    }
+}
+
+/// What a node computes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// The graph input (no inputs).
+    Input,
+    /// Convolution (inputs: `[x]`, or `[x, residual]` when fused).
+    Conv2d(Conv2d),
+    /// Inference batchnorm with this eps; parameters `{name}.weight`,
+    /// `.bias`, `.running_mean`, `.running_var`. `relu` when fused.
+    BatchNorm {
+        /// Added to the variance.
+        eps: f32,
+        /// ReLU after (set by the fusion pass).
+        relu: bool,
+    },
+    /// `max(x, 0)`.
+    Relu,
+    /// `alpha·a + beta·b` (then ReLU when `relu`, set by the fusion pass).
+    Add {
+        /// Scale of the first input.
+        alpha: f32,
+        /// Scale of the second input.
+        beta: f32,
+        /// ReLU after.
+        relu: bool,
+    },
+    /// Max or average pool.
+    Pool(Pool),
+    /// Mean over H and W: (N, C, H, W) → (N, C, 1, 1).
+    GlobalAvgPool,
+    /// Concatenation along channels, in input order.
+    Concat,
+    /// (N, C, H, W) → (N, C·H·W, 1, 1).
+    Flatten,
+    /// `nn.Linear`: (N, F, 1, 1) → (N, out_features, 1, 1); parameters
+    /// `{name}.weight` (out, in) and `{name}.bias`.
+    Linear {
+        /// Output features.
+        out_features: usize,
+        /// Has a bias.
+        bias: bool,
+    },
+    /// Softmax over channels of (N, K, 1, 1).
+    Softmax,
+}
+
+impl Op {
+    /// A short kind name for stats and profiles.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Conv2d(_) => "conv2d",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Relu => "relu",
+            Op::Add { .. } => "add",
+            Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
+            Op::Pool(_) => "avgpool",
+            Op::GlobalAvgPool => "global_avg_pool",
+            Op::Concat => "concat",
+            Op::Flatten => "flatten",
+            Op::Linear { .. } => "linear",
+            Op::Softmax => "softmax",
+        }
+    }
+
+    /// True when the node reads parameters by its name (`{name}.weight`, …),
+    /// so that its name must be unique in the graph.
+    pub fn has_params(&self) -> bool {
+        matches!(
+            self,
+            Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. }
+        )
+    }
+}
