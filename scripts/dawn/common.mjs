@@ -148,6 +148,11 @@ export function closeDevice(device) {
   device.destroy();
 }
 
+/** An exception (a GPUPipelineError, say) as one message. */
+export function errorText(e) {
+  return `${e.constructor.name}${e.reason ? ` (${e.reason})` : ''}: ${String(e.message).trim()}`;
+}
+
 /**
  * Runs `fn(device)` (sync or async) inside validation, internal and
  * out-of-memory error scopes. Returns `{ value, errors }`: the errors
@@ -163,7 +168,7 @@ export async function scoped(device, fn) {
   try {
     value = await fn(device);
   } catch (e) {
-    errors.push(`${e.constructor.name}${e.reason ? ` (${e.reason})` : ''}: ${String(e.message).trim()}`);
+    errors.push(errorText(e));
   }
   for (const kind of ['validation', 'internal', 'out-of-memory']) {
     const e = await device.popErrorScope();

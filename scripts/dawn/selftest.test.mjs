@@ -75,6 +75,23 @@ test('validate fails an unmarked pipeline that WebGPU default limits refuse', ()
   assert.doesNotMatch(r.out, /\[adapter limits\]/);
 });
 
+test('validate judges a layout over the default storage-buffer limit by its needs mark', () => {
+  // Nine storage buffers: one more than WebGPU's default of 8 per stage.
+  const decl = [...Array(9).keys()].map((k) => `@group(0) @binding(${k}) var<storage, read_write> b${k}: array<f32>;`);
+  const sum = [...Array(8).keys()].map((k) => `b${k + 1}[0]`).join(' + ');
+  const code = `${decl.join('\n')}\n@compute @workgroup_size(1) fn main() { b0[0] = ${sum}; }\n`;
+  const bindings = Array(9).fill('read_write');
+  let r = validate(spec(code, [{ constants: {}, bindings, needs: { maxStorageBuffersPerShaderStage: 9 } }]));
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /1 created, 1 refused as their needs mark says/);
+  r = validate(spec(code, [{ constants: {}, bindings }]));
+  assert.equal(r.status, 1, r.out);
+  assert.match(
+    r.out,
+    /FAIL selftest\.wgsl `main` no overrides \[WebGPU default limits\]:[\s\S]*maxStorageBuffersPerShaderStage/,
+  );
+});
+
 test('validate fails a needs mark that the device does not enforce', () => {
   const r = validate(spec(CLEAN, [{ constants: {}, needs: BIG_NEEDS }]));
   assert.equal(r.status, 1, r.out);

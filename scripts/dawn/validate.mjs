@@ -32,7 +32,9 @@ import {
   describeAdapter,
   die,
   makeGpu,
+  errorText,
   pipelineDescriptor,
+  pipelineLayout,
   readJson,
   requestAdapter,
   requestDevice,
@@ -133,9 +135,22 @@ for (const set of sets) {
     }
   }
 
+  // Layouts, one per distinct bindings list, each in its own error scopes
+  // (a layout over the storage-buffer limit is refused here).
+  const layoutErrors = new Map();
+  for (const p of spec.pipelines) {
+    const key = p.bindings.join(',');
+    if (layoutErrors.has(key)) continue;
+    const { errors } = await scoped(device, (d) => pipelineLayout(d, p.bindings));
+    layoutErrors.set(key, errors);
+  }
+
   // Pipelines: override constants are applied and the module is compiled
   // for the backend here. A few at a time, so that Dawn's worker threads
-  // compile in parallel.
+  // compile in parallel. No error scopes here: they are a stack, which
+  // interleaved awaits would mix up; createComputePipelineAsync rejects
+  // with its own error instead, and anything else lands in
+  // device.problems (uncaptured errors).
   const judge = async (p, i) => {
     const label = `${name(p)} [${set.what}]`;
     const over = Object.entries(p.needs ?? {}).filter(([k, v]) => limits[k] !== undefined && v > limits[k]);
@@ -144,9 +159,14 @@ for (const set of sets) {
       if (!over.length) fail(`${label}: the shader module did not compile (Tint's message above)`);
       return;
     }
-    const { errors } = await scoped(device, (d) =>
-      d.createComputePipelineAsync(pipelineDescriptor(d, p, module, label)),
-    );
+    const errors = [...layoutErrors.get(p.bindings.join(','))];
+    if (!errors.length) {
+      try {
+        await device.createComputePipelineAsync(pipelineDescriptor(device, p, module, label));
+      } catch (e) {
+        errors.push(errorText(e));
+      }
+    }
     if (over.length) {
       const want = over.map(([k, v]) => `${k} ${v} > ${limits[k]}`).join(', ');
       if (errors.length === 0) {
