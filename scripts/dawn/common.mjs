@@ -33,7 +33,7 @@ export function readJson(path) {
 
 /** The WebGPU entry point (the `navigator.gpu` of a browser). */
 export function makeGpu() {
-  // DAWN_FLAGS: comma-free, space-separated dawn.node flags, for example
+  // DAWN_FLAGS: space-separated dawn.node flags, for example
   // `backend=vulkan` or `enable-dawn-features=dump_shaders` when debugging.
   const flags = (process.env.DAWN_FLAGS || '').split(/\s+/).filter(Boolean);
   return create(flags);
@@ -46,7 +46,7 @@ export async function requestAdapter(gpu) {
     die(
       'Dawn found no WebGPU adapter. On Debian 12 its Vulkan needs the lavapipe of ' +
         "Mesa 25 (Mesa 22's lacks shaderUniform*ArrayDynamicIndexing): run " +
-        'scripts/dawn_driver.sh and eval the environment it prints, see README "Testing".',
+        'scripts/dawn_driver.sh and eval the environment it prints (README, "A second WebGPU implementation: Dawn").',
     );
   }
   return adapter;
@@ -70,7 +70,7 @@ export function describeAdapter(adapter) {
   );
 }
 
-/** The adapter's info, features and limits, as the `--info` flags print them. */
+/** The adapter's info, features and limits, as `validate.mjs --info` prints them. */
 export function adapterReport(adapter) {
   const i = adapter.info;
   return {

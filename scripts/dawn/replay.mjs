@@ -17,6 +17,7 @@ import {
   constantsText,
   describeAdapter,
   die,
+  errorText,
   makeGpu,
   pipelineDescriptor,
   pipelineLayout,
@@ -221,20 +222,19 @@ async function replay(gpu, dir) {
       if (diagnostics.length) failLine(`${s.file}: Tint:\n  ${diagnostics.join('\n  ')}`);
       modules.push(diagnostics.length ? null : module);
     }
-    const pipelines = [];
-    for (const p of t.pipelines) {
-      const label = `${t.shaders[p.shader].file} \`${p.entry}\` ${constantsText(p.constants)}`;
-      if (!modules[p.shader]) {
-        pipelines.push(null);
-        continue;
-      }
-      const r = await scoped(d, (dd) =>
-        dd.createComputePipelineAsync(pipelineDescriptor(dd, p, modules[p.shader], label)),
-      );
-      if (r.errors.length)
-        failLine(`pipeline ${label}:\n  ${r.errors.map((e) => e.replace(/\n/g, '\n  ')).join('\n  ')}`);
-      pipelines.push(r.errors.length ? null : r.value);
-    }
+    // Compiled concurrently; each rejection carries its own error.
+    const pipelines = await Promise.all(
+      t.pipelines.map(async (p) => {
+        const label = `${t.shaders[p.shader].file} \`${p.entry}\` ${constantsText(p.constants)}`;
+        if (!modules[p.shader]) return null;
+        try {
+          return await d.createComputePipelineAsync(pipelineDescriptor(d, p, modules[p.shader], label));
+        } catch (e) {
+          failLine(`pipeline ${label}:\n  ${errorText(e).replace(/\n/g, '\n  ')}`);
+          return null;
+        }
+      }),
+    );
     const bindGroups = t.bind_groups.map((g, i) =>
       d.createBindGroup({
         label: `bind group ${i}`,
@@ -286,7 +286,7 @@ async function replay(gpu, dir) {
     await d.queue.onSubmittedWorkDone();
   });
   for (const e of runErrors) failLine(`run: ${e}`);
-  const gpuSecs = ((Date.now() - started) / 1000).toFixed(1);
+  const secs = ((Date.now() - started) / 1000).toFixed(1);
 
   if (ok) {
     for (const [i, c] of t.checks.entries()) {
@@ -302,7 +302,7 @@ async function replay(gpu, dir) {
   }
   for (const p of device.problems) failLine(p);
   closeDevice(device);
-  console.log(`trace ${name}: ${ok ? 'OK' : 'FAILED'}, ${t.checks.length} checks (${gpuSecs} s)`);
+  console.log(`trace ${name}: ${ok ? 'OK' : 'FAILED'}, ${t.checks.length} checks (${secs} s)`);
   return ok;
 }
 

@@ -180,6 +180,16 @@ test('replay fails outputs left unwritten (the NaN pre-fill)', () => {
   assert.match(r.out, /FAIL maxpool output: 200 of 200 elements NaN or outside/);
 });
 
+test('replay fails a pipeline Dawn refuses, naming it', () => {
+  const dir = mutated(FIXTURES[0], (t) => {
+    t.pipelines[1].bindings[6] = 'read';
+  });
+  const r = run('replay.mjs', dir);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /FAIL .*: pipeline conv2d\.wgsl `conv2d_splitk_reduce` no overrides:/);
+  assert.match(r.out, /@binding\(6\)/);
+});
+
 test('replay names the limit an adapter falls short of, and refuses a trace without checks', () => {
   let dir = mutated(FIXTURES[1], (t) => {
     t.limits.maxComputeWorkgroupStorageSize = 1 << 30;
