@@ -519,8 +519,12 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>,
     setup(wid, nwg, l);
     init_rows_scalar();
     k_lane = l % 16u;
-    // This slice's k-tiles kt0..nt (all of them without split-K).
-    let kt0 = split * p.kt_per_split;
+    // This slice's k-tiles kt0..nt (all of them without split-K). The
+    // barriers below depend on nt, so it is computed from builtins and the
+    // uniform only: WGSL's uniformity analysis (Tint enforces it) counts
+    // anything read from a private variable, such as `split`, as
+    // non-uniform. Same value as split * p.kt_per_split.
+    let kt0 = (wid.z / p.groups) * p.kt_per_split;
     let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
     load_a_scalar(kt0);
     load_b(kt0);
@@ -556,8 +560,12 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
     setup(wid, nwg, l);
     init_rows_vec4();
     k_lane = (l % 4u) * 4u;
-    // This slice's k-tiles kt0..nt (all of them without split-K).
-    let kt0 = split * p.kt_per_split;
+    // This slice's k-tiles kt0..nt (all of them without split-K). The
+    // barriers below depend on nt, so it is computed from builtins and the
+    // uniform only: WGSL's uniformity analysis (Tint enforces it) counts
+    // anything read from a private variable, such as `split`, as
+    // non-uniform. Same value as split * p.kt_per_split.
+    let kt0 = (wid.z / p.groups) * p.kt_per_split;
     let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
     load_a_vec4(kt0);
     load_b(kt0);
