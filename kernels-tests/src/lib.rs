@@ -221,7 +221,7 @@ pub fn assert_close(case: &str, got: &[f32], want: &[f32], tol: Tolerance) {
 pub const TRACE_DIR: &str = "RESINCEPT_TRACE_DIR";
 
 /// With [`TRACE_DIR`] set, records `dispatches` as a trace under
-/// `$RESINCEPT_TRACE_DIR/<family>/<n>-<case>`, whose checks are `outputs`
+/// `$RESINCEPT_TRACE_DIR/<family>-<pid>-<n>-<case>`, whose checks are `outputs`
 /// (label, buffer, the kernel's tolerance). Call it *before* the test runs
 /// the dispatches, while the outputs still hold their NaN pre-fill, so the
 /// replay starts from the same state and an element it never writes stays
@@ -251,9 +251,8 @@ pub fn trace_dispatches(
         .take(60)
         .collect();
     let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    let dir = PathBuf::from(root)
-        .join(family)
-        .join(format!("{n:03}-{safe}"));
+    let pid = std::process::id();
+    let dir = PathBuf::from(root).join(format!("{family}-{pid}-{n:03}-{safe}"));
     let cmds: Vec<_> = dispatches
         .iter()
         .map(|d| resincept::device::Command::Dispatch(d))

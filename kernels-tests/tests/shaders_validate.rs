@@ -280,3 +280,51 @@ fn required_limits_are_what_the_shaders_need() {
     }
     assert_eq!(conv, 64, "conv specialisations checked");
 }
+
+/// Every pipeline of `kernels::catalogue` (on small and large devices) is
+/// one of the specialisations checked above, with the bindings its shader
+/// declares and the workgroup memory the kernel states for it (what the
+/// Dawn gate's `needs` marks and the traces' limits are built from). CPU only.
+#[test]
+fn catalogue_matches_the_shaders() {
+    let all = needs();
+    let mut checked = 0;
+    for wg in [8192, 16384, 32768, 65536] {
+        let limits = wgpu::Limits {
+            max_compute_workgroup_storage_size: wg,
+            ..wgpu::Limits::default()
+        };
+        for p in resincept::kernels::catalogue(&limits) {
+            let what = format!("{} `{}`", p.shader.file_name(), p.entry);
+            let mut sorted = p.constants.clone();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            let found = all.iter().find(|(e, set, _)| {
+                let mut s = set.clone();
+                s.sort_by(|a, b| a.0.cmp(b.0));
+                *e == what && s == sorted
+            });
+            let Some((_, _, n)) = found else {
+                panic!(
+                    "{what} {:?}: not a specialisation of the shaders",
+                    p.constants
+                );
+            };
+            assert_eq!(
+                n.workgroup_bytes, p.workgroup_bytes,
+                "{what} {:?}",
+                p.constants
+            );
+            // An entry may leave a binding of its layout unused (the
+            // split-K reduce does not read the weights).
+            assert!(
+                n.storage_buffers as usize <= p.bindings.len() - 1,
+                "{what}: uses {} storage buffers, its layout has {}",
+                n.storage_buffers,
+                p.bindings.len() - 1
+            );
+            assert!(p.workgroup_bytes <= wg, "{what}: over the device's {wg}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} catalogue entries");
+}

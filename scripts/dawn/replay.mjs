@@ -62,8 +62,12 @@ const fmt = (v) => (Number.isNaN(v) ? 'NaN' : v.toExponential(6));
 
 /**
  * Compares Dawn's elements with wgpu's: |dawn − wgpu| ≤ atol + rtol·|wgpu|
- * for each; NaN on either side fails; identical values (equal infinities
- * included) pass. Returns the line to print and whether it passed.
+ * for each; identical values (equal infinities included) pass. Where wgpu's
+ * value is NaN — an element the run leaves unwritten in a NaN-prefilled
+ * buffer, such as the channels around a channel-offset write — Dawn's must
+ * be NaN too (so Dawn writing outside the range fails); NaN from Dawn where
+ * wgpu has a number fails; a check whose wgpu values are all NaN fails (it
+ * checks nothing). Returns the line to print and whether it passed.
  */
 function compare(check, dawnBytes, wgpuBytes) {
   const dawn = decode(dawnBytes, check.dtype);
@@ -72,12 +76,16 @@ function compare(check, dawnBytes, wgpuBytes) {
   let badCount = 0;
   // The largest finite |diff|, where it is and what was allowed there.
   let worst = { diff: 0, at: -1, allowed: check.atol };
+  let written = 0;
   for (let i = 0; i < dawn.length; i++) {
     const d = dawn[i];
     const w = wgpu[i];
     const allowed = check.atol + check.rtol * Math.abs(w);
     const diff = Math.abs(d - w);
-    const ok = !Number.isNaN(d) && !Number.isNaN(w) && (d === w || diff <= allowed);
+    const ok = Number.isNaN(w)
+      ? Number.isNaN(d)
+      : !Number.isNaN(d) && (d === w || diff <= allowed);
+    if (!Number.isNaN(w)) written++;
     if (!ok) {
       badCount++;
       if (bad.length < SHOW) bad.push(`[${i}] dawn=${fmt(d)} wgpu=${fmt(w)}`);
@@ -88,6 +96,9 @@ function compare(check, dawnBytes, wgpuBytes) {
   const stats =
     `${dawn.length} ${check.dtype}, max |diff| ${fmt(worst.diff)}${where}, allowed there ${fmt(worst.allowed)} ` +
     `(atol ${check.atol}, rtol ${check.rtol})`;
+  if (written === 0) {
+    return { ok: false, line: `FAIL ${check.label}: wgpu's values are all NaN: the check covers nothing the run writes` };
+  }
   if (badCount === 0) return { ok: true, line: `PASS ${check.label}: ${stats}` };
   return {
     ok: false,

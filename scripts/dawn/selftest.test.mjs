@@ -180,6 +180,25 @@ test('replay fails outputs left unwritten (the NaN pre-fill)', () => {
   assert.match(r.out, /FAIL maxpool output: 200 of 200 elements NaN or outside/);
 });
 
+test('replay requires NaN where wgpu left NaN (unwritten channels), and a number elsewhere', () => {
+  // wgpu's element 5 is NaN (as if the kernel never wrote it): Dawn wrote a
+  // number there, which must fail.
+  let dir = mutated(FIXTURES[1], (t, bin) => {
+    bin.writeFloatLE(NaN, t.checks[0].expected[0] + 4 * 5);
+  });
+  let r = run('replay.mjs', dir);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /FAIL maxpool output: 1 of 200 elements .*first: \[5\] dawn=\S+ wgpu=NaN/);
+  // Every expected value NaN: the check covers nothing the run writes.
+  dir = mutated(FIXTURES[1], (t, bin) => {
+    const [at, len] = t.checks[0].expected;
+    for (let i = 0; i < len; i += 4) bin.writeFloatLE(NaN, at + i);
+  });
+  r = run('replay.mjs', dir);
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /all NaN/);
+});
+
 test('replay fails a pipeline Dawn refuses, naming it', () => {
   const dir = mutated(FIXTURES[0], (t) => {
     t.pipelines[1].bindings[6] = 'read';

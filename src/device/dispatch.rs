@@ -35,6 +35,9 @@ pub struct DispatchRecord {
     pub uniform_bytes: Vec<u8>,
     /// The ranges bound at bindings 1.. in order.
     pub storage: Vec<BufferRange>,
+    /// Bytes of workgroup memory the entry point declares with these
+    /// constants (what a device replaying it must allow).
+    pub workgroup_bytes: u32,
 }
 
 /// One recorded kernel launch: a cached pipeline, its bind group (holding
@@ -97,6 +100,10 @@ pub struct DispatchSpec<'a, P: bytemuck::Pod> {
     pub workgroups: [u32; 3],
     /// Floating-point operations (a multiply-add is 2).
     pub flops: u64,
+    /// Bytes of workgroup memory the entry point declares with these
+    /// constants (each kernel states it; `shaders_validate.rs` checks it
+    /// against the shader).
+    pub workgroup_bytes: u32,
 }
 
 /// Builds a [`Dispatch`]: gets the cached pipeline, writes the params into a
@@ -173,6 +180,7 @@ pub fn make_dispatch<P: bytemuck::Pod>(
             uniform,
             uniform_bytes: bytemuck::bytes_of(spec.params).to_vec(),
             storage: spec.buffers.iter().map(Span::to_range).collect(),
+            workgroup_bytes: spec.workgroup_bytes,
         },
     })
 }

@@ -92,6 +92,7 @@ pub fn record(
     let mut dispatches = 0;
     let mut max_binding = 0u64;
     let mut max_storage = 0usize;
+    let mut max_workgroup_bytes = 0u32;
     for c in commands {
         match *c {
             Command::Copy {
@@ -146,6 +147,7 @@ pub fn record(
                     }));
                 }
                 max_storage = max_storage.max(r.storage.len());
+                max_workgroup_bytes = max_workgroup_bytes.max(r.workgroup_bytes);
                 bind_groups.push(json!({ "pipeline": pipeline, "entries": entries }));
                 cmds.push(json!({
                     "op": "dispatch",
@@ -207,22 +209,25 @@ pub fn record(
         }));
     }
 
-    let l = &ctx.limits;
+    // What the trace needs, never less than WebGPU's defaults (which every
+    // WebGPU device has): not the recording device's own limits, which
+    // another implementation on the same hardware may report differently.
+    let d = wgpu::Limits::default();
     let trace = json!({
         "format": "resincept-trace",
         "version": 1,
         "name": name,
         "features": [],
         "limits": {
-            "maxStorageBufferBindingSize": max_binding.max(16),
-            "maxBufferSize": max_buffer.max(16),
-            "maxStorageBuffersPerShaderStage": max_storage,
-            "maxComputeWorkgroupStorageSize": l.max_compute_workgroup_storage_size,
-            "maxComputeInvocationsPerWorkgroup": l.max_compute_invocations_per_workgroup,
-            "maxComputeWorkgroupSizeX": l.max_compute_workgroup_size_x,
-            "maxComputeWorkgroupSizeY": l.max_compute_workgroup_size_y,
-            "maxComputeWorkgroupSizeZ": l.max_compute_workgroup_size_z,
-            "maxComputeWorkgroupsPerDimension": l.max_compute_workgroups_per_dimension,
+            "maxStorageBufferBindingSize": max_binding.max(d.max_storage_buffer_binding_size),
+            "maxBufferSize": max_buffer.max(d.max_buffer_size),
+            "maxStorageBuffersPerShaderStage": (max_storage as u32).max(d.max_storage_buffers_per_shader_stage),
+            "maxComputeWorkgroupStorageSize": max_workgroup_bytes.max(d.max_compute_workgroup_storage_size),
+            "maxComputeInvocationsPerWorkgroup": d.max_compute_invocations_per_workgroup,
+            "maxComputeWorkgroupSizeX": d.max_compute_workgroup_size_x,
+            "maxComputeWorkgroupSizeY": d.max_compute_workgroup_size_y,
+            "maxComputeWorkgroupSizeZ": d.max_compute_workgroup_size_z,
+            "maxComputeWorkgroupsPerDimension": d.max_compute_workgroups_per_dimension,
         },
         "shaders": shaders
             .iter()

@@ -61,6 +61,9 @@ struct Uniform {
 /// The entry point in `shaders/batchnorm.wgsl`.
 const ENTRY: &str = "batchnorm";
 
+/// Workgroup memory the entry point declares: no workgroup memory.
+const WORKGROUP_BYTES: u32 = 0;
+
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
     Binding::Read,
@@ -168,6 +171,7 @@ pub fn batchnorm_gpu<'a>(
             // A subtract, two multiplies and an add per element (the
             // per-channel reciprocal square root is not counted).
             flops: 4 * len as u64,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -179,5 +183,6 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         entry: ENTRY,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes: WORKGROUP_BYTES,
     }]
 }

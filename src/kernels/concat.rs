@@ -36,6 +36,9 @@ struct Uniform {
 /// The entry point in `shaders/concat.wgsl`.
 const ENTRY: &str = "concat";
 
+/// Workgroup memory the entry point declares: no workgroup memory.
+const WORKGROUP_BYTES: u32 = 0;
+
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// One source's placement in the output.
@@ -114,6 +117,7 @@ pub fn concat_gpu<'a>(
             workgroups: grid_1d(len, 256),
             // A copy: no arithmetic (as the layout transposes).
             flops: 0,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -125,5 +129,6 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         entry: ENTRY,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes: WORKGROUP_BYTES,
     }]
 }

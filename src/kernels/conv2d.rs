@@ -598,14 +598,17 @@ pub fn pipelines(limits: &wgpu::Limits) -> Vec<super::PipelineSpec> {
             entry: v.entry(),
             constants: v.constants().to_vec(),
             bindings: BINDINGS,
+            workgroup_bytes: v.workgroup_bytes(),
         })
         .collect();
+    // The direct conv and the reduce use no workgroup memory.
     for entry in [DIRECT_ENTRY, REDUCE_ENTRY] {
         out.push(super::PipelineSpec {
             shader: Shader::Conv2d,
             entry,
             constants: Vec::new(),
             bindings: BINDINGS,
+            workgroup_bytes: 0,
         });
     }
     out
@@ -1067,6 +1070,11 @@ pub fn conv2d_gpu_launch<'a>(
             ],
             workgroups,
             flops: 2 * p.macs(),
+            workgroup_bytes: if launch.direct {
+                0
+            } else {
+                v.workgroup_bytes()
+            },
         },
     )?;
     let Some(scratch) = scratch else {
@@ -1091,6 +1099,7 @@ pub fn conv2d_gpu_launch<'a>(
             ],
             workgroups: crate::device::grid_1d(m * p.out_channels, 256),
             flops: ((splits - 1) * m * p.out_channels) as u64,
+            workgroup_bytes: 0,
         },
     )?;
     Ok(vec![conv, reduce])

@@ -67,6 +67,9 @@ pub fn relu_cpu(x: &[f32], out: &mut [f32]) {
 /// The entry point in `shaders/elementwise.wgsl`.
 const ENTRY: &str = "add";
 
+/// Workgroup memory the entry point declares: no workgroup memory.
+const WORKGROUP_BYTES: u32 = 0;
+
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
     Binding::Read,
@@ -117,6 +120,7 @@ pub fn add_gpu<'a>(
             ],
             workgroups: grid_1d(p.len, 256),
             flops: 2 * p.len as u64,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -151,5 +155,6 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         entry: ENTRY,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes: WORKGROUP_BYTES,
     }]
 }

@@ -57,6 +57,9 @@ pub fn transpose_cpu(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32>
     }
 }
 
+/// Workgroup memory the entry point declares: no workgroup memory.
+const WORKGROUP_BYTES: u32 = 0;
+
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// Builds the GPU dispatch for a transpose of a tensor of logical NCHW `shape`.
@@ -94,6 +97,7 @@ pub fn transpose_gpu<'a>(
             buffers: &[src.into(), dst.into()],
             workgroups: grid_1d(len, 256),
             flops: 0,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -107,6 +111,7 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
             entry: d.entry(),
             constants: Vec::new(),
             bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
         })
         .collect()
 }

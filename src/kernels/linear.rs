@@ -58,6 +58,9 @@ struct Uniform {
 /// The entry point in `shaders/linear.wgsl`.
 const ENTRY: &str = "linear";
 
+/// Workgroup memory the entry point declares: the x chunk: 256 features × 2 vec4 (8 KiB).
+const WORKGROUP_BYTES: u32 = 8192;
+
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
     Binding::Read,
@@ -167,6 +170,7 @@ pub fn linear_gpu<'a>(
             ],
             workgroups: grid_1d(tiles, 1),
             flops: 2 * (p.batch * p.in_features * p.out_features) as u64,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -178,5 +182,6 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         entry: ENTRY,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes: WORKGROUP_BYTES,
     }]
 }

@@ -39,6 +39,9 @@ pub struct PipelineSpec {
     pub constants: Vec<(&'static str, f64)>,
     /// The bind group layout.
     pub bindings: &'static [crate::device::Binding],
+    /// Bytes of workgroup memory the entry point declares with these
+    /// constants (`shaders_validate.rs` checks it against the shader).
+    pub workgroup_bytes: u32,
 }
 
 /// Every pipeline the launchers can create on a device with `limits`,

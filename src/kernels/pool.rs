@@ -71,6 +71,10 @@ fn window_entry(kind: PoolKind) -> &'static str {
 /// The entry point of the global average pool.
 const GLOBAL_ENTRY: &str = "global_avg_pool";
 
+/// Workgroup memory the global pool declares: 8 rows of 32 partial sums.
+/// The window pools declare none.
+const GLOBAL_WORKGROUP_BYTES: u32 = 8 * GLOBAL_GC as u32 * 4;
+
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// Channel lanes of a global-pool workgroup (`GC` in `pool.wgsl`).
@@ -317,6 +321,7 @@ pub fn pool_gpu<'a>(
             workgroups: grid_1d(total, 256),
             // One compare or add per window tap (padding taps included).
             flops: (total * p.kernel[0] * p.kernel[1]) as u64,
+            workgroup_bytes: 0,
         },
     )
 }
@@ -364,6 +369,7 @@ pub fn global_avg_pool_gpu<'a>(
             workgroups: grid_1d(batch * channels.div_ceil(GLOBAL_GC), 1),
             // One add per input element.
             flops: (batch * hw * channels) as u64,
+            workgroup_bytes: GLOBAL_WORKGROUP_BYTES,
         },
     )
 }
@@ -372,16 +378,17 @@ pub fn global_avg_pool_gpu<'a>(
 /// pools and the global average pool.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
     [
-        window_entry(PoolKind::Max),
-        window_entry(PoolKind::Avg),
-        GLOBAL_ENTRY,
+        (window_entry(PoolKind::Max), 0),
+        (window_entry(PoolKind::Avg), 0),
+        (GLOBAL_ENTRY, GLOBAL_WORKGROUP_BYTES),
     ]
     .into_iter()
-    .map(|entry| super::PipelineSpec {
+    .map(|(entry, workgroup_bytes)| super::PipelineSpec {
         shader: Shader::Pool,
         entry,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes,
     })
     .collect()
 }

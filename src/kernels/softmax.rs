@@ -27,6 +27,9 @@ struct Uniform {
 /// The entry point in `shaders/softmax.wgsl`.
 const ENTRY: &str = "softmax";
 
+/// Workgroup memory the entry point declares: the 256-lane reduction.
+const WORKGROUP_BYTES: u32 = 1024;
+
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
 
 /// Declared tolerance: `exp` on the GPU may differ by a few ulp (Vulkan
@@ -106,6 +109,7 @@ pub fn softmax_gpu<'a>(
             workgroups: grid_1d(p.batch, 1),
             // Per element: a compare, a subtract, an exp, an add, a divide.
             flops: 5 * len as u64,
+            workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
@@ -117,5 +121,6 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         entry: ENTRY,
         constants: Vec::new(),
         bindings: BINDINGS,
+        workgroup_bytes: WORKGROUP_BYTES,
     }]
 }
