@@ -317,7 +317,7 @@ fn catalogue_matches_the_shaders() {
             // An entry may leave a binding of its layout unused (the
             // split-K reduce does not read the weights).
             assert!(
-                n.storage_buffers as usize <= p.bindings.len() - 1,
+                (n.storage_buffers as usize) < p.bindings.len(),
                 "{what}: uses {} storage buffers, its layout has {}",
                 n.storage_buffers,
                 p.bindings.len() - 1
