@@ -45,7 +45,6 @@
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, ValueId};
-use std::collections::HashMap;
 
 /// Where a value's bytes are: inside `root`'s storage, starting at channel
 /// `channel_offset` (NHWC: a strided channel range when nonzero).
@@ -558,10 +557,13 @@ pub struct Placement {
 }
 
 /// The most states the colouring keeps per step (see [`Placement`]).
-pub const FRONT: usize = 32;
+pub const FRONT: usize = 16;
 
 /// States kept per step by the birth-order offset beam.
 const PACK_WIDTH: usize = 16;
+
+/// Offsets tried per state and root by the birth-order offset beam.
+const PACK_TRIES: usize = 4;
 
 fn align_up(x: u64, a: u64) -> u64 {
     x.div_ceil(a) * a
@@ -655,7 +657,8 @@ fn colour(p: &Problem) -> Vec<usize> {
     }];
     for r in p.births() {
         // Per state: the roots still alive and each buffer's load now.
-        let alive: Vec<(Vec<(u32, u8)>, Vec<u64>)> = front
+        type Alive = (Vec<(u32, u8)>, Vec<u64>);
+        let alive: Vec<Alive> = front
             .iter()
             .map(|st| {
                 let live: Vec<(u32, u8)> = st
@@ -678,28 +681,26 @@ fn colour(p: &Problem) -> Vec<usize> {
             let (live, load) = &alive[si];
             let k = st.caps.len();
             let total: u64 = st.caps.iter().sum();
-            for b in 0..=k {
+            for (b, &now) in load.iter().enumerate() {
                 if b < k {
                     // Not with an apart partner, nor past the largest buffer
                     // (a fresh buffer is always allowed).
                     let partner = live
                         .iter()
                         .any(|&(u, l)| l as usize == b && p.conflicts(r, u as usize));
-                    if partner || load[b] + p.size[r] > p.max_buffer {
+                    if partner || now + p.size[r] > p.max_buffer {
                         continue;
                     }
                 } else if k + 1 >= u8::MAX as usize {
                     continue; // labels are u8, u8::MAX meaning "dropped"
                 }
                 let old = st.caps.get(b).copied().unwrap_or(0);
-                let cost = total - old + old.max(load[b] + p.pad[r]);
+                let cost = total - old + old.max(now + p.pad[r]);
                 moves.push((cost, k + usize::from(b == k), si, b));
             }
         }
         moves.sort_unstable();
         let mut next: Vec<ColourState> = Vec::new();
-        // Kept states by a hash of their alive layout.
-        let mut groups: HashMap<u64, Vec<usize>> = HashMap::new();
         let (mut caps, mut low, mut ids, mut rename, mut key) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (_, _, si, b) in moves {
@@ -736,13 +737,9 @@ fn colour(p: &Problem) -> Vec<usize> {
             let at = key.partition_point(|&(u, _)| u < r as u32);
             key.insert(at, (r as u32, rename[b])); // `live` is sorted by root
             let new_caps: Vec<u64> = ids.iter().map(|&x| caps[x]).collect();
-            // Keep only if no kept state with the same alive layout has
-            // peaks at most these everywhere.
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::hash::Hash::hash(&key, &mut h);
-            let group = groups.entry(std::hash::Hasher::finish(&h)).or_default();
-            let dominated = group.iter().any(|&j| {
-                let o = &next[j];
+            // Keep only if no kept state (at most FRONT) with the same alive
+            // layout has peaks at most these everywhere.
+            let dominated = next.iter().any(|o| {
                 o.live == key
                     && (0..o.caps.len().max(new_caps.len())).all(|i| {
                         o.caps.get(i).copied().unwrap_or(0) <= new_caps.get(i).copied().unwrap_or(0)
@@ -751,7 +748,6 @@ fn colour(p: &Problem) -> Vec<usize> {
             if dominated {
                 continue;
             }
-            group.push(next.len());
             hist.push(ColourHist {
                 parent: st.hist,
                 root: r as u32,
@@ -874,17 +870,23 @@ fn pack_beam(p: &Problem, col: &[usize]) -> Option<Layout> {
     }];
     for r in p.births() {
         let (b, s) = (col[r], p.size[r]);
-        let mut cands: Vec<(u64, u64, Vec<u64>, Vec<(u32, u64)>, u32)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for st in &states {
-            let live: Vec<(u32, u64)> = st
-                .live
-                .iter()
-                .copied()
-                .filter(|&(u, _)| p.last[u as usize] >= p.first[r])
-                .collect();
+        // Per state: the roots still alive (in birth order, as in every
+        // state), then every move (cost, offset, state), cheapest first.
+        let alive: Vec<Vec<(u32, u64)>> = states
+            .iter()
+            .map(|st| {
+                st.live
+                    .iter()
+                    .copied()
+                    .filter(|&(u, _)| p.last[u as usize] >= p.first[r])
+                    .collect()
+            })
+            .collect();
+        let mut moves: Vec<(u64, u64, usize)> = Vec::new();
+        for (si, st) in states.iter().enumerate() {
+            let live = &alive[si];
             let mut offs = vec![0];
-            for &(u, o) in &live {
+            for &(u, o) in live {
                 if col[u as usize] == b {
                     offs.push(align_up(o + p.size[u as usize], p.align));
                     if o >= s {
@@ -895,42 +897,48 @@ fn pack_beam(p: &Problem, col: &[usize]) -> Option<Layout> {
             if st.sizes[b] >= s {
                 offs.push(align_down(st.sizes[b] - s, p.align));
             }
+            // The offsets where r fits, least growth first (then lowest);
+            // at most PACK_TRIES of them.
             offs.sort_unstable();
             offs.dedup();
+            offs.retain(|&o| {
+                o + s <= p.max_buffer
+                    && live.iter().all(|&(u, uo)| {
+                        col[u as usize] != b || uo + p.size[u as usize] <= o || o + s <= uo
+                    })
+            });
+            offs.sort_by_key(|&o| ((o + s).saturating_sub(st.sizes[b]), o));
+            offs.truncate(PACK_TRIES);
+            let total: u64 = st.sizes.iter().sum();
             for o in offs {
-                let clear = live.iter().all(|&(u, uo)| {
-                    col[u as usize] != b || uo + p.size[u as usize] <= o || o + s <= uo
-                });
-                if !clear || o + s > p.max_buffer {
-                    continue;
-                }
-                let mut sizes = st.sizes.clone();
-                sizes[b] = sizes[b].max(o + s);
-                let mut l2 = live.clone();
-                l2.push((r as u32, o));
-                if !seen.insert((l2.clone(), sizes.clone())) {
-                    continue;
-                }
-                let cost = sizes.iter().sum();
-                cands.push((cost, o, sizes, l2, st.hist));
+                moves.push((total - st.sizes[b] + st.sizes[b].max(o + s), o, si));
             }
         }
-        if cands.is_empty() {
+        if moves.is_empty() {
             return None;
         }
-        cands.sort_by_key(|c| (c.0, c.1));
-        cands.truncate(PACK_WIDTH);
-        states = cands
-            .into_iter()
-            .map(|(_, o, sizes, live, parent)| {
-                hist.push((parent, r as u32, o));
-                State {
-                    sizes,
-                    live,
-                    hist: (hist.len() - 1) as u32,
-                }
-            })
-            .collect();
+        moves.sort_unstable();
+        // The cheapest PACK_WIDTH distinct layouts.
+        let mut next: Vec<State> = Vec::new();
+        for (_, o, si) in moves {
+            if next.len() == PACK_WIDTH {
+                break;
+            }
+            let mut sizes = states[si].sizes.clone();
+            sizes[b] = sizes[b].max(o + s);
+            let mut live = alive[si].clone();
+            live.push((r as u32, o));
+            if next.iter().any(|x| x.live == live && x.sizes == sizes) {
+                continue;
+            }
+            hist.push((states[si].hist, r as u32, o));
+            next.push(State {
+                sizes,
+                live,
+                hist: (hist.len() - 1) as u32,
+            });
+        }
+        states = next;
     }
     let best = &states[0];
     let mut off = vec![0; n];
@@ -1149,7 +1157,7 @@ impl Placement {
                             self.buffers.len()
                         ));
                     };
-                    if off % o.offset_alignment != 0 || bytes % 4 != 0 {
+                    if !off.is_multiple_of(o.offset_alignment) || !bytes.is_multiple_of(4) {
                         return err(format!(
                             "root {v} at offset {off} ({bytes} bytes) breaks the {}-byte alignment",
                             o.offset_alignment
@@ -1166,7 +1174,7 @@ impl Placement {
             }
         }
         for (b, vs) in by_buffer.iter().enumerate() {
-            if self.buffers[b] > o.max_buffer_size || self.buffers[b] % 4 != 0 {
+            if self.buffers[b] > o.max_buffer_size || !self.buffers[b].is_multiple_of(4) {
                 return err(format!(
                     "buffer {b} has {} bytes (limit {})",
                     self.buffers[b], o.max_buffer_size
