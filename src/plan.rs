@@ -501,34 +501,38 @@ impl Default for MemoryOptions {
 ///
 /// **Lower bound.** At every schedule step the roots alive then need their
 /// bytes at once, so no layout uses less than the largest such sum
-/// ([`Placement::lower_bound_bytes`]). A single buffer packed by offsets
-/// gets close to it; but while a dispatch may not bind one buffer for read
-/// and for write, the roots of every [`Placement::apart`] pair need
-/// different buffers, and a buffer is as large as the most it ever holds
-/// at one step. The arena is then the *sum over buffers of each buffer's
-/// peak*, which can exceed the lower bound however the bytes are packed
-/// (a ResNet basic block's input, its conv1 output and its output are
-/// pairwise apart: three buffers, each as large as the largest of them,
-/// while the stem's 4× larger conv output must sit in one of them too).
+/// ([`Placement::lower_bound_bytes`]). One buffer packed by offsets gets
+/// close to it. But while a dispatch may not bind one buffer for read and
+/// for write, the roots of every [`Placement::apart`] pair need different
+/// buffers, and each buffer is as large as the most it ever holds at one
+/// step, so the arena is the *sum of the buffers' peaks*, which can exceed
+/// the lower bound however the bytes are packed. In a ResNet basic block
+/// the input, conv1's output and the block's output are pairwise one
+/// dispatch's read and write: three buffers of at least one unit each, one
+/// of which also held the stem's four-unit conv output, so 6 units where
+/// 5 are ever alive at once.
 ///
 /// **Colouring.** Roots are coloured into buffers in birth order by a
 /// dynamic programme over the schedule: a state is the buffer of every root
 /// still alive plus each buffer's peak so far; a root may join any buffer
-/// holding none of its `apart` partners, or a fresh one; the cost is the sum
-/// of peaks. States with the same alive roots in the same buffers (buffers
-/// renamed canonically) keep only the Pareto-minimal peak vectors, and the
-/// cheapest [`FRONT`] survive each step. Without that cut the programme is
-/// exact; with it, it still reaches the proven optimum on every zoo model
-/// (see `kernels-tests/tests/plan.rs`).
+/// holding none of its `apart` partners, or a fresh one; the cost is the
+/// sum of peaks. Of the states with the same alive roots in the same
+/// buffers (buffers renamed canonically), only those whose peaks no other
+/// one beats everywhere are kept, and of those the cheapest [`FRONT`] each
+/// step. Without that cut the programme would be exact; with it, it still
+/// reaches the optimum on every zoo model, as an exhaustive search in
+/// `kernels-tests/tests/plan.rs` proves.
 ///
-/// **Packing.** Inside each buffer, roots get offsets by greedy-by-size
+/// **Packing.** Inside its buffers, roots get offsets by greedy-by-size
 /// (largest first, each into the tightest gap among the roots alive with
 /// it, else above them), and separately by a narrow beam over birth order
-/// that may also place a root just below an alive one; the smaller arena
-/// wins, and the old slot assignment (each slot a buffer at offset 0) is a
-/// third candidate, so the placement is never larger than the slots. A
-/// root that would push its buffer past [`MemoryOptions::max_buffer_size`]
-/// moves to an overflow buffer.
+/// that may also put a root just below an alive one. The old slot
+/// assignment (each slot a buffer, every root at offset 0) is a third
+/// candidate. The layout with the fewest bytes once every buffer is rounded
+/// up to the alignment wins (then the fewest buffers), so the arena never
+/// exceeds the slots' by more than that rounding. A root that would push
+/// its buffer past [`MemoryOptions::max_buffer_size`] moves to an overflow
+/// buffer holding none of its `apart` partners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
     /// Size in bytes of each buffer (a multiple of 4).
