@@ -21,8 +21,10 @@ const WG: u32 = 256u;
 
 // Params: element count, channel count, ReLU flag, epsilon.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input activations, NHWC (N, H, W, C).
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
 // Per-channel scale gamma (C).
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 // Per-channel shift beta (C).

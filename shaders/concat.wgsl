@@ -19,8 +19,10 @@ const WG: u32 = 256u;
 
 // Params: element count, source channels, output channels and offset.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // The source rows, NHWC (N*H*W, C).
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> src: array<f32>;
 // The output rows, NHWC (N*H*W, out_c_total); only the channel range
 // [out_c_offset, out_c_offset + C) is written. May not alias src.
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

@@ -100,10 +100,12 @@ override B_LEN: u32 = NBUF * BK * (BN / 4u);
 
 // Params: shapes, strides, paddings, tile counts, epilogue flags.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input activations NHWC, read one f32 at a time (entry `conv2d`).
-@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(1) var<storage, read_write> input: array<f32>;
 // The same input viewed as vec4 (entry `conv2d_vec4`; C_in % 4 == 0).
-@group(0) @binding(1) var<storage, read> input4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> input4: array<vec4<f32>>;
 // Packed weights [groups][k_pad][n_pad] as vec4 along n.
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
 // Per-output-channel multiplier (folded batchnorm), C_out entries.
@@ -111,7 +113,7 @@ override B_LEN: u32 = NBUF * BK * (BN / 4u);
 // Per-output-channel offset (folded batchnorm or bias), C_out entries.
 @group(0) @binding(4) var<storage, read> shift: array<f32>;
 // Residual NHWC (N, OH, OW, C_out); read only when has_res != 0.
-@group(0) @binding(5) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> residual: array<f32>;
 // Output NHWC (N, OH, OW, out_c_total); channels out_c_offset.. written.
 // With k_split > 1: the partial sums [k_split][M][C_out] instead.
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;

@@ -16,10 +16,12 @@ const WG: u32 = 256u;
 
 // Params: element count, ReLU flag, the two scales.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // First operand (a).
-@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> a: array<f32>;
 // Second operand (b); not read when beta == 0.
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b: array<f32>;
 // The output; may not alias a or b.
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 

@@ -14,8 +14,10 @@ const WG: u32 = 256u;
 
 // Params: the logical NCHW shape.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // The source tensor.
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> src: array<f32>;
 // The destination tensor, same element count.
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 

@@ -42,8 +42,10 @@ const THREADS: u32 = TO * KS;
 
 // Params: the three sizes and the bias flag.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input rows (N, in).
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
 // Packed weight, (in, out): wt[i * out + o] = weight[o, i].
 @group(0) @binding(2) var<storage, read> wt: array<f32>;
 // Bias (out); a dummy buffer, never read, when has_bias == 0.

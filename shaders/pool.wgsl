@@ -57,8 +57,10 @@ const GR: u32 = 8u;
 
 // Params: shapes, window, strides, padding, output placement, flags.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input activations, NHWC (N, H, W, C).
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
 // Output, NHWC (N, OH, OW, out_c_total); only channels
 // [out_c_offset, out_c_offset + C) are written. May not alias x.
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;

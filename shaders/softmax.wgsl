@@ -20,8 +20,10 @@ const WG: u32 = 256u;
 
 // Params: the number of rows and the row length.
 @group(0) @binding(0) var<uniform> p: Params;
+// (Declared read_write though only read: activations share one arena buffer,
+// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Logits, (N, K) rows.
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
 // Probabilities, (N, K) rows. May not alias x.
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 

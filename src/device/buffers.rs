@@ -11,8 +11,29 @@
 use super::context::Context;
 use super::poll::{wait_blocking, Signal};
 use crate::error::{Error, Result};
+use std::cell::Cell;
 use std::future::Future;
 use wgpu::util::DeviceExt;
+
+thread_local! {
+    /// Buffers created through a [`Context`] on this thread, and their bytes.
+    static CREATED: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Buffers created through any [`Context`] on the calling thread so far,
+/// and their total bytes: every buffer the engine makes goes through the
+/// context's helpers, so a test can account for all device memory a step
+/// allocates.
+pub fn created_on_this_thread() -> (u64, u64) {
+    CREATED.with(Cell::get)
+}
+
+fn note(b: &wgpu::Buffer) {
+    CREATED.with(|c| {
+        let (n, bytes) = c.get();
+        c.set((n + 1, bytes + b.size()));
+    });
+}
 
 /// A byte range of a buffer, as a kernel binds it: the whole buffer, or an
 /// activation placed at an offset inside a larger one. `offset` must be a
@@ -142,38 +163,55 @@ impl Context {
     /// Creates a storage buffer of `len` f32 elements (at least one), usable
     /// as a copy source and destination.
     pub fn storage_buffer(&self, label: &str, len: usize) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: (len.max(1) * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE
+        self.buffer(
+            label,
+            (len.max(1) * 4) as u64,
+            wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// Creates a buffer of `size` bytes (at least 4) with `usage`.
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4),
+            usage,
             mapped_at_creation: false,
-        })
+        });
+        note(&b);
+        b
     }
 
     /// Creates a storage buffer holding `data` (an empty slice gives one zero).
     pub fn storage_buffer_init(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
         let zero = [0f32];
         let data = if data.is_empty() { &zero[..] } else { data };
-        self.device
+        let b = self
+            .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::cast_slice(data),
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
-            })
+            });
+        note(&b);
+        b
     }
 
     /// Creates a uniform buffer holding `params`.
     pub fn uniform_buffer<T: bytemuck::Pod>(&self, label: &str, params: &T) -> wgpu::Buffer {
-        self.device
+        let b = self
+            .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
                 contents: bytemuck::bytes_of(params),
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
+            });
+        note(&b);
+        b
     }
 
     /// Submits `commands` with a validation error scope around the
@@ -238,12 +276,11 @@ impl Context {
         MapRead,
     ) {
         let bytes = (len.max(1) * 4) as u64;
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.buffer(
+            "readback",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });

@@ -379,6 +379,8 @@ impl Context {
         limits: wgpu::Limits,
         features: wgpu::Features,
     ) -> Self {
+        // Made directly, not through `Context::buffer`: it belongs to the
+        // context, not to anything compiled on it.
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("unused binding"),
             size: 16,

@@ -277,12 +277,11 @@ fn usage_names(usage: wgpu::BufferUsages) -> Vec<&'static str> {
 
 /// `size` bytes of `buffer` from `offset` (multiples of 4), read back.
 fn read_bytes(ctx: &Context, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
-    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("trace readback"),
-        size: size.max(4),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let staging = ctx.buffer(
+        "trace readback",
+        size,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
     let mut enc = ctx
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });

@@ -39,7 +39,9 @@ const ENTRY: &str = "concat";
 /// Workgroup memory the entry point declares: no workgroup memory.
 const WORKGROUP_BYTES: u32 = 0;
 
-const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::ReadWrite, Binding::ReadWrite];
 
 /// One source's placement in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -709,13 +709,15 @@ struct Uniform {
     _pad1: u32,
 }
 
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
+    Binding::ReadWrite,
     Binding::Read,
     Binding::Read,
     Binding::Read,
-    Binding::Read,
-    Binding::Read,
+    Binding::ReadWrite,
     Binding::ReadWrite,
 ];
 
@@ -1089,9 +1091,13 @@ pub fn conv2d_gpu_launch<'a>(
             bindings: BINDINGS,
             constants: &[],
             params: &u,
+            // Binding 2 (weights) is not read by the reduce: the scale
+            // stands in for it (the dummy buffer is bound read-write at 5
+            // when there is no residual, and one buffer may not be bound
+            // read-only and read-write in one dispatch).
             buffers: &[
                 scratch,
-                Span::whole(ctx.dummy_buffer()),
+                scale,
                 scale,
                 shift,
                 residual.unwrap_or(Span::whole(ctx.dummy_buffer())),

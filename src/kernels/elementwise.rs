@@ -70,10 +70,12 @@ const ENTRY: &str = "add";
 /// Workgroup memory the entry point declares: no workgroup memory.
 const WORKGROUP_BYTES: u32 = 0;
 
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
-    Binding::Read,
-    Binding::Read,
+    Binding::ReadWrite,
+    Binding::ReadWrite,
     Binding::ReadWrite,
 ];
 

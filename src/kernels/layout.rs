@@ -60,7 +60,9 @@ pub fn transpose_cpu(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32>
 /// Workgroup memory the entry point declares: no workgroup memory.
 const WORKGROUP_BYTES: u32 = 0;
 
-const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::ReadWrite, Binding::ReadWrite];
 
 /// Builds the GPU dispatch for a transpose of a tensor of logical NCHW `shape`.
 pub fn transpose_gpu<'a>(

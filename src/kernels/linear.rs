@@ -61,9 +61,11 @@ const ENTRY: &str = "linear";
 /// Workgroup memory the entry point declares: the x chunk: 256 features × 2 vec4 (8 KiB).
 const WORKGROUP_BYTES: u32 = 8192;
 
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
 const BINDINGS: &[Binding] = &[
     Binding::Uniform,
-    Binding::Read,
+    Binding::ReadWrite,
     Binding::Read,
     Binding::Read,
     Binding::ReadWrite,

@@ -75,7 +75,9 @@ const GLOBAL_ENTRY: &str = "global_avg_pool";
 /// The window pools declare none.
 const GLOBAL_WORKGROUP_BYTES: u32 = 8 * GLOBAL_GC as u32 * 4;
 
-const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::ReadWrite, Binding::ReadWrite];
 
 /// Channel lanes of a global-pool workgroup (`GC` in `pool.wgsl`).
 const GLOBAL_GC: usize = 32;

@@ -30,7 +30,9 @@ const ENTRY: &str = "softmax";
 /// Workgroup memory the entry point declares: the 256-lane reduction.
 const WORKGROUP_BYTES: u32 = 1024;
 
-const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::Read, Binding::ReadWrite];
+/// Activation bindings are read-write even where only read (they share
+/// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
+const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::ReadWrite, Binding::ReadWrite];
 
 /// Declared tolerance: `exp` on the GPU may differ by a few ulp (Vulkan
 /// allows `3 + 2·|x|` ulp, which for the probabilities above `atol` — those

@@ -8,6 +8,7 @@
 use super::memory::{Alloc, Memory};
 use super::params::{layout_tag, Params};
 use super::{CompileOptions, Step};
+use crate::device::buffers::BufferRange;
 use crate::device::{Context, Dispatch, Span};
 use crate::error::{Error, Result};
 use crate::exec::conv_epilogue;
@@ -32,8 +33,9 @@ pub(super) struct Lowering<'a, 'b, 'c> {
     pub alloc: &'b mut Alloc<'c>,
     pub params: &'b mut Params,
     pub steps: &'b mut Vec<Step>,
-    /// Where each micro-batch's NCHW input is copied to (set by the input node).
-    pub input_target: &'b mut Option<wgpu::Buffer>,
+    /// Where each micro-batch's NCHW input is copied to; set by the input
+    /// node.
+    pub input_target: &'b mut Option<BufferRange>,
 }
 
 impl Lowering<'_, '_, '_> {
@@ -104,7 +106,7 @@ fn lower_input(lw: &mut Lowering, n: &Node) -> Result<()> {
     let slot = lw.mem.dense(lw.plan, n.output, &n.name)?;
     let [_, c, h, w] = shape;
     if h * w == 1 || c == 1 {
-        *lw.input_target = Some(slot.buffer.clone());
+        *lw.input_target = Some(slot.to_range());
         return Ok(());
     }
     let up = lw
@@ -119,7 +121,7 @@ fn lower_input(lw: &mut Lowering, n: &Node) -> Result<()> {
         slot,
     )?;
     lw.push(d, "layout");
-    *lw.input_target = Some(up);
+    *lw.input_target = Some(Span::whole(&up).to_range());
     Ok(())
 }
 

@@ -1,9 +1,12 @@
-//! Activation memory of a compiled graph: the buffers the plan's slots
-//! become, where each value lives in them, the micro-batch that makes every
-//! value fit the device's limits, and the accounting of every buffer the
-//! executor creates.
+//! Activation memory of a compiled graph: the arena buffers of the plan's
+//! placement (every storage root at a byte offset; usually one buffer, as
+//! every activation binding is read-write), where each value lives in
+//! them, the NaN poison, the micro-batch that makes every value fit the
+//! device's limits, and the accounting of every buffer the executor
+//! creates.
 
 use super::CompileOptions;
+use crate::device::buffers::BufferRange;
 use crate::device::{Context, Span};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, ValueId};
@@ -60,43 +63,53 @@ impl<'a> Alloc<'a> {
 
     /// A buffer of `size` bytes (at least 4) with `usage`.
     pub fn raw(&mut self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
-        let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: size.max(4),
-            usage,
-            mapped_at_creation: false,
-        });
+        let b = self.ctx.buffer(label, size, usage);
         self.note(b.size());
         b
     }
 }
 
-/// The activation buffers: one per plan slot.
+/// The activation arena: one buffer per buffer of the plan's
+/// [`crate::plan::Placement`].
 pub(super) struct Memory {
-    /// Slot `k` of the plan.
-    pub slots: Vec<wgpu::Buffer>,
+    /// Buffer `k` of the placement.
+    pub buffers: Vec<wgpu::Buffer>,
+}
+
+/// The memory options of the plan on `limits`: the device's offset
+/// alignment and size limits, and one buffer for reads and writes alike
+/// (every activation binding is read-write, so a dispatch may read and
+/// write different ranges of one buffer).
+pub(super) fn memory_options(limits: &wgpu::Limits) -> crate::plan::MemoryOptions {
+    crate::plan::MemoryOptions {
+        offset_alignment: limits.min_storage_buffer_offset_alignment as u64,
+        max_binding_size: limits.max_storage_buffer_binding_size,
+        max_buffer_size: limits.max_buffer_size,
+        split_read_write: false,
+    }
 }
 
 impl Memory {
-    /// Creates one buffer per slot of `plan`.
+    /// Creates the placement's buffers.
     pub fn new(alloc: &mut Alloc, plan: &Plan) -> Self {
-        let slots = plan
-            .slots
+        let buffers = plan
+            .placement
+            .buffers
             .iter()
             .enumerate()
-            .map(|(k, s)| alloc.storage(&format!("slot {k}"), (s.bytes / 4) as usize))
+            .map(|(k, &bytes)| alloc.storage(&format!("activations {k}"), (bytes / 4) as usize))
             .collect();
-        Self { slots }
+        Self { buffers }
     }
 
-    /// The storage holding `v` (its root's bytes in its slot), `v`'s
+    /// The storage holding `v` (its root's byte range in the arena), `v`'s
     /// channel offset within it and the root's channel count.
     pub fn place<'m>(&'m self, plan: &Plan, v: ValueId) -> (Span<'m>, usize, usize) {
         let st = plan.storage[v.0].expect("produced");
-        let buf = &self.slots[plan.slot_of[st.root.0].expect("root has a slot")];
-        let bytes = plan.value_bytes(st.root);
+        let (buf, offset) = plan.placement.at[st.root.0].expect("every root is placed");
+        let bytes = plan.placement.bytes[st.root.0];
         (
-            Span::new(buf, 0, bytes),
+            Span::new(&self.buffers[buf], offset, bytes),
             st.channel_offset,
             plan.shapes[st.root.0][1],
         )
@@ -115,26 +128,42 @@ impl Memory {
         }
         Ok(span)
     }
-}
 
-impl Memory {
     /// The NaN poison of [`super::CompileOptions::poison`]: a NaN-filled
-    /// buffer as large as the largest target, and the targets — every slot
-    /// and each of `extra` (transposed outputs, the split-K scratch) — but
-    /// not `input_target`, which a run fills with its input first.
+    /// buffer as large as the largest target range, and the ranges to
+    /// overwrite from it before each run: the
+    /// arena and each of `extra` (transposed outputs, the split-K scratch),
+    /// but not `keep` (the input's range when a run copies the input
+    /// straight into the arena).
     pub fn poison<'b>(
         &'b self,
         alloc: &mut Alloc,
         extra: impl Iterator<Item = &'b wgpu::Buffer>,
-        input_target: &wgpu::Buffer,
-    ) -> (wgpu::Buffer, Vec<wgpu::Buffer>) {
-        let mut targets: Vec<wgpu::Buffer> = Vec::new();
-        for b in self.slots.iter().chain(extra) {
-            if b != input_target && !targets.contains(b) {
-                targets.push(b.clone());
+        keep: &BufferRange,
+    ) -> (wgpu::Buffer, Vec<BufferRange>) {
+        let range = |b: &wgpu::Buffer, offset, size| BufferRange {
+            buffer: b.clone(),
+            offset,
+            size,
+        };
+        let mut targets: Vec<BufferRange> = Vec::new();
+        for b in self.buffers.iter().chain(extra) {
+            if targets.iter().any(|t| t.buffer == *b) {
+                continue;
+            }
+            if *b == keep.buffer {
+                let end = keep.offset + keep.size;
+                if keep.offset > 0 {
+                    targets.push(range(b, 0, keep.offset));
+                }
+                if end < b.size() {
+                    targets.push(range(b, end, b.size() - end));
+                }
+            } else {
+                targets.push(range(b, 0, b.size()));
             }
         }
-        let largest = targets.iter().map(|b| b.size()).max().unwrap_or(4);
+        let largest = targets.iter().map(|t| t.size).max().unwrap_or(4);
         let nan = alloc.init("poison", &vec![f32::NAN; (largest / 4) as usize]);
         (nan, targets)
     }

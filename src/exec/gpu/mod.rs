@@ -49,6 +49,7 @@ mod outputs;
 mod params;
 mod profile;
 
+use crate::device::buffers::BufferRange;
 use crate::device::{encode_commands, Command, Context, Dispatch};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -218,14 +219,22 @@ pub struct Stats {
     pub dispatches: usize,
     /// Distinct pipelines this graph's dispatches use.
     pub pipelines: usize,
-    /// Activation memory allocated: the sum of the plan's slot sizes.
+    /// Activation memory allocated: the arena buffers of the plan's
+    /// placement (every activation at a byte offset).
     pub arena_bytes: u64,
     /// Activation memory with no sharing: every storage value's size.
     pub values_bytes: u64,
     /// Most activation bytes alive at one step (no plan can use less).
     pub lower_bound_bytes: u64,
-    /// Bytes of parameters uploaded (packed weights, scale/shift, BN, bias).
+    /// Bytes of parameters uploaded (packed weights, scale/shift, BN, bias),
+    /// whether this graph uploaded them or shares them with a graph
+    /// compiled earlier from the same weights.
     pub weight_bytes: u64,
+    /// Bytes of every buffer the compiled graph holds: parameters (shared
+    /// ones included), the arena, the input upload and staging buffers,
+    /// output transposes and staging, the split-K scratch, the poison, the
+    /// params uniforms and the timestamp buffers.
+    pub device_bytes: u64,
     /// Floating-point operations per run (sum over dispatches).
     pub flops: u64,
     /// Batchnorms folded into convs.
@@ -313,8 +322,9 @@ pub struct CompiledGraph {
     input_shape: [usize; 4],
     /// Images per micro-batch: the batch the graph is compiled for.
     micro: usize,
-    /// Where each micro-batch's NCHW input goes (an upload buffer or the slot).
-    input_target: wgpu::Buffer,
+    /// Where each micro-batch's NCHW input goes: an upload buffer the input
+    /// transpose reads, or the input's own range of the arena.
+    input_target: BufferRange,
     /// The whole batch's NCHW input, which `run` writes and each
     /// micro-batch copies its images from. Never the graph's own input
     /// buffer: `queue.write_buffer` lands at whichever submission comes
@@ -328,8 +338,8 @@ pub struct CompiledGraph {
     /// The split-K scratch buffer, if any (kept alive with the graph).
     _scratch: Option<wgpu::Buffer>,
     /// With [`CompileOptions::poison`]: a NaN-filled buffer as large as the
-    /// largest slot, and the buffers to overwrite from it before each run.
-    poison: Option<(wgpu::Buffer, Vec<wgpu::Buffer>)>,
+    /// largest target, and the ranges to overwrite from it before each run.
+    poison: Option<(wgpu::Buffer, Vec<BufferRange>)>,
     _params: Vec<Arc<wgpu::Buffer>>,
     timestamps: Option<Timestamps>,
     stats: Stats,
@@ -345,6 +355,18 @@ impl std::fmt::Debug for CompiledGraph {
             .field("stats", &self.stats)
             .finish()
     }
+}
+
+/// Total bytes of the distinct buffers among `buffers`.
+// wgpu's handles hash and compare by their id, which never changes.
+#[allow(clippy::mutable_key_type)]
+fn distinct_bytes(buffers: Vec<&wgpu::Buffer>) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    buffers
+        .into_iter()
+        .filter(|b| seen.insert((*b).clone()))
+        .map(|b| b.size())
+        .sum()
 }
 
 fn fmt4(s: [usize; 4]) -> String {
@@ -378,7 +400,12 @@ fn prepare(
     // The compiled graph's shapes are the compiled ones from here on.
     g.shapes = shapes.clone();
     super::check_params(weights, &g.param_specs())?;
-    let plan = Plan::new(&g, &shapes)?;
+    let plan = Plan::with_memory(
+        &g,
+        &shapes,
+        &crate::plan::f32_bytes,
+        &memory::memory_options(&ctx.limits),
+    )?;
     plan.check_limits(
         &g,
         ctx.limits.max_storage_buffer_binding_size,
@@ -537,11 +564,24 @@ impl CompiledGraph {
         };
         let input_target = input_target.expect("the graph has an input node");
         let poison = opts.poison.then(|| {
-            // A transposed output lives outside the slots.
+            // A transposed output lives outside the arena.
             let extra = outputs.iter().map(|o| &o.src).chain(scratch.iter());
             memory.poison(&mut alloc, extra, &input_target)
         });
         let split_k_convs = launches.iter().flatten().filter(|(_, l)| l.splits > 1);
+        let device_bytes = {
+            let mut held: Vec<&wgpu::Buffer> = Vec::new();
+            held.extend(memory.buffers.iter());
+            held.extend(params.bufs.iter().map(|b| b.as_ref()));
+            held.push(&upload);
+            held.push(&input_target.buffer);
+            held.extend(outputs.iter().flat_map(|o| [&o.src, &o.staging]));
+            held.extend(scratch.iter());
+            held.extend(poison.iter().map(|(nan, _)| nan));
+            held.extend(steps.iter().map(|s| &s.dispatch.record().uniform));
+            held.extend(timestamps.iter().flat_map(|t| t.buffers()));
+            distinct_bytes(held)
+        };
         let stats = Stats {
             nodes: g.nodes.len(),
             nodes_optimized: g.nodes.len(),
@@ -551,10 +591,11 @@ impl CompiledGraph {
                 .map(|s| s.dispatch.pipeline().clone())
                 .collect::<std::collections::HashSet<_>>()
                 .len(),
-            arena_bytes: plan.arena_bytes,
+            arena_bytes: plan.placement.arena_bytes,
             values_bytes: plan.values_bytes,
-            lower_bound_bytes: plan.lower_bound_bytes,
+            lower_bound_bytes: plan.placement.lower_bound_bytes,
             weight_bytes: params.bytes,
+            device_bytes,
             flops: steps.iter().map(|s| s.dispatch.flops).sum::<u64>() * micro_batches as u64,
             split_k_convs: split_k_convs.count(),
             scratch_bytes: scratch_len as u64 * 4,
@@ -748,6 +789,12 @@ impl CompiledGraph {
         BYTES_CREATED.with(std::cell::Cell::get)
     }
 
+    /// The dispatches of one micro-batch, in run order (with their records:
+    /// pipelines, bound ranges, uniforms).
+    pub fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        self.steps.iter().map(|s| &s.dispatch)
+    }
+
     /// Labels and kinds of the dispatches, in run order.
     pub fn dispatch_labels(&self) -> Vec<(String, &'static str)> {
         self.steps
@@ -814,8 +861,8 @@ impl CompiledGraph {
         cmds.push(Command::Copy {
             src: input,
             src_offset: first as u64 * per_image,
-            dst: &self.input_target,
-            dst_offset: 0,
+            dst: &self.input_target.buffer,
+            dst_offset: self.input_target.offset,
             size: images as u64 * per_image,
         });
         if let Some((nan, targets)) = &self.poison {
@@ -823,9 +870,9 @@ impl CompiledGraph {
                 cmds.push(Command::Copy {
                     src: nan,
                     src_offset: 0,
-                    dst: t,
-                    dst_offset: 0,
-                    size: t.size(),
+                    dst: &t.buffer,
+                    dst_offset: t.offset,
+                    size: t.size,
                 });
             }
         }

@@ -54,6 +54,11 @@ impl Timestamps {
         Some(t)
     }
 
+    /// The resolve and read-back buffers.
+    pub fn buffers(&self) -> impl Iterator<Item = &wgpu::Buffer> {
+        self.resolve.iter().chain(&self.readback)
+    }
+
     /// Encodes every step in its own timed compute pass, then the
     /// resolution of the queries into the read-back buffers.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, steps: &[Step]) {
