@@ -76,13 +76,23 @@ pub(super) struct Memory {
     pub buffers: Vec<wgpu::Buffer>,
 }
 
-/// The memory options of the plan on `limits`: the device's offset
-/// alignment and size limits, and one buffer for reads and writes alike
-/// (every activation binding is read-write, so a dispatch may read and
-/// write different ranges of one buffer).
+/// Activation offsets are aligned to at least this many bytes: WebGPU's
+/// default `minStorageBufferOffsetAlignment`, which every WebGPU device
+/// accepts. A device may allow less (lavapipe through wgpu: 4), but then a
+/// run would not be valid WebGPU elsewhere (Dawn refuses its traces), and
+/// 256-byte alignment suits every GPU's memory transactions; it costs a few
+/// bytes per small value (the CIFAR nets' 1.021× of the lower bound).
+pub(super) const MIN_OFFSET_ALIGNMENT: u64 = 256;
+
+/// The memory options of the plan on `limits`: offsets aligned to
+/// [`MIN_OFFSET_ALIGNMENT`] or the device's alignment if larger, the
+/// device's size limits, and one buffer for reads and writes alike (every
+/// activation binding is read-write, so a dispatch may read and write
+/// different ranges of one buffer).
 pub(super) fn memory_options(limits: &wgpu::Limits) -> crate::plan::MemoryOptions {
     crate::plan::MemoryOptions {
-        offset_alignment: limits.min_storage_buffer_offset_alignment as u64,
+        offset_alignment: (limits.min_storage_buffer_offset_alignment as u64)
+            .max(MIN_OFFSET_ALIGNMENT),
         max_binding_size: limits.max_storage_buffer_binding_size,
         max_buffer_size: limits.max_buffer_size,
         split_read_write: false,
