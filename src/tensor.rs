@@ -118,6 +118,44 @@ pub fn nhwc_to_nchw(src: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
     out
 }
 
+/// Refuses a host allocation of `bytes` for `what` (a tensor named by the
+/// caller) that this machine cannot reasonably hold: more than the memory
+/// the operating system reports available (Linux: `MemAvailable` of
+/// `/proc/meminfo`), or more than an address space allows. Call it with
+/// sizes that come from a user (a batch, an image size, a file's or a
+/// model's shapes) before allocating, so a request too large is one error
+/// naming the tensor, its bytes and the limit instead of an abort.
+pub fn check_host_bytes(what: &str, bytes: u128) -> Result<()> {
+    let (limit, available) = match host_available_bytes() {
+        Some(a) => ("host memory available (MemAvailable)", a),
+        None => ("host address space", isize::MAX as u64),
+    };
+    if bytes > available as u128 {
+        return Err(Error::Limit {
+            node: what.into(),
+            limit,
+            needed: u64::try_from(bytes).unwrap_or(u64::MAX),
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// The bytes of `shape` at `element_bytes` each, without overflow.
+pub fn shape_bytes(shape: &[usize], element_bytes: usize) -> u128 {
+    shape.iter().fold(element_bytes as u128, |acc, &d| {
+        acc.saturating_mul(d as u128)
+    })
+}
+
+/// Memory the operating system says is available, where it says so.
+fn host_available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -653,3 +653,38 @@ fn save_then_load_round_trip() {
         "no-such-dir",
     );
 }
+
+/// Host allocations a user's sizes would ask for are refused before they
+/// happen, naming the tensor, its bytes and the limit; sizes that fit pass.
+#[test]
+fn host_allocations_too_large_are_refused() {
+    use resincept::tensor::{check_host_bytes, shape_bytes};
+    use resincept::Error;
+    // `bench --model resnet50 --batch 100000`: 60 GB of input.
+    let bytes = shape_bytes(&[100_000, 3, 224, 224], 4);
+    assert_eq!(bytes, 60_211_200_000);
+    match check_host_bytes("input", shape_bytes(&[100_000, 3, 100_000, 100_000], 4)) {
+        Err(Error::Limit {
+            node,
+            needed,
+            available,
+            ..
+        }) => {
+            assert_eq!(node, "input");
+            assert_eq!(needed, 12_000_000_000_000_000);
+            assert!(available > 0);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A product past u128 saturates rather than wrapping to something small.
+    assert_eq!(
+        shape_bytes(&[usize::MAX, usize::MAX, usize::MAX], 4),
+        u128::MAX
+    );
+    let e = check_host_bytes("input", shape_bytes(&[usize::MAX, 4], 4)).unwrap_err();
+    assert!(
+        e.to_string().contains("input") && e.to_string().contains("host"),
+        "{e}"
+    );
+    check_host_bytes("input", shape_bytes(&[1, 3, 224, 224], 4)).unwrap();
+}

@@ -396,6 +396,7 @@ fn prepare(
     let channels = g.shapes[input.0][1];
     let full = [opts.batch, channels, opts.height, opts.width];
     let micro = micro_batch(&g, full, opts, &ctx.limits)?;
+    check_whole_batch(&g, full, &ctx.limits)?;
     let shapes = g.infer_shapes([micro, channels, opts.height, opts.width])?;
     // The compiled graph's shapes are the compiled ones from here on.
     g.shapes = shapes.clone();
@@ -418,6 +419,26 @@ fn prepare(
         micro,
         report,
     })
+}
+
+/// Refuses, before any device object exists, a whole-batch input or output
+/// (the upload and staging buffers, copied to and from but never bound)
+/// over the device's `max_buffer_size`, naming the tensor.
+fn check_whole_batch(g: &Graph, full: [usize; 4], limits: &wgpu::Limits) -> Result<()> {
+    let shapes = g.infer_shapes(full)?;
+    let bytes = |s: [usize; 4]| s.iter().map(|&d| d as u64).product::<u64>() * 4;
+    let input = g.input.expect("validated");
+    let name = |v| g.producer(v).map_or("<output>", |n| n.name.as_str());
+    buffer_limit_check(
+        limits,
+        &format!("{} (whole-batch input)", name(input)),
+        bytes(full),
+    )?;
+    for &v in &g.outputs {
+        let what = format!("{} (whole-batch output)", name(v));
+        buffer_limit_check(limits, &what, bytes(shapes[v.0]))?;
+    }
+    Ok(())
 }
 
 impl CompiledGraph {
@@ -549,19 +570,11 @@ impl CompiledGraph {
         let outputs = outputs::build(&g, &plan, &memory, &mut alloc, &mut steps, full, micro)?;
         let timestamps = Timestamps::new(&mut alloc, &steps);
         let input_name = g.nodes[0].name.clone();
-        let upload = {
-            let bytes = full.iter().product::<usize>() as u64 * 4;
-            buffer_limit_check(
-                &ctx.limits,
-                &format!("{input_name} (whole-batch input)"),
-                bytes,
-            )?;
-            alloc.raw(
-                "input (whole batch, NCHW)",
-                bytes,
-                wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            )
-        };
+        let upload = alloc.raw(
+            "input (whole batch, NCHW)",
+            full.iter().product::<usize>() as u64 * 4,
+            wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        );
         let input_target = input_target.expect("the graph has an input node");
         let poison = opts.poison.then(|| {
             // A transposed output lives outside the arena.
