@@ -500,3 +500,39 @@ fn block8_last_has_no_relu() {
     let rep = models::build_block("inception_resnet_v2_block8", [1, 2080, 5, 5]).unwrap();
     assert_eq!(rep.producer(rep.outputs[0]).unwrap().op.kind(), "relu");
 }
+
+/// Every model's `ModelInfo::head` names the parameters its classifier
+/// really has, and `classes_in` reads a checkpoint's class count from
+/// them: a fine-tuned 10-class head builds a graph those weights fit.
+#[test]
+fn head_width_comes_from_the_checkpoint() {
+    use resincept::models::{self, Options};
+    use resincept::weights::Weights;
+    for &name in models::MODEL_NAMES {
+        let info = models::info(name).unwrap();
+        let size = if info.default_size == 32 { 32 } else { 75 };
+        let g = models::build_with(name, &Options::new(1, size, size).classes(10)).unwrap();
+        let specs = g.param_specs();
+        let key = format!("{}.weight", info.head);
+        let head = specs.iter().find(|(k, _)| *k == key);
+        let Some((_, shape)) = head else {
+            panic!("{name}: no parameter `{key}` (head `{}`)", info.head)
+        };
+        assert_eq!(shape[0], 10, "{name}: {key} {shape:?}");
+        let w = Weights::from_synthetic(1, &specs);
+        assert_eq!(info.classes_in(&w).unwrap(), 10, "{name}");
+        assert_eq!(
+            info.classes_in(&Weights::new()).unwrap(),
+            info.classes,
+            "{name}"
+        );
+        let again = models::build_with(name, &Options::new(1, size, size).classes(10)).unwrap();
+        w.check(&again.param_specs()).unwrap();
+    }
+    let info = models::info("resnet50").unwrap();
+    let mut bad = Weights::new();
+    bad.insert("fc.weight", resincept::Tensor::zeros(vec![10]))
+        .unwrap();
+    let e = info.classes_in(&bad).unwrap_err().to_string();
+    assert!(e.contains("fc.weight") && e.contains("[10]"), "{e}");
+}

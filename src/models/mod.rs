@@ -128,6 +128,11 @@ pub struct ModelInfo {
     /// ResNet-200 and the CIFAR pre-activation nets), built in the style of
     /// their closest torchvision/timm relative.
     pub source: &'static str,
+    /// The classifier's parameter prefix, as the family names it: `fc`
+    /// (torchvision), `last_linear` (timm's Inception-v4), `classif`
+    /// (timm's Inception-ResNet-v2) or `head.fc` (timm's ResNetV2, a 1×1
+    /// conv).
+    pub head: &'static str,
 }
 
 impl ModelInfo {
@@ -135,22 +140,56 @@ impl ModelInfo {
     pub fn options(&self, batch: usize) -> Options {
         Options::new(batch, self.default_size, self.default_size).classes(self.classes)
     }
+
+    /// The number of classes a checkpoint's classifier has: the first
+    /// dimension of `{head}.weight` (a fine-tuned ResNet-50 with a 10-class
+    /// `fc` gives 10), or [`ModelInfo::classes`] when the checkpoint has no
+    /// such key (the check against the graph then names what is missing).
+    /// Errors name the key when its shape is not a classifier's
+    /// (`[classes, features]`, or `[classes, features, 1, 1]` for a 1×1
+    /// conv head) or has no classes.
+    pub fn classes_in(&self, weights: &crate::weights::Weights) -> Result<usize> {
+        let key = format!("{}.weight", self.head);
+        if !weights.contains(&key) {
+            return Ok(self.classes);
+        }
+        let shape = &weights.get(&key)?.shape;
+        let ok = match shape.as_slice() {
+            [c, _] | [c, _, 1, 1] => *c > 0,
+            _ => false,
+        };
+        if !ok {
+            return Err(crate::Error::Weights {
+                key,
+                message: format!(
+                    "shape {shape:?} is not a classifier's ([classes, features]{})",
+                    if self.head == "head.fc" {
+                        " or [classes, features, 1, 1]"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        Ok(shape[0])
+    }
 }
 
 /// The [`ModelInfo`] of `name`; an unknown name is [`Error::Invalid`]
 /// listing the known ones.
 pub fn info(name: &str) -> Result<ModelInfo> {
-    let (default_size, classes, source) = match name {
+    let (default_size, classes, source, head) = match name {
         "resnet18" | "resnet34" | "resnet50" | "resnet101" | "resnet152" | "resnext50_32x4d"
         | "resnext101_32x8d" | "resnext101_64x4d" | "wide_resnet50_2" | "wide_resnet101_2" => {
-            (224, 1000, "torchvision")
+            (224, 1000, "torchvision", "fc")
         }
-        "plain18" | "plain34" => (224, 1000, "paper"),
-        "resnetv2_50" | "resnetv2_101" | "resnetv2_152" => (224, 1000, "timm"),
-        "resnetv2_200" => (224, 1000, "paper"),
-        "preact_resnet164_cifar" | "preact_resnet1001_cifar" => (32, 10, "paper"),
-        "inception_v3" => (299, 1000, "torchvision"),
-        "inception_v4" | "inception_resnet_v2" => (299, 1000, "timm"),
+        "plain18" | "plain34" => (224, 1000, "paper", "fc"),
+        "resnetv2_50" | "resnetv2_101" | "resnetv2_152" => (224, 1000, "timm", "head.fc"),
+        "resnetv2_200" => (224, 1000, "paper", "head.fc"),
+        "preact_resnet164_cifar" | "preact_resnet1001_cifar" => (32, 10, "paper", "head.fc"),
+        "inception_v3" => (299, 1000, "torchvision", "fc"),
+        "inception_v4" => (299, 1000, "timm", "last_linear"),
+        "inception_resnet_v2" => (299, 1000, "timm", "classif"),
         _ => return Err(unknown("model", name, MODEL_NAMES)),
     };
     let name = MODEL_NAMES
@@ -163,6 +202,7 @@ pub fn info(name: &str) -> Result<ModelInfo> {
         default_size,
         classes,
         source,
+        head,
     })
 }
 
