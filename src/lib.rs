@@ -37,6 +37,8 @@ pub mod imagenet;
 pub mod jpeg;
 pub mod kernels;
 pub mod models;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod passes;
 pub mod plan;
 pub mod preprocess;
