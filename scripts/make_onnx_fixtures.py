@@ -25,7 +25,10 @@ It writes, under kernels-tests/fixtures/onnx/:
    per-channel broadcasting, Clip as ReLU6, a tf2onnx-style NHWC model, a
    decomposed batchnorm, external data, a symbolic batch), and
    extra/manifest.tsv likewise.
-3. models/ — whole networks exported with torch.onnx.export (legacy
+3. refuse/ — models the importer must refuse with one clear error
+   (unsupported operator, old opset, integer input, two runtime inputs,
+   external data outside the model's folder, unresolved symbolic dims).
+4. models/ — whole networks exported with torch.onnx.export (legacy
    TorchScript exporter and dynamo exporter) from randomly initialised
    torchvision / timm models whose batchnorm statistics are calibrated on
    random batches, at small odd sizes, with onnxruntime's outputs as the
@@ -103,7 +106,6 @@ NODE_SKIP = {
     "test_clip_outbounds": "phase 2: general Clip / ReLU6",
     "test_clip_splitbounds": "phase 2: general Clip / ReLU6",
     "test_clip_min_greater_than_max": "phase 2: general Clip / ReLU6",
-    "test_clip_default_min": "phase 2: general Clip / ReLU6",
     "test_clip_default_max": "phase 2: general Clip / ReLU6",
     "test_clip_default_inbounds": "phase 2: general Clip / ReLU6",
     "test_gemm_transposeA": "phase 2: Gemm with a transposed runtime input",
@@ -249,7 +251,7 @@ def make_node_tests():
         if not case.data_sets:
             continue
         inputs, outputs = case.data_sets[0]
-        if not all(isinstance(a, np.ndarray) for a in list(inputs) + list(outputs)):
+        if not all(isinstance(a, (np.ndarray, np.generic)) for a in list(inputs) + list(outputs)):
             continue  # sequences and optionals: not tensors
         mode, reason = node_mode(case, model, inputs)
         lines.append(f"{case.name}\t{mode}\t{reason}")
@@ -515,9 +517,53 @@ def make_extra():
     print(f"extra/: {len(lines)} cases, {dir_size(out)} bytes")
 
 
+# ---------------------------------------------------------------------------
+# 4. Models the importer must refuse (each with one clear error)
+# ---------------------------------------------------------------------------
+
+
+def make_refusals():
+    out = os.path.join(FIX, "refuse")
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.makedirs(out)
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(f32(rng, 4, 3, 3, 3), "w")
+    written = []
+
+    def save(name, m):
+        onnx.save(m, os.path.join(out, name))
+        written.append(name)
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("LeakyRelu", ["c"], ["y"], alpha=0.1, name="leaky")]
+    save("unsupported_op.onnx", model_of(nodes, [vi("x", [1, 3, 8, 8])], [vi("y", None)], [w]))
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    save("old_opset.onnx", model_of(nodes, [vi("x", [1, 3, 8, 8])], [vi("y", None)], [], opset=11))
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT, name="cast"),
+             helper.make_node("Relu", ["xf"], ["y"], name="relu")]
+    xi = helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3, 4, 4])
+    save("int_input.onnx", model_of(nodes, [xi], [vi("y", None)], []))
+    nodes = [helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    save("two_inputs.onnx", model_of(nodes, [vi("a", [1, 3, 4, 4]), vi("b", [1, 3, 4, 4])], [vi("y", None)], []))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
+    m = model_of(nodes, [vi("x", [1, 3, 8, 8])], [vi("y", None)], [w])
+    t = m.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../outside.bin"), ("offset", "0"), ("length", "432")):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    save("external_traversal.onnx", m)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
+    save("symbolic_dims.onnx", model_of(nodes, [vi("x", ["N", 3, "height", 8])], [vi("y", None)], [w]))
+    print(f"refuse/: {len(written)} models, {dir_size(out)} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="node,extra,models")
+    ap.add_argument("--only", default="node,extra,refuse,models")
     ap.add_argument("--full", default=None, help="also write full-width models to this folder (outside git)")
     args = ap.parse_args()
     parts = set(args.only.split(","))
@@ -526,6 +572,8 @@ def main():
         make_node_tests()
     if "extra" in parts:
         make_extra()
+    if "refuse" in parts:
+        make_refusals()
     if "models" in parts:
         import make_onnx_models  # noqa: F401  (scripts/make_onnx_models.py)
 

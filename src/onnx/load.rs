@@ -192,19 +192,20 @@ fn external_of(t: &TensorProto, what: &str) -> Result<External> {
 /// the model (`dir`).
 fn read_external(ext: &External, dir: Option<&Path>, what: &str, len: u64) -> Result<Vec<u8>> {
     let rel = Path::new(&ext.location);
+    let label = format!("tensor `{what}`");
     let safe = !ext.location.is_empty()
         && rel
             .components()
             .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if !safe {
         return Err(Error::Invalid(format!(
-            "{what}: external data location `{}` is not a relative path inside the model's folder",
+            "{label}: external data location `{}` is not a relative path inside the model's folder",
             ext.location
         )));
     }
     let dir = dir.ok_or_else(|| {
         Error::Invalid(format!(
-            "{what}: external data `{}` but the model was not read from a file",
+            "{label}: external data `{}` but the model was not read from a file",
             ext.location
         ))
     })?;
@@ -245,12 +246,10 @@ fn read_external(ext: &External, dir: Option<&Path>, what: &str, len: u64) -> Re
 /// Converts a [`TensorProto`] to an [`OnnxTensor`]. `dir` is the model's
 /// folder, for external data (`None`: external data is an error). Errors
 /// name the tensor (`what`).
-pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, what: &str) -> Result<OnnxTensor> {
-    let what = if what.is_empty() {
-        "<unnamed tensor>"
-    } else {
-        what
-    };
+pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, name: &str) -> Result<OnnxTensor> {
+    let name = if name.is_empty() { "<unnamed>" } else { name };
+    let label = format!("tensor `{name}`");
+    let what = label.as_str();
     if t.segment.is_some() {
         return Err(Error::Invalid(format!(
             "{what}: segmented tensors are not supported"
@@ -281,7 +280,7 @@ pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, what: &str) -> Res
     let bytes_needed = n as u64 * size as u64;
     let data = if t.data_location == 1 {
         let ext = external_of(t, what)?;
-        let raw = read_external(&ext, dir, what, bytes_needed)?;
+        let raw = read_external(&ext, dir, name, bytes_needed)?;
         from_le_bytes(dtype, &raw)
     } else if !t.raw_data.is_empty() || n == 0 {
         if t.raw_data.len() as u64 != bytes_needed {

@@ -11,9 +11,9 @@ use super::proto::data_type;
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
 
-/// The most elements one constant tensor may have (2³¹, 8 GiB of f32):
+/// The most elements one constant tensor may have (2²⁸, 1 GiB of f32; the largest weight of a VGG is 103M):
 /// a dims list asking for more is refused before any allocation.
-pub const MAX_ELEMENTS: u64 = 1 << 31;
+pub const MAX_ELEMENTS: u64 = 1 << 28;
 
 /// Element storage of a [`OnnxTensor`].
 #[derive(Debug, Clone, PartialEq)]
