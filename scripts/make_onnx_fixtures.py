@@ -470,6 +470,27 @@ def extra_cases():
         helper.make_node("Concat", ["s", "p", "b"], ["y"], axis=1, name="cat"),
     ]
     cases.append(("sum_concat", model_of(nodes, [vi("x", [1, 3, 7, 6])], [vi("y", None)], [wa, wb]), f32(rng, 1, 3, 7, 6)))
+    # A pending scalar scale read twice (an Add takes it as a coefficient,
+    # a Relu needs it applied), and a MatMul output read both through an
+    # Identity + Add (a bias) and directly (no bias): two outputs.
+    w5 = numpy_helper.from_array(f32(rng, 6, 6, 3, 3, scale=0.3), "w5")
+    half = numpy_helper.from_array(np.array(0.5, np.float32), "half")
+    fc5 = numpy_helper.from_array(f32(rng, 12, 3), "fc5")
+    b5 = numpy_helper.from_array(f32(rng, 3), "b5")
+    nodes = [
+        helper.make_node("Conv", ["x", "w5"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Mul", ["c", "half"], ["h"], name="half"),
+        helper.make_node("Add", ["h", "x"], ["a"], name="residual"),
+        helper.make_node("Relu", ["h"], ["r"], name="relu"),
+        helper.make_node("Concat", ["a", "r"], ["cat"], axis=1, name="cat"),
+        helper.make_node("GlobalAveragePool", ["cat"], ["gp"], name="gap"),
+        helper.make_node("Flatten", ["gp"], ["fl"], name="flatten"),
+        helper.make_node("MatMul", ["fl", "fc5"], ["m"], name="fc"),
+        helper.make_node("Identity", ["m"], ["mi"], name="id"),
+        helper.make_node("Add", ["mi", "b5"], ["y1"], name="bias"),
+    ]
+    m = model_of(nodes, [vi("x", [2, 6, 5, 4])], [vi("y1", None), vi("m", None)], [w5, half, fc5, b5])
+    cases.append(("shared_pending", m, f32(rng, 2, 6, 5, 4)))
     # Symbolic batch: the model declares ["batch", 3, 8, 8]; the test gives batch 2.
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["y"], pads=[1, 1, 1, 1], name="conv")]
     m = model_of(nodes, [vi("x", ["batch", 3, 8, 8])], [vi("y", ["batch", 8, 8, 8])], [w1, b1])

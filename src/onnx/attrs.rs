@@ -6,6 +6,11 @@ use super::proto::{attribute_type as at, AttributeProto, NodeProto};
 use super::tensor::OnnxTensor;
 use crate::error::{Error, Result};
 
+/// The largest kernel size, stride, dilation or pad accepted (2²⁴): far
+/// beyond any real model, small enough that window arithmetic cannot
+/// overflow.
+pub const MAX_SIZE_ATTR: i64 = 1 << 24;
+
 /// A node being imported.
 pub struct Node<'a> {
     /// The node as stored in the file.
@@ -153,9 +158,12 @@ impl Node<'_> {
                 }
                 v.iter()
                     .map(|&x| {
-                        usize::try_from(x).map_err(|_| {
-                            self.err(format!("attribute `{name}` = {v:?} has a negative entry"))
-                        })
+                        if !(0..=MAX_SIZE_ATTR).contains(&x) {
+                            return Err(self.err(format!(
+                                "attribute `{name}` = {v:?}: entries must be in 0..={MAX_SIZE_ATTR}"
+                            )));
+                        }
+                        Ok(x as usize)
                     })
                     .collect()
             }

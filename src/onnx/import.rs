@@ -112,6 +112,10 @@ pub struct Importer<'a> {
     consumers: HashMap<String, usize>,
     names: HashSet<String>,
     own: HashSet<String>,
+    /// Bias-less linear layers' IR outputs → the ONNX value the `MatMul`
+    /// (or `Gemm`) wrote them to: only an `Add` reading that very value
+    /// may become their bias.
+    pub linear_outputs: HashMap<ValueId, String>,
     dir: Option<&'a Path>,
 }
 
@@ -301,6 +305,7 @@ pub fn import_model(
         consumers: HashMap::new(),
         names: HashSet::new(),
         own: HashSet::new(),
+        linear_outputs: HashMap::new(),
         dir,
     };
     init_constants(&mut imp, g, opts, origin)?;
@@ -344,6 +349,21 @@ pub fn import_model(
         });
     }
     let shape = resolve_shape(&in_info, opts.input_shape.as_deref(), origin)?;
+    if super::tensor::element_count("input", &shape).is_err()
+        || shape
+            .iter()
+            .any(|&d| d as i64 > super::attrs::MAX_SIZE_ATTR)
+    {
+        return Err(Error::Io {
+            path: origin.into(),
+            message: format!(
+                "input `{}`: shape {shape:?} is too large (at most {} elements, {} per dim)",
+                input.name,
+                super::tensor::MAX_ELEMENTS,
+                super::attrs::MAX_SIZE_ATTR
+            ),
+        });
+    }
     if !(1..=4).contains(&shape.len()) {
         return Err(Error::Io {
             path: origin.into(),
@@ -382,7 +402,7 @@ pub fn import_model(
             pad: None,
         }),
     );
-    walk(&mut imp, g, opset, dir, &[input.name.clone()])?;
+    walk(&mut imp, g, opset, dir, std::slice::from_ref(&input.name))?;
     // Outputs.
     let mut outputs = Vec::new();
     for o in &g.output {
@@ -554,6 +574,7 @@ pub fn evaluate_model(
         consumers: HashMap::new(),
         names: HashSet::new(),
         own: HashSet::new(),
+        linear_outputs: HashMap::new(),
         dir,
     };
     init_constants(&mut imp, g, opts, origin)?;

@@ -17,7 +17,7 @@
 //! # }
 //! ```
 //!
-//! The pieces: [`proto`] (our prost schema of the messages read), [`load`]
+//! The pieces: [`proto`] (our prost schema of the messages read), [`load`](mod@load)
 //! (bytes → checked model; tensors, external data), [`fold`] (constant
 //! folding), the import walk ([`import`], which also does the
 //! simplifications: see its doc) and one import function per operator

@@ -50,12 +50,11 @@ fn with_const(
         )));
     };
     let op = n.op();
-    // MatMul + Add: a per-feature constant added to a bias-less linear
-    // layer that nothing else reads becomes its bias.
-    if op == "Add"
-        && x.affine.is_none()
-        && imp.consumers(n.input_name(usize::from(c_first)).unwrap_or("")) == 1
-    {
+    // MatMul + Add: a per-feature constant added to the output of a
+    // bias-less linear layer, read by nothing else, becomes its bias.
+    let x_name = n.input_name(usize::from(c_first)).unwrap_or("");
+    let linear_out = imp.linear_outputs.get(&x.v).is_some_and(|o| o == x_name);
+    if op == "Add" && x.affine.is_none() && linear_out && imp.consumers(x_name) == 1 {
         if let Some(p) = imp.producer_index(x.v) {
             if let Op::Linear {
                 out_features,
@@ -69,6 +68,7 @@ fn with_const(
                     out_features,
                     bias: true,
                 };
+                imp.linear_outputs.remove(&x.v);
                 return Ok(x);
             }
         }

@@ -88,13 +88,18 @@ pub fn conv(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     }
     let group = n.int("group", 1)?;
     let c = x.shape[1];
-    if group < 1 || (group as usize) * wd[1] != c || wd[0] % group as usize != 0 {
+    if group < 1 || (group as usize).checked_mul(wd[1]) != Some(c) || wd[0] % group as usize != 0 {
         return Err(n.err(format!(
             "group {group} with weight dims {wd:?} does not fit {c} input channels"
         )));
     }
     let group = group as usize;
     let k = [wd[2], wd[3]];
+    if k.iter()
+        .any(|&x| x as i64 > crate::onnx::attrs::MAX_SIZE_ATTR)
+    {
+        return Err(n.err(format!("kernel {k:?} is too large")));
+    }
     if let Some(ks) = n.ints("kernel_shape")? {
         if ks.len() != 2 || ks[0] as usize != k[0] || ks[1] as usize != k[1] {
             return Err(n.err(format!(

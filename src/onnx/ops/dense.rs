@@ -34,6 +34,9 @@ fn linear(
         imp.weight(&format!("{name}.bias"), vec![out], b)?;
     }
     let v = imp.graph.linear(&name, x.v, out, has_bias)?;
+    if let (false, Some(o)) = (has_bias, n.proto.output.first()) {
+        imp.linear_outputs.insert(v, o.clone());
+    }
     Ok(vec![Val::Dyn(DynVal {
         v,
         shape: vec![x.shape[0], out],

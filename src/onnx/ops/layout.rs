@@ -205,6 +205,13 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if begin.iter().chain(&end).all(|&p| p == 0) {
         return Ok(vec![Val::Dyn(x)]);
     }
+    if begin
+        .iter()
+        .chain(&end)
+        .any(|&p| p > crate::onnx::attrs::MAX_SIZE_ATTR)
+    {
+        return Err(n.err(format!("pads {pads:?} are too large")));
+    }
     if begin.iter().chain(&end).any(|&p| p < 0) {
         return Err(n.unsupported(format!("negative pads {pads:?} (cropping Pad)")));
     }
