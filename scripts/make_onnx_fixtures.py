@@ -63,11 +63,11 @@ NODE_OPS = {
     "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Div", "Sum",
     "Concat", "Gemm", "MatMul", "Flatten", "Reshape", "Transpose", "Pad",
     "Softmax", "Identity", "Dropout", "Shape", "Gather", "Unsqueeze",
-    "Squeeze", "Cast", "Slice", "ConstantOfShape",
+    "Squeeze", "Cast", "Slice", "ConstantOfShape", "Constant",
 }
 
 # Constant-folded shape arithmetic: every input bound, outputs compared.
-FOLD_OPS = {"Shape", "Gather", "Cast", "Slice", "ConstantOfShape"}
+FOLD_OPS = {"Shape", "Gather", "Cast", "Slice", "ConstantOfShape", "Constant"}
 
 # Cast cases between these types only (the float8/4-bit/2-bit ones are not
 # types the importer reads).
@@ -491,6 +491,14 @@ def extra_cases():
     ]
     m = model_of(nodes, [vi("x", [2, 6, 5, 4])], [vi("y1", None), vi("m", None)], [w5, half, fc5, b5])
     cases.append(("shared_pending", m, f32(rng, 2, 6, 5, 4)))
+    # Preprocessing metadata (metadata_props), read into OnnxModelInfo.
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    m = model_of(nodes, [vi("x", [1, 3, 4, 4])], [vi("y", None)], [])
+    for k, v in (("mean", "[0.485, 0.456, 0.406]"), ("std", "0.229,0.224,0.225"), ("resize", "256"),
+                 ("crop", "224"), ("interpolation", "bicubic"), ("labels", "cat\ndog\nbird\n")):
+        e = m.metadata_props.add()
+        e.key, e.value = k, v
+    cases.append(("metadata", m, f32(rng, 1, 3, 4, 4)))
     # Symbolic batch: the model declares ["batch", 3, 8, 8]; the test gives batch 2.
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["y"], pads=[1, 1, 1, 1], name="conv")]
     m = model_of(nodes, [vi("x", ["batch", 3, 8, 8])], [vi("y", ["batch", 8, 8, 8])], [w1, b1])

@@ -20,3 +20,58 @@ fn onnx_node_tests() {
 fn onnx_extra_cases() {
     onnx_common::run_manifest("extra");
 }
+
+/// Preprocessing hints and the rest of the model's description come from
+/// the file: `metadata_props`, opset, producer, input and output names,
+/// declared dims (symbolic ones by name), imported shapes.
+#[test]
+fn onnx_model_info() {
+    use resincept::onnx::{self, Dim, ImportOptions, Layout};
+    let (_, _, info) = onnx::load(onnx_common::fixture_dir("extra/metadata/model.onnx")).unwrap();
+    let p = &info.preprocess;
+    assert_eq!(p.mean.as_deref(), Some(&[0.485, 0.456, 0.406][..]));
+    assert_eq!(p.std.as_deref(), Some(&[0.229, 0.224, 0.225][..]));
+    assert_eq!((p.resize, p.crop), (Some(256), Some(224)));
+    assert_eq!(p.interpolation.as_deref(), Some("bicubic"));
+    assert_eq!(
+        p.labels.as_deref(),
+        Some(&["cat".to_string(), "dog".into(), "bird".into()][..])
+    );
+    assert_eq!(
+        (info.opset, info.producer.as_str()),
+        (17, "resincept-fixtures")
+    );
+    let dir = onnx_common::fixture_dir("extra/symbolic_batch/model.onnx");
+    let (_, _, info) =
+        onnx::load_with(&dir, &ImportOptions::new().input_shape(&[3, 3, 8, 8])).unwrap();
+    let i = &info.inputs[0];
+    assert_eq!(i.name, "x");
+    assert_eq!(
+        i.dims.as_deref(),
+        Some(
+            &[
+                Dim::Symbolic("batch".into()),
+                Dim::Fixed(3),
+                Dim::Fixed(8),
+                Dim::Fixed(8)
+            ][..]
+        )
+    );
+    assert_eq!(
+        (i.shape.as_slice(), i.layout),
+        (&[3, 3, 8, 8][..], Layout::Nchw)
+    );
+    assert_eq!(
+        (
+            info.outputs[0].name.as_str(),
+            info.outputs[0].shape.as_slice()
+        ),
+        ("y", &[3, 8, 8, 8][..])
+    );
+    let (_, _, info) =
+        onnx::load(onnx_common::fixture_dir("extra/nhwc_tf2onnx/model.onnx")).unwrap();
+    assert_eq!(
+        (info.inputs[0].shape.as_slice(), info.inputs[0].layout),
+        (&[1, 9, 11, 3][..], Layout::Nhwc)
+    );
+}

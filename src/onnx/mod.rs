@@ -35,6 +35,8 @@ pub mod load;
 pub mod ops;
 pub mod proto;
 pub mod tensor;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
