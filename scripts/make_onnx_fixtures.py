@@ -205,8 +205,8 @@ def node_mode(case, model, inputs):
     if types[0] == TensorProto.FLOAT and inputs and inputs[0].ndim > 4:
         return "skip", "3-D (5-D tensors)"
     op = model.graph.node[0].op_type
-    if op in ("MaxPool", "AveragePool", "Conv") and inputs[0].ndim != 4:
-        return "skip", "1-D or 3-D pooling/convolution"
+    if op in ("MaxPool", "AveragePool", "Conv") and inputs[0].ndim not in (3, 4):
+        return "skip", "3-D pooling/convolution"
     if op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat") and name not in RESHAPE_RUN:
         return "fold", FOLD_REASON
     return "run", ""
@@ -331,6 +331,12 @@ def extra_cases():
     cases.append(conv_case(rng, "conv_7x1_asym", (1, 8, 17, 9), (6, 8, 7, 1), pads=[4, 0, 2, 0]))
     cases.append(conv_case(rng, "conv_same_lower_stride2", (1, 3, 10, 11), (4, 3, 3, 3), auto_pad="SAME_LOWER", strides=[2, 2]))
     cases.append(conv_case(rng, "conv_valid_nobias", (2, 3, 8, 8), (4, 3, 5, 5), bias=False, auto_pad="VALID"))
+    # 1-D: the IR's k×1 conv and pools over (N, C, L, 1).
+    cases.append(conv_case(rng, "conv1d_dilated_asym", (2, 4, 19), (5, 4, 3), pads=[2, 1], dilations=[2], strides=[2]))
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1)
+    cases.append(("maxpool1d_ceil", model_of([node], [vi("x", [1, 3, 12])], [vi("y", None)], []), f32(rng, 1, 3, 12)))
+    node = helper.make_node("AveragePool", ["x"], ["y"], name="pool", kernel_shape=[4], strides=[3], pads=[2, 2], count_include_pad=0)
+    cases.append(("avgpool1d_exclude_pad", model_of([node], [vi("x", [2, 3, 13])], [vi("y", None)], []), f32(rng, 2, 3, 13)))
     for cip in (0, 1):
         for ceil in (0, 1):
             nm = f"avgpool_include{cip}_ceil{ceil}"

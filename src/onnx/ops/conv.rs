@@ -1,4 +1,4 @@
-//! `Conv`, `MaxPool`, `AveragePool`, `GlobalAveragePool`, `ReduceMean`
+//! `Conv`, `MaxPool`, `AveragePool` (2-D, and 1-D as k×1 over `(N, C, L, 1)`), `GlobalAveragePool`, `ReduceMean`
 //! over H and W, and inference `BatchNormalization`.
 //!
 //! ONNX pads are `[top, left, bottom, right]` (begins, then ends);
@@ -20,6 +20,7 @@ use crate::onnx::Layout;
 /// `stride`, `dilation`: `[top, left, bottom, right]`.
 fn pads(
     n: &Node,
+    sp: usize,
     hw: [usize; 2],
     k: [usize; 2],
     stride: [usize; 2],
@@ -28,8 +29,12 @@ fn pads(
     let auto = n.string("auto_pad", "NOTSET")?;
     match auto.as_str() {
         "NOTSET" | "" => {
-            let p = n.sizes("pads", 4, 0)?;
-            Ok([p[0], p[1], p[2], p[3]])
+            let p = n.sizes("pads", 2 * sp, 0)?;
+            Ok(if sp == 1 {
+                [p[0], 0, p[1], 0]
+            } else {
+                [p[0], p[1], p[2], p[3]]
+            })
         }
         "VALID" => Ok([0; 4]),
         "SAME_UPPER" | "SAME_LOWER" => {
@@ -53,8 +58,23 @@ fn pads(
     }
 }
 
-fn two(v: &[usize]) -> [usize; 2] {
-    [v[0], v[1]]
+/// A per-spatial-axis attribute (`sp` entries) as 2-D: a 1-D op's second
+/// axis is the IR's W of size 1, with `second` (1 for strides, dilations
+/// and kernels).
+fn attr2(n: &Node, name: &str, sp: usize, default: usize) -> Result<[usize; 2]> {
+    let v = n.sizes(name, sp, default)?;
+    Ok(if sp == 1 { [v[0], 1] } else { [v[0], v[1]] })
+}
+
+/// The spatial size of an NCHW value of rank 3 (`(N, C, L)`, the IR's
+/// `(N, C, L, 1)`) or 4.
+fn hw_of(x: &DynVal) -> [usize; 2] {
+    [x.shape[2], x.shape.get(3).copied().unwrap_or(1)]
+}
+
+/// The ONNX shape of an IR output for a rank-`rank` op.
+fn out_shape(s: [usize; 4], rank: usize) -> Vec<usize> {
+    s[..rank].to_vec()
 }
 
 /// A 4-D NCHW runtime input (pending pad kept), or the reason it is not.
@@ -65,9 +85,9 @@ fn nchw_in(imp: &mut Importer, n: &Node, keep_pad: bool) -> Result<DynVal> {
     } else {
         x
     };
-    if x.shape.len() != 4 {
+    if !(3..=4).contains(&x.shape.len()) {
         return Err(n.unsupported(format!(
-            "a rank-{} input (only 2-D spatial, NCHW)",
+            "a rank-{} input (only 1-D and 2-D spatial, NCHW)",
             x.shape.len()
         )));
     }
@@ -82,13 +102,26 @@ pub fn conv(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = nchw_in(imp, n, true)?;
     let w = imp.const_in(n, 1)?;
     let b = imp.opt_const_in(n, 2)?;
+    let rank = x.shape.len();
+    let sp = rank - 2;
     let wd = w.dims().to_vec();
-    if wd.len() != 4 {
-        return Err(n.err(format!("weight dims {wd:?}, expected (M, C/group, kh, kw)")));
+    if wd.len() != rank {
+        return Err(n.err(format!(
+            "weight dims {wd:?}, expected rank {rank} (M, C/group, kernel…)"
+        )));
     }
+    // A 1-D conv is the IR's k×1 conv over (N, C, L, 1).
+    let wd: Vec<usize> = if sp == 1 {
+        vec![wd[0], wd[1], wd[2], 1]
+    } else {
+        wd
+    };
     let group = n.int("group", 1)?;
     let c = x.shape[1];
-    if group < 1 || (group as usize).checked_mul(wd[1]) != Some(c) || wd[0] % group as usize != 0 {
+    if group < 1
+        || (group as usize).checked_mul(wd[1]) != Some(c)
+        || !wd[0].is_multiple_of(group as usize)
+    {
         return Err(n.err(format!(
             "group {group} with weight dims {wd:?} does not fit {c} input channels"
         )));
@@ -101,18 +134,18 @@ pub fn conv(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         return Err(n.err(format!("kernel {k:?} is too large")));
     }
     if let Some(ks) = n.ints("kernel_shape")? {
-        if ks.len() != 2 || ks[0] as usize != k[0] || ks[1] as usize != k[1] {
+        if ks.len() != sp || ks[0] as usize != k[0] || (sp == 2 && ks[1] as usize != k[1]) {
             return Err(n.err(format!(
                 "kernel_shape {ks:?} disagrees with weight dims {wd:?}"
             )));
         }
     }
-    let stride = two(&n.sizes("strides", 2, 1)?);
-    let dil = two(&n.sizes("dilations", 2, 1)?);
+    let stride = attr2(n, "strides", sp, 1)?;
+    let dil = attr2(n, "dilations", sp, 1)?;
     if stride.contains(&0) || dil.contains(&0) || k.contains(&0) {
         return Err(n.err("zero stride, dilation or kernel size"));
     }
-    let mut p = pads(n, [x.shape[2], x.shape[3]], k, stride, dil)?;
+    let mut p = pads(n, sp, hw_of(&x), k, stride, dil)?;
     if let Some((extra, _)) = x.pad {
         for i in 0..4 {
             p[i] += extra[i];
@@ -136,7 +169,7 @@ pub fn conv(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let s = imp.shape_of(v);
     Ok(vec![Val::Dyn(DynVal {
         v,
-        shape: s.to_vec(),
+        shape: out_shape(s, rank),
         layout: Layout::Nchw,
         affine: None,
         pad: None,
@@ -148,19 +181,21 @@ pub fn pool(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let avg = n.op() == "AveragePool";
     let include_pad = avg && n.int("count_include_pad", 0)? != 0;
     let x = nchw_in(imp, n, include_pad)?;
-    let k = two(&n.sizes("kernel_shape", 2, 0)?);
+    let rank = x.shape.len();
+    let sp = rank - 2;
+    let k = attr2(n, "kernel_shape", sp, 0)?;
     if !n.has("kernel_shape") || k.contains(&0) {
-        return Err(n.err("kernel_shape (2 positive entries) is required"));
+        return Err(n.err(format!("kernel_shape ({sp} positive entries) is required")));
     }
-    let stride = two(&n.sizes("strides", 2, 1)?);
-    let dil = two(&n.sizes("dilations", 2, 1)?);
+    let stride = attr2(n, "strides", sp, 1)?;
+    let dil = attr2(n, "dilations", sp, 1)?;
     if stride.contains(&0) || dil.contains(&0) {
         return Err(n.err("zero stride or dilation"));
     }
     if dil != [1, 1] {
         return Err(n.unsupported(format!("dilations {dil:?} (pool dilation)")));
     }
-    let mut p = pads(n, [x.shape[2], x.shape[3]], k, stride, dil)?;
+    let mut p = pads(n, sp, hw_of(&x), k, stride, dil)?;
     if let Some((extra, _)) = x.pad {
         for i in 0..4 {
             p[i] += extra[i];
@@ -188,7 +223,7 @@ pub fn pool(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let s = imp.shape_of(v);
     Ok(vec![Val::Dyn(DynVal {
         v,
-        shape: s.to_vec(),
+        shape: out_shape(s, rank),
         layout: Layout::Nchw,
         affine: None,
         pad: None,
