@@ -45,6 +45,8 @@ pub mod imagenet;
 pub mod jpeg;
 pub mod kernels;
 pub mod models;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod passes;
 pub mod plan;
 #[cfg(feature = "image")]

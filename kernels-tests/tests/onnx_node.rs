@@ -1,0 +1,77 @@
+//! ONNX's own backend node tests and the extra cases (onnxruntime as the
+//! oracle), imported and run on the CPU and GPU executors.
+//!
+//! The fixtures and their manifests are written by
+//! `scripts/make_onnx_fixtures.py`; see `docs/ONNX.md` for the skip list.
+
+mod onnx_common;
+
+/// Every node test case of the supported operators: run on both executors
+/// within rtol 1e-3 / atol 1e-5, folded at import, or skipped with the
+/// manifest's reason (and then shown not to pass).
+#[test]
+fn onnx_node_tests() {
+    onnx_common::run_manifest("node");
+}
+
+/// Convs, pools, broadcasting, layouts and file features the node tests
+/// miss, against onnxruntime.
+#[test]
+fn onnx_extra_cases() {
+    onnx_common::run_manifest("extra");
+}
+
+/// Preprocessing hints and the rest of the model's description come from
+/// the file: `metadata_props`, opset, producer, input and output names,
+/// declared dims (symbolic ones by name), imported shapes.
+#[test]
+fn onnx_model_info() {
+    use resincept::onnx::{self, Dim, ImportOptions, Layout};
+    let (_, _, info) = onnx::load(onnx_common::fixture_dir("extra/metadata/model.onnx")).unwrap();
+    let p = &info.preprocess;
+    assert_eq!(p.mean.as_deref(), Some(&[0.485, 0.456, 0.406][..]));
+    assert_eq!(p.std.as_deref(), Some(&[0.229, 0.224, 0.225][..]));
+    assert_eq!((p.resize, p.crop), (Some(256), Some(224)));
+    assert_eq!(p.interpolation.as_deref(), Some("bicubic"));
+    assert_eq!(
+        p.labels.as_deref(),
+        Some(&["cat".to_string(), "dog".into(), "bird".into()][..])
+    );
+    assert_eq!(
+        (info.opset, info.producer.as_str()),
+        (17, "resincept-fixtures")
+    );
+    let dir = onnx_common::fixture_dir("extra/symbolic_batch/model.onnx");
+    let (_, _, info) =
+        onnx::load_with(&dir, &ImportOptions::new().input_shape(&[3, 3, 8, 8])).unwrap();
+    let i = &info.inputs[0];
+    assert_eq!(i.name, "x");
+    assert_eq!(
+        i.dims.as_deref(),
+        Some(
+            &[
+                Dim::Symbolic("batch".into()),
+                Dim::Fixed(3),
+                Dim::Fixed(8),
+                Dim::Fixed(8)
+            ][..]
+        )
+    );
+    assert_eq!(
+        (i.shape.as_slice(), i.layout),
+        (&[3, 3, 8, 8][..], Layout::Nchw)
+    );
+    assert_eq!(
+        (
+            info.outputs[0].name.as_str(),
+            info.outputs[0].shape.as_slice()
+        ),
+        ("y", &[3, 8, 8, 8][..])
+    );
+    let (_, _, info) =
+        onnx::load(onnx_common::fixture_dir("extra/nhwc_tf2onnx/model.onnx")).unwrap();
+    assert_eq!(
+        (info.inputs[0].shape.as_slice(), info.inputs[0].layout),
+        (&[1, 9, 11, 3][..], Layout::Nhwc)
+    );
+}

@@ -1,0 +1,159 @@
+//! `Gemm`, `MatMul` (a runtime `(N, F)` times constant weights: the IR's
+//! linear layer) and `Softmax`.
+
+use super::{Importer, Node, Val};
+use crate::error::Result;
+use crate::onnx::import::DynVal;
+use crate::onnx::Layout;
+
+/// A `(N, F)` runtime input (rank 2, or rank 4 with 1×1 spatial dims).
+fn rows(imp: &mut Importer, n: &Node) -> Result<DynVal> {
+    let x = imp.dyn_in(n, 0)?;
+    if x.shape.len() != 2 {
+        return Err(n.unsupported(format!(
+            "a runtime input of shape {:?} (only 2-D (N, F) matrices)",
+            x.shape
+        )));
+    }
+    Ok(x)
+}
+
+fn linear(
+    imp: &mut Importer,
+    n: &Node,
+    x: DynVal,
+    w: Vec<f32>,
+    out: usize,
+    bias: Option<Vec<f32>>,
+) -> Result<Vec<Val>> {
+    let f = x.shape[1];
+    let name = imp.node_name(n);
+    imp.weight(&format!("{name}.weight"), vec![out, f], w)?;
+    let has_bias = bias.is_some();
+    if let Some(b) = bias {
+        imp.weight(&format!("{name}.bias"), vec![out], b)?;
+    }
+    let v = imp.graph.linear(&name, x.v, out, has_bias)?;
+    if let (false, Some(o)) = (has_bias, n.proto.output.first()) {
+        imp.linear_outputs.insert(v, o.clone());
+    }
+    Ok(vec![Val::Dyn(DynVal {
+        v,
+        shape: vec![x.shape[0], out],
+        layout: Layout::Nchw,
+        affine: None,
+        pad: None,
+    })])
+}
+
+/// `Gemm`: `alpha·A·B' + beta·C` with A at run time, B and C constants.
+pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
+    if n.int("transA", 0)? != 0 {
+        return Err(n.unsupported("transA=1 on a runtime input (Gemm with a transposed input)"));
+    }
+    let x = rows(imp, n)?;
+    let b = imp.const_in(n, 1)?;
+    let c = imp.opt_const_in(n, 2)?;
+    let alpha = n.float("alpha", 1.0)?;
+    let beta = n.float("beta", 1.0)?;
+    let trans_b = n.int("transB", 0)? != 0;
+    let bd = b.dims();
+    let f = x.shape[1];
+    let bv = b.as_f32(&n.name).map_err(|e| n.err(e))?;
+    if bd.len() != 2 || (if trans_b { bd[1] } else { bd[0] }) != f {
+        return Err(n.err(format!(
+            "B of dims {bd:?} (transB={}) does not multiply A of shape {:?}",
+            trans_b as u8, x.shape
+        )));
+    }
+    let out = if trans_b { bd[0] } else { bd[1] };
+    let mut w = vec![0f32; out * f];
+    for o in 0..out {
+        for i in 0..f {
+            let v = if trans_b {
+                bv[o * f + i]
+            } else {
+                bv[i * out + o]
+            };
+            w[o * f + i] = if alpha == 1.0 { v } else { alpha * v };
+        }
+    }
+    let bias = match c {
+        None => None,
+        Some(c) => {
+            let cd = c.dims();
+            let cv = c.as_f32(&n.name).map_err(|e| n.err(e))?;
+            let per_out = match cd {
+                [] => cv.len() == 1,
+                [k] => *k == out || *k == 1,
+                [r, k] => *r == 1 && (*k == out || *k == 1),
+                _ => false,
+            };
+            if !per_out {
+                return Err(n.unsupported(format!(
+                    "C of dims {cd:?} (only a bias broadcast over rows)"
+                )));
+            }
+            Some(
+                (0..out)
+                    .map(|o| {
+                        let v = if cv.len() == 1 { cv[0] } else { cv[o] };
+                        if beta == 1.0 {
+                            v
+                        } else {
+                            beta * v
+                        }
+                    })
+                    .collect(),
+            )
+        }
+    };
+    linear(imp, n, x, w, out, bias)
+}
+
+/// `MatMul` of a runtime `(N, F)` by constant `(F, out)`.
+pub fn matmul(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
+    if let Some(Val::Const(_)) = imp.input(n, 0)? {
+        return Err(
+            n.unsupported("a constant times a runtime tensor (MatMul with runtime right operand)")
+        );
+    }
+    let x = rows(imp, n)?;
+    let b = imp.const_in(n, 1)?;
+    let bd = b.dims();
+    let f = x.shape[1];
+    if bd.len() != 2 || bd[0] != f {
+        return Err(n.err(format!(
+            "B of dims {bd:?} does not multiply A of shape {:?}",
+            x.shape
+        )));
+    }
+    let out = bd[1];
+    let bv = b.as_f32(&n.name).map_err(|e| n.err(e))?;
+    let mut w = vec![0f32; out * f];
+    for o in 0..out {
+        for i in 0..f {
+            w[o * f + i] = bv[i * out + o];
+        }
+    }
+    linear(imp, n, x, w, out, None)
+}
+
+/// `Softmax` over the features of `(N, K)` (or `(N, K, 1, 1)` on axis 1).
+pub fn softmax(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
+    let x = imp.dyn_in(n, 0)?;
+    let r = x.shape.len() as i64;
+    let axis = n.int("axis", -1)?;
+    let axis = if axis < 0 { axis + r } else { axis };
+    let ir = imp.shape_of(x.v);
+    let ok = axis == 1 && ir[2] == 1 && ir[3] == 1 && x.layout == Layout::Nchw && r >= 2;
+    if !ok {
+        return Err(n.unsupported(format!(
+            "Softmax over axis {axis} of shape {:?} (only over the features of (N, K))",
+            x.shape
+        )));
+    }
+    let name = imp.node_name(n);
+    let v = imp.graph.softmax(&name, x.v)?;
+    Ok(vec![Val::Dyn(DynVal { v, ..x })])
+}
