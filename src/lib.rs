@@ -40,6 +40,8 @@ pub mod models;
 pub mod passes;
 pub mod plan;
 pub mod preprocess;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod shaders;
 pub mod tensor;
 pub mod weights;

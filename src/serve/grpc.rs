@@ -1,0 +1,249 @@
+//! The gRPC side: `inference.GRPCInferenceService` (tonic), the same
+//! model, batcher and errors as REST.
+//!
+//! `ModelInfer` takes its input from `raw_input_contents` (what
+//! tritonclient sends) or from `contents.fp32_contents`, and answers in
+//! `raw_output_contents` (what tritonclient reads). Message size limits
+//! are `--max-body-bytes` both ways; a request over it gets
+//! `RESOURCE_EXHAUSTED` (tonic says `OUT_OF_RANGE`; [`size_limit_status`]
+//! rewrites it, as other gRPC servers answer).
+
+use super::error::ServeError;
+use super::proto::grpc_inference_service_server::GrpcInferenceService;
+use super::proto::{
+    model_infer_response, model_metadata_response, ModelInferRequest, ModelInferResponse,
+    ModelMetadataRequest, ModelMetadataResponse, ModelReadyRequest, ModelReadyResponse,
+    ServerLiveRequest, ServerLiveResponse, ServerMetadataRequest, ServerMetadataResponse,
+    ServerReadyRequest, ServerReadyResponse,
+};
+use super::protocol::{check_input, f32_from_le, InferRequest};
+use super::State;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// The service, over the server's shared state.
+pub struct Service(pub Arc<State>);
+
+/// `InferRequest` from a gRPC request, checked against the model.
+pub fn parse_grpc(state: &State, r: ModelInferRequest) -> Result<InferRequest, ServeError> {
+    let spec = &state.spec;
+    if r.inputs.len() != 1 {
+        return Err(ServeError::bad_request(format!(
+            "model `{}` takes one input, `{}`; the request has {}",
+            spec.name,
+            spec.input.name,
+            r.inputs.len()
+        )));
+    }
+    let inp = &r.inputs[0];
+    let images = check_input(spec, &inp.name, &inp.datatype, &inp.shape)?;
+    let count = images * spec.input.per_image();
+    let data = match (r.raw_input_contents.len(), &inp.contents) {
+        (0, None) => {
+            return Err(ServeError::bad_request(format!(
+                "input `{}` has no contents and the request no raw_input_contents",
+                inp.name
+            )))
+        }
+        (0, Some(c)) => {
+            if c.fp32_contents.len() != count {
+                return Err(ServeError::bad_request(format!(
+                    "input `{}` of shape {:?} needs {count} values in fp32_contents; it has {}",
+                    inp.name,
+                    inp.shape,
+                    c.fp32_contents.len()
+                )));
+            }
+            c.fp32_contents.clone()
+        }
+        (1, None) => {
+            let raw = &r.raw_input_contents[0];
+            if raw.len() != count * 4 {
+                return Err(ServeError::bad_request(format!(
+                    "input `{}` of shape {:?} needs {} bytes of FP32 data; \
+                     raw_input_contents[0] has {}",
+                    inp.name,
+                    inp.shape,
+                    count * 4,
+                    raw.len()
+                )));
+            }
+            f32_from_le(raw)
+        }
+        (1, Some(_)) => {
+            return Err(ServeError::bad_request(format!(
+                "input `{}` has both contents and raw_input_contents; give one",
+                inp.name
+            )))
+        }
+        (n, _) => {
+            return Err(ServeError::bad_request(format!(
+                "{n} raw_input_contents for 1 input"
+            )))
+        }
+    };
+    for o in &r.outputs {
+        if o.name != spec.output.name {
+            return Err(ServeError::bad_request(format!(
+                "unknown output `{}`: model `{}` has one output, `{}` {} {:?}",
+                o.name,
+                spec.name,
+                spec.output.name,
+                spec.output.datatype,
+                spec.output.wire_shape()
+            )));
+        }
+        if o.parameters.contains_key("classification") {
+            return Err(ServeError::bad_request(format!(
+                "output `{}`: the classification extension is not supported",
+                o.name
+            )));
+        }
+    }
+    Ok(InferRequest {
+        id: (!r.id.is_empty()).then_some(r.id),
+        images,
+        data,
+        binary_output: true,
+    })
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for Service {
+    async fn server_live(
+        &self,
+        _: Request<ServerLiveRequest>,
+    ) -> Result<Response<ServerLiveResponse>, Status> {
+        Ok(Response::new(ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _: Request<ServerReadyRequest>,
+    ) -> Result<Response<ServerReadyResponse>, Status> {
+        Ok(Response::new(ServerReadyResponse {
+            ready: self.0.lifecycle.is_ready(),
+        }))
+    }
+
+    async fn model_ready(
+        &self,
+        r: Request<ModelReadyRequest>,
+    ) -> Result<Response<ModelReadyResponse>, Status> {
+        let r = r.into_inner();
+        self.0.find_model(&r.name, Some(&r.version))?;
+        Ok(Response::new(ModelReadyResponse {
+            ready: self.0.lifecycle.is_ready(),
+        }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<ServerMetadataRequest>,
+    ) -> Result<Response<ServerMetadataResponse>, Status> {
+        Ok(Response::new(ServerMetadataResponse {
+            name: "resincept".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: vec!["binary_tensor_data".into()],
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        r: Request<ModelMetadataRequest>,
+    ) -> Result<Response<ModelMetadataResponse>, Status> {
+        let r = r.into_inner();
+        self.0.find_model(&r.name, Some(&r.version))?;
+        let spec = &self.0.spec;
+        let t = |t: &super::TensorSpec| model_metadata_response::TensorMetadata {
+            name: t.name.clone(),
+            datatype: t.datatype.into(),
+            shape: t.wire_shape(),
+        };
+        Ok(Response::new(ModelMetadataResponse {
+            name: spec.name.clone(),
+            versions: vec![spec.version.clone()],
+            platform: spec.platform.into(),
+            inputs: vec![t(&spec.input)],
+            outputs: vec![t(&spec.output)],
+        }))
+    }
+
+    async fn model_infer(
+        &self,
+        r: Request<ModelInferRequest>,
+    ) -> Result<Response<ModelInferResponse>, Status> {
+        let r = r.into_inner();
+        let state = &self.0;
+        state.find_model(&r.model_name, Some(&r.model_version))?;
+        let (req, out) = state
+            .infer(|| parse_grpc(state, r))
+            .await
+            .map_err(Status::from)?;
+        let spec = &state.spec;
+        let shape = std::iter::once(req.images as i64)
+            .chain(spec.output.dims.iter().map(|&d| d as i64))
+            .collect();
+        let mut raw = Vec::with_capacity(out.len() * 4);
+        for v in &out {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        Ok(Response::new(ModelInferResponse {
+            model_name: spec.name.clone(),
+            model_version: spec.version.clone(),
+            id: req.id.unwrap_or_default(),
+            parameters: Default::default(),
+            outputs: vec![model_infer_response::InferOutputTensor {
+                name: spec.output.name.clone(),
+                datatype: spec.output.datatype.into(),
+                shape,
+                parameters: Default::default(),
+                contents: None,
+            }],
+            raw_output_contents: vec![raw],
+        }))
+    }
+}
+
+/// The status a gRPC response should carry: tonic answers a message over
+/// the decoding limit with `OUT_OF_RANGE`; the protocol (and other gRPC
+/// servers) say `RESOURCE_EXHAUSTED`. Returns the new `(grpc-status,
+/// grpc-message)` for such a response, `None` for any other.
+pub fn size_limit_status(status: &str, message: &str, limit: usize) -> Option<(u8, String)> {
+    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+    if status != out_of_range || !message.contains("message length too large") {
+        return None;
+    }
+    // tonic's message: "...: found N bytes, the limit is: M bytes".
+    let found = message
+        .split("found ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("?");
+    Some((
+        tonic::Code::ResourceExhausted as u8,
+        format!("request message of {found} bytes is over the limit of {limit} bytes (--max-body-bytes)"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_limit_error_becomes_resource_exhausted() {
+        let (code, msg) = size_limit_status(
+            "11",
+            "Error, decoded message length too large: found 2000 bytes, the limit is: 1000 bytes",
+            1000,
+        )
+        .unwrap();
+        assert_eq!(code, 8);
+        assert!(
+            msg.contains("2000 bytes") && msg.contains("--max-body-bytes"),
+            "{msg}"
+        );
+        assert_eq!(size_limit_status("11", "other", 1), None);
+        assert_eq!(size_limit_status("3", "message length too large", 1), None);
+    }
+}
