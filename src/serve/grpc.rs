@@ -205,11 +205,37 @@ impl GrpcInferenceService for Service {
     }
 }
 
+/// Decodes a `grpc-message` header (percent-encoded, as gRPC sends it).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The status a gRPC response should carry: tonic answers a message over
 /// the decoding limit with `OUT_OF_RANGE`; the protocol (and other gRPC
-/// servers) say `RESOURCE_EXHAUSTED`. Returns the new `(grpc-status,
+/// servers) say `RESOURCE_EXHAUSTED`. Takes the response's `grpc-status`
+/// and (percent-encoded) `grpc-message`; returns the new `(grpc-status,
 /// grpc-message)` for such a response, `None` for any other.
 pub fn size_limit_status(status: &str, message: &str, limit: usize) -> Option<(u8, String)> {
+    let message = percent_decode(message);
     let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
     if status != out_of_range || !message.contains("message length too large") {
         return None;
@@ -234,7 +260,8 @@ mod tests {
     fn the_size_limit_error_becomes_resource_exhausted() {
         let (code, msg) = size_limit_status(
             "11",
-            "Error, decoded message length too large: found 2000 bytes, the limit is: 1000 bytes",
+            "Error,%20decoded%20message%20length%20too%20large:%20found%202000%20bytes,\
+             %20the%20limit%20is:%201000%20bytes",
             1000,
         )
         .unwrap();

@@ -134,7 +134,8 @@ async fn metrics(Shared(s): AppState) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        s.metrics.render(&s.spec.name, &s.spec.version),
+        s.metrics
+            .render(&s.spec.name, &s.spec.version, s.lifecycle.in_flight()),
     )
         .into_response()
 }

@@ -82,8 +82,11 @@ impl Metrics {
         counter.fetch_add(v, Relaxed);
     }
 
-    /// The text exposition, each sample labelled `model` and `version`.
-    pub fn render(&self, model: &str, version: &str) -> String {
+    /// The text exposition, each sample labelled `model` and `version`;
+    /// after Triton's metrics, `resincept_inference_in_flight`: requests
+    /// admitted and not yet answered (queued or running), what a shutdown
+    /// waits for.
+    pub fn render(&self, model: &str, version: &str, in_flight: usize) -> String {
         let values = [
             &self.request_success,
             &self.request_failure,
@@ -111,6 +114,14 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP resincept_inference_in_flight Inference requests admitted and not yet answered\n\
+             # TYPE resincept_inference_in_flight gauge\n\
+             resincept_inference_in_flight{{model=\"{}\",version=\"{}\"}} {in_flight}",
+            label(model),
+            label(version)
+        );
         out
     }
 }
@@ -124,12 +135,15 @@ mod tests {
         let m = Metrics::default();
         Metrics::add(&m.inference_count, 5);
         Metrics::add(&m.exec_count, 2);
-        let text = m.render("res\"net", "1");
+        let text = m.render("res\"net", "1", 7);
         for (name, kind, _) in HELP {
             assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{text}");
         }
         assert!(text.contains("nv_inference_count{model=\"res\\\"net\",version=\"1\"} 5\n"));
         assert!(text.contains("nv_inference_exec_count{model=\"res\\\"net\",version=\"1\"} 2\n"));
-        assert_eq!(text.lines().count(), 3 * HELP.len());
+        assert!(
+            text.contains("resincept_inference_in_flight{model=\"res\\\"net\",version=\"1\"} 7\n")
+        );
+        assert_eq!(text.lines().count(), 3 * HELP.len() + 3);
     }
 }
