@@ -56,18 +56,29 @@ impl CliError {
                 COMMAND_NAMES.join("|")
             ));
         }
+        // clap's rendering: `error: …` (continued on indented lines, e.g.
+        // the missing arguments), `tip: …`, then `Usage:` and a pointer to
+        // --help, which the synopsis replaces.
         let rendered = e.render().to_string();
-        let mut parts = Vec::new();
+        let mut parts: Vec<String> = Vec::new();
         for line in rendered.lines() {
             let line = line.trim();
-            if let Some(msg) = line.strip_prefix("error: ") {
-                parts.push(msg.to_string());
-            } else if let Some(tip) = line.strip_prefix("tip: ") {
-                parts.push(tip.to_string());
+            if line.starts_with("Usage:") || line.starts_with("For more information") {
+                break;
             }
-        }
-        if parts.is_empty() {
-            parts.push(rendered.trim().to_string());
+            if line.is_empty() {
+                continue;
+            }
+            match (line.strip_prefix("error: "), line.strip_prefix("tip: ")) {
+                (Some(m), _) | (_, Some(m)) => parts.push(m.to_string()),
+                _ => match parts.last_mut() {
+                    Some(last) => {
+                        last.push(' ');
+                        last.push_str(line);
+                    }
+                    None => parts.push(line.to_string()),
+                },
+            }
         }
         let usage = match (e.kind(), command) {
             (ErrorKind::InvalidSubcommand, _) | (_, None) => format!(
@@ -493,7 +504,9 @@ mod tests {
         }
         assert!(usage_error("frobnicate").contains("usage: resincept <info|models|run"));
         assert!(usage_error("").contains("no command given"));
-        assert!(usage_error("classify --model x").contains("usage: resincept classify"));
+        let e = usage_error("classify --model x");
+        assert!(e.contains("not provided: <IMAGE>"), "{e}");
+        assert!(e.contains("usage: resincept classify"), "{e}");
         // A typo gets clap's suggestion.
         let e = usage_error("run --modle x");
         assert!(e.contains("'--model'"), "{e}");
