@@ -14,6 +14,10 @@ cd "$(dirname "$0")/.."
 venv=target/serve-venv
 if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import tritonclient.http, tritonclient.grpc, open_inference.openapi, numpy, yaml' 2>/dev/null; then
   echo "== creating $venv"
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null && command -v apt-get >/dev/null; then
+    apt-get install -y -qq python3-venv >/dev/null
+  fi
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
     'tritonclient[http,grpc]' open-inference-openapi pytest numpy pyyaml

@@ -382,8 +382,11 @@ mod tests {
     /// one holding 999 panics.
     struct Fake {
         batches: Mutex<Vec<usize>>,
-        gate: Option<(Mutex<mpsc::Receiver<()>>, Mutex<mpsc::Sender<()>>)>,
+        gate: Option<Gate>,
     }
+
+    /// (go-ahead receiver, "a run started" sender).
+    type Gate = (Mutex<mpsc::Receiver<()>>, Mutex<mpsc::Sender<()>>);
 
     impl Engine for Fake {
         fn run(&self, batch: Tensor) -> Result<Tensor, String> {

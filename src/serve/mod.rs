@@ -245,7 +245,9 @@ async fn serve_async(config: Config, spec: ModelSpec, load: Loader) -> Result<()
     let mut signals = Signals::new()?;
     let outcome: Result<(), String> = loop {
         tokio::select! {
-            r = &mut loaded_rx, if loading => match { loading = false; r } {
+            r = &mut loaded_rx, if loading => {
+                loading = false;
+                match r {
                 Ok(Ok(took)) => {
                     if state.lifecycle.set_ready() {
                         eprintln!("resincept serve: ready ({:.1} s to compile and warm up)", took.as_secs_f64());
@@ -253,7 +255,8 @@ async fn serve_async(config: Config, spec: ModelSpec, load: Loader) -> Result<()
                 }
                 Ok(Err(e)) => break Err(e),
                 Err(_) => break Err("the model loader stopped without an answer".into()),
-            },
+                }
+            }
             name = signals.next() => {
                 state.lifecycle.drain();
                 eprintln!(

@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn malformed_requests_say_what_was_expected() {
-        let ok_data = format!("[{}]", vec!["0"; 12].join(","));
+        let ok_data = format!("[{}]", ["0"; 12].join(","));
         let cases: Vec<(Vec<u8>, Option<&str>, &str)> = vec![
             (b"".to_vec(), None, "empty body"),
             (b"{not json".to_vec(), None, "malformed inference request JSON"),
