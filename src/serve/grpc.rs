@@ -255,6 +255,90 @@ pub fn size_limit_status(status: &str, message: &str, limit: usize) -> Option<(u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serve::proto::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
+    use crate::serve::proto::InferTensorContents;
+    use crate::serve::{BatchOptions, ModelSpec};
+    use std::time::Duration;
+
+    fn state() -> Arc<State> {
+        let opts = BatchOptions {
+            max_batch: 2,
+            max_queue_delay: Duration::ZERO,
+            max_queue_size: 4,
+        };
+        State::new(ModelSpec::image_classifier("net", 1, 2, 2), opts, 1 << 20)
+    }
+
+    fn request(
+        shape: Vec<i64>,
+        raw: Option<Vec<u8>>,
+        typed: Option<Vec<f32>>,
+    ) -> ModelInferRequest {
+        ModelInferRequest {
+            model_name: "net".into(),
+            id: "r".into(),
+            inputs: vec![InferInputTensor {
+                name: "input".into(),
+                datatype: "FP32".into(),
+                shape,
+                contents: typed.map(|v| InferTensorContents {
+                    fp32_contents: v,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            raw_input_contents: raw.into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn raw_and_typed_contents() {
+        let s = state();
+        let values = [1.0f32, -2.0, 0.5];
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let r = parse_grpc(&s, request(vec![1, 3, 1, 1], Some(raw.clone()), None)).unwrap();
+        assert_eq!(
+            (r.images, r.data.as_slice(), r.id.as_deref()),
+            (1, &values[..], Some("r"))
+        );
+        let r = parse_grpc(&s, request(vec![1, 3, 1, 1], None, Some(values.to_vec()))).unwrap();
+        assert_eq!(r.data, values);
+
+        let bad = [
+            (
+                request(vec![1, 3, 1, 1], Some(raw[..11].to_vec()), None),
+                "needs 12 bytes",
+            ),
+            (
+                request(vec![1, 3, 1, 1], None, Some(vec![1.0])),
+                "needs 3 values",
+            ),
+            (request(vec![1, 3, 1, 1], None, None), "no contents"),
+            (
+                request(vec![1, 3, 1, 1], Some(raw.clone()), Some(values.to_vec())),
+                "both",
+            ),
+            (
+                request(vec![3, 1, 1], Some(raw.clone()), None),
+                "batch dimension",
+            ),
+        ];
+        for (req, needle) in bad {
+            let e = parse_grpc(&s, req).unwrap_err();
+            assert_eq!(e.grpc_code(), tonic::Code::InvalidArgument);
+            assert!(e.message.contains(needle), "{needle}: {e}");
+        }
+        let mut req = request(vec![1, 3, 1, 1], Some(raw), None);
+        req.outputs.push(InferRequestedOutputTensor {
+            name: "probs".into(),
+            ..Default::default()
+        });
+        assert!(parse_grpc(&s, req)
+            .unwrap_err()
+            .message
+            .contains("unknown output `probs`"));
+    }
 
     #[test]
     fn the_size_limit_error_becomes_resource_exhausted() {

@@ -295,3 +295,227 @@ async fn infer_for(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::{BatchOptions, Engine, ModelSpec};
+    use crate::Tensor;
+    use axum::http::Request;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    /// Per image: its sum, then its first value.
+    struct SumEngine;
+
+    impl Engine for SumEngine {
+        fn run(&self, batch: Tensor) -> Result<Tensor, String> {
+            let n = batch.shape[0];
+            let per = batch.data.len() / n;
+            let data = batch
+                .data
+                .chunks(per)
+                .flat_map(|img| [img.iter().sum::<f32>(), img[0]])
+                .collect();
+            Tensor::new(vec![n, 2], data).map_err(|e| e.to_string())
+        }
+    }
+
+    /// A server state for a `net` of 3×1×2 images and 2 outputs, batch 2,
+    /// a 1000-byte body limit; ready unless `loading`.
+    fn state(loading: bool) -> Arc<State> {
+        let spec = ModelSpec {
+            input: crate::serve::TensorSpec {
+                name: "input".into(),
+                datatype: "FP32",
+                dims: vec![3, 1, 2],
+            },
+            ..ModelSpec::image_classifier("net", 1, 2, 2)
+        };
+        let opts = BatchOptions {
+            max_batch: 2,
+            max_queue_delay: Duration::ZERO,
+            max_queue_size: 4,
+        };
+        let s = State::new(spec, opts, 1000);
+        if !loading {
+            s.batcher.start(Arc::new(SumEngine)).unwrap();
+            s.lifecycle.set_ready();
+        }
+        s
+    }
+
+    async fn call(s: &Arc<State>, req: Request<Body>) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let r = router(s.clone()).oneshot(req).await.unwrap();
+        let (parts, body) = r.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes().to_vec();
+        (parts.status, parts.headers, bytes)
+    }
+
+    fn get(uri: &str) -> Request<Body> {
+        Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    fn infer(uri: &str, body: Vec<u8>, header_len: Option<usize>) -> Request<Body> {
+        let mut b = Request::post(uri);
+        if let Some(n) = header_len {
+            b = b.header("Inference-Header-Content-Length", n);
+        }
+        b.body(Body::from(body)).unwrap()
+    }
+
+    fn error(body: &[u8]) -> String {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["error"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn health_metadata_and_unknown_routes() {
+        let s = state(false);
+        let (st, _, b) = call(&s, get("/v2/health/live")).await;
+        assert_eq!(
+            (st, b.as_slice()),
+            (StatusCode::OK, &br#"{"live":true}"#[..])
+        );
+        let (st, _, b) = call(&s, get("/v2/health/ready")).await;
+        assert_eq!(
+            (st, b.as_slice()),
+            (StatusCode::OK, &br#"{"ready":true}"#[..])
+        );
+        let (st, _, b) = call(&s, get("/v2/models/net/versions/1")).await;
+        assert_eq!(st, StatusCode::OK);
+        let m: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(m["inputs"][0]["shape"], serde_json::json!([-1, 3, 1, 2]));
+        for uri in [
+            "/v2/models/other",
+            "/v2/models/net/versions/7/ready",
+            "/nope",
+        ] {
+            let (st, h, b) = call(&s, get(uri)).await;
+            assert_eq!(st, StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(h[header::CONTENT_TYPE], "application/json");
+            assert!(!error(&b).is_empty());
+        }
+        let (st, _, b) = call(&s, get("/v2/models/net/infer")).await;
+        assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(error(&b).contains("POST"));
+        let (st, _, b) = call(&s, get("/metrics")).await;
+        assert_eq!(st, StatusCode::OK);
+        assert!(String::from_utf8(b)
+            .unwrap()
+            .contains("nv_inference_count{model=\"net\""));
+    }
+
+    #[tokio::test]
+    async fn infer_json_and_binary_through_the_batcher() {
+        let s = state(false);
+        let json = br#"{"id":"x","inputs":[{"name":"input","datatype":"FP32","shape":[2,3,1,2],
+            "data":[[1,2,3,4,5,6],[0,0,0,0,0,1.5]]}]}"#
+            .to_vec();
+        let (st, h, b) = call(&s, infer("/v2/models/net/infer", json, None)).await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        assert_eq!(h[header::CONTENT_TYPE], "application/json");
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["id"], "x");
+        assert_eq!(
+            v["outputs"][0]["data"],
+            serde_json::json!([21.0, 1.0, 1.5, 0.0])
+        );
+
+        // Binary in, binary out (no outputs named, binary_data_output).
+        let head = br#"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,1,2],"parameters":{"binary_data_size":24}}],"parameters":{"binary_data_output":true}}"#;
+        let mut body = head.to_vec();
+        for v in [1.0f32, 1.0, 1.0, 1.0, 1.0, 2.0] {
+            body.extend(v.to_le_bytes());
+        }
+        let (st, h, b) = call(
+            &s,
+            infer(
+                "/v2/models/net/versions/1/infer",
+                body.clone(),
+                Some(head.len()),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        let n: usize = h["inference-header-content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(protocol::f32_from_le(&b[n..]), [7.0, 1.0]);
+        // Truncated: 400 naming the byte counts.
+        let (st, _, b) = call(
+            &s,
+            infer(
+                "/v2/models/net/infer",
+                body[..body.len() - 3].to_vec(),
+                Some(head.len()),
+            ),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(
+            error(&b).contains("needs 24 bytes, only 21"),
+            "{}",
+            error(&b)
+        );
+        let m = s.metrics.render("net", "1", 0);
+        assert!(
+            m.contains("nv_inference_request_success{model=\"net\",version=\"1\"} 2\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("nv_inference_request_failure{model=\"net\",version=\"1\"} 1\n"),
+            "{m}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_413_by_length_or_as_they_arrive() {
+        let s = state(false);
+        // By the declared length, before reading.
+        let req = Request::post("/v2/models/net/infer")
+            .header(header::CONTENT_LENGTH, 1001)
+            .body(Body::from(vec![b' '; 1001]))
+            .unwrap();
+        let (st, _, b) = call(&s, req).await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            error(&b).contains("1001 bytes is over the limit of 1000"),
+            "{}",
+            error(&b)
+        );
+        assert!(error(&b).contains("--max-body-bytes"));
+        // No length given: as the bytes arrive.
+        let (st, _, b) = call(&s, infer("/v2/models/net/infer", vec![b' '; 1001], None)).await;
+        assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(error(&b).contains("more than 1000"), "{}", error(&b));
+        // At the limit: read, then judged as a request (not JSON here).
+        let (st, _, _) = call(&s, infer("/v2/models/net/infer", vec![b' '; 1000], None)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn loading_and_draining_answer_503() {
+        let s = state(true);
+        let (st, _, b) = call(&s, get("/v2/health/ready")).await;
+        assert_eq!(
+            (st, b.as_slice()),
+            (StatusCode::SERVICE_UNAVAILABLE, &br#"{"ready":false}"#[..])
+        );
+        let (st, _, b) = call(&s, get("/v2/models/net/ready")).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(b, br#"{"name":"net","ready":false}"#);
+        let json = br#"{"inputs":[{"name":"input","datatype":"FP32","shape":[1,3,1,2],"data":[1,2,3,4,5,6]}]}"#;
+        let (st, _, b) = call(&s, infer("/v2/models/net/infer", json.to_vec(), None)).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(error(&b).contains("still compiling"));
+        let s = state(false);
+        s.lifecycle.drain();
+        let (st, _, b) = call(&s, infer("/v2/models/net/infer", json.to_vec(), None)).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(error(&b).contains("shutting down"));
+        assert_eq!(call(&s, get("/v2/health/live")).await.0, StatusCode::OK);
+    }
+}
