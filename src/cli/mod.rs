@@ -41,19 +41,20 @@ impl CliError {
     /// (a suggested spelling), then the synopsis of the command at fault.
     pub fn from_clap(e: &clap::Error, argv: &[String]) -> CliError {
         use clap::error::ErrorKind;
+        let names = command_names();
         let command = argv
             .iter()
             .skip(1)
             .find(|a| !a.starts_with('-'))
-            .map(String::as_str)
-            .filter(|a| COMMAND_NAMES.contains(a));
+            .filter(|a| names.contains(a))
+            .map(String::as_str);
         if matches!(
             e.kind(),
             ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
         ) {
             return CliError::Usage(format!(
                 "no command given; usage: resincept <{}> [flags] (`resincept --help` explains each)",
-                COMMAND_NAMES.join("|")
+                names.join("|")
             ));
         }
         // clap's rendering: `error: …` (continued on indented lines, e.g.
@@ -83,7 +84,7 @@ impl CliError {
         let usage = match (e.kind(), command) {
             (ErrorKind::InvalidSubcommand, _) | (_, None) => format!(
                 "usage: resincept <{}> [flags] (`resincept --help` explains each)",
-                COMMAND_NAMES.join("|")
+                names.join("|")
             ),
             (_, Some(c)) => format!("usage: {}", synopsis(c)),
         };
@@ -111,17 +112,15 @@ impl From<resincept::Error> for CliError {
 /// Result of a CLI step.
 pub type CliResult<T> = std::result::Result<T, CliError>;
 
-/// Every command, in the order `--help` lists them.
-pub const COMMAND_NAMES: &[&str] = &[
-    "info",
-    "models",
-    "run",
-    "classify",
-    "bench",
-    "check",
-    "serve",
-    "completions",
-];
+/// Every command, in the order `--help` lists them (`serve` only with the
+/// `serve` feature).
+pub fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
 
 /// A command's one-line synopsis: shown by its `--help` and at the end of
 /// each of its usage errors.
@@ -514,6 +513,7 @@ mod tests {
         assert!(e.contains("'bench'"), "{e}");
     }
 
+    #[cfg(feature = "serve")]
     #[test]
     fn serve_flags_have_their_defaults() {
         let cli = parse(&argv("serve --model resnet18 --synthetic-seed 1"))
@@ -530,12 +530,13 @@ mod tests {
 
     #[test]
     fn completions_cover_every_command() {
+        let mut want = vec!["info", "models", "run", "classify", "bench", "check"];
+        if cfg!(feature = "serve") {
+            want.push("serve");
+        }
+        want.push("completions");
+        assert_eq!(command_names(), want);
         use clap::CommandFactory;
-        let names: Vec<String> = Cli::command()
-            .get_subcommands()
-            .map(|c| c.get_name().to_string())
-            .collect();
-        assert_eq!(names, COMMAND_NAMES);
         let mut buf = Vec::new();
         clap_complete::generate(
             clap_complete::Shell::Bash,
@@ -544,7 +545,11 @@ mod tests {
             &mut buf,
         );
         let script = String::from_utf8(buf).unwrap();
-        assert!(script.contains("--max-queue-delay-us") && script.contains("--split-k"));
+        assert!(script.contains("--split-k"));
+        assert_eq!(
+            script.contains("--max-queue-delay-us"),
+            cfg!(feature = "serve")
+        );
     }
 
     #[test]
