@@ -51,6 +51,8 @@ pub mod passes;
 pub mod plan;
 #[cfg(feature = "image")]
 pub mod preprocess;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod shaders;
 pub mod tensor;
 pub mod weights;

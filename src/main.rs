@@ -7,6 +7,8 @@
 //! resincept classify IMAGE... --model NAME --weights FILE [--top K] [--device gpu|cpu]
 //! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]
 //! resincept check --model NAME [--batch N] [--size S | --input FILE] [--weights FILE | --synthetic-seed N] [--layers]
+//! resincept serve --model NAME (--weights FILE | --synthetic-seed N) [--max-batch-size N] [--http-port P] [--grpc-port P] ...
+//! resincept completions bash|zsh|fish|elvish|powershell
 //! ```
 //!
 //! Contract: on success, exit status 0 and results on stdout (progress on
@@ -18,7 +20,7 @@
 
 mod cli;
 
-use cli::CliError;
+use cli::{CliError, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -40,7 +42,9 @@ fn main() -> ExitCode {
             line.split_whitespace().collect::<Vec<_>>().join(" ")
         );
     }));
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     match std::panic::catch_unwind(|| dispatch(&argv)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
@@ -70,31 +74,18 @@ fn quiet_device_select_layer() {
 }
 
 fn dispatch(argv: &[String]) -> Result<(), CliError> {
-    let Some(first) = argv.first() else {
-        return Err(CliError::Usage(
-            "no command given; usage: resincept <info|models|run|classify|bench|check> [flags] \
-             (`resincept --help` explains each)"
-                .into(),
-        ));
+    let Some(cli) = cli::parse(argv)? else {
+        return Ok(()); // --help or --version, printed
     };
-    match first.as_str() {
-        "-h" | "--help" | "help" => return cli::out(&cli::help()),
-        "-V" | "--version" => {
-            return cli::out(&format!("resincept {}\n", env!("CARGO_PKG_VERSION")))
-        }
-        _ => {}
-    }
-    let cmd = cli::find_command(first)?;
-    let Some(args) = cli::parse(cmd, &argv[1..])? else {
-        return cli::out(&cli::command_help(cmd));
-    };
-    match cmd.name {
-        "info" => cli::commands::info(cmd, &args),
-        "models" => cli::commands::models(cmd, &args),
-        "run" => cli::commands::run(cmd, &args),
-        "classify" => cli::commands::classify(cmd, &args),
-        "bench" => cli::bench::bench(cmd, &args),
-        "check" => cli::check::check(cmd, &args),
-        other => Err(CliError::Usage(format!("unknown command `{other}`"))),
+    match cli.command {
+        Command::Info => cli::commands::info(),
+        Command::Models => cli::commands::models(),
+        Command::Run(a) => cli::commands::run(&a),
+        Command::Classify(a) => cli::commands::classify(&a),
+        Command::Bench(a) => cli::bench::bench(&a),
+        Command::Check(a) => cli::check::check(&a),
+        #[cfg(feature = "serve")]
+        Command::Serve(a) => cli::serve::serve(&a),
+        Command::Completions { shell } => cli::completions(shell),
     }
 }

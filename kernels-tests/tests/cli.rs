@@ -496,22 +496,26 @@ fn json_reader_reads_what_it_should() {
 
 #[test]
 fn unknown_command_no_command_and_unknown_flag_print_usage() {
+    // clap's wording, folded onto one line with the command's synopsis.
     assert_error(
         &["frobnicate"],
-        &["unknown command `frobnicate`", "usage: resincept"],
+        &["unrecognized subcommand 'frobnicate'", "usage: resincept"],
     );
     assert_error(&[], &["no command", "usage: resincept"]);
     assert_error(
         &["run", "--frob", "1"],
-        &["unknown flag `--frob`", "usage: resincept run --model NAME"],
+        &[
+            "unexpected argument '--frob'",
+            "usage: resincept run --model NAME",
+        ],
     );
     assert_error(
         &["models", "extra"],
-        &["unexpected argument `extra`", "usage: resincept models"],
+        &["unexpected argument 'extra'", "usage: resincept models"],
     );
     assert_error(
         &["bench", "--model"],
-        &["--model needs a value", "usage: resincept bench"],
+        &["a value is required for '--model", "usage: resincept bench"],
     );
     assert_error(
         &["bench", "--model", "resnet18", "--batch", "0"],
@@ -519,8 +523,65 @@ fn unknown_command_no_command_and_unknown_flag_print_usage() {
     );
     assert_error(
         &["classify", "--model", "resnet18"],
-        &["missing argument", "usage: resincept classify"],
+        &["not provided: <IMAGE>", "usage: resincept classify"],
     );
+    // Typos get a suggestion.
+    assert_error(
+        &["run", "--modle", "x"],
+        &["similar argument exists: '--model'"],
+    );
+    assert_error(&["bech"], &["similar subcommand exists: 'bench'"]);
+    for bad in [["bench", "--model"], ["frobnicate", "x"]] {
+        assert_eq!(resincept(&bad).status.code(), Some(2), "{bad:?}");
+    }
+}
+
+/// `serve` refuses what the engine cannot do yet with one line, before
+/// opening a port or touching the GPU.
+#[test]
+fn serve_refuses_what_it_cannot_serve_yet() {
+    assert_error(
+        &[
+            "serve",
+            "--model",
+            "resnet18",
+            "--synthetic-seed",
+            "1",
+            "--precision",
+            "f16",
+        ],
+        &["--precision f16", "no f16 path yet"],
+    );
+    assert_error(
+        &["serve", "--model", "net.onnx", "--synthetic-seed", "1"],
+        &["net.onnx", "ONNX files is not implemented yet"],
+    );
+    assert_error(
+        &["serve", "--model", "resnet18"],
+        &["missing --weights FILE"],
+    );
+    assert_error(
+        &[
+            "serve",
+            "--model",
+            "resnet18",
+            "--synthetic-seed",
+            "1",
+            "--http-port",
+            "x",
+        ],
+        &["--http-port", "usage: resincept serve"],
+    );
+}
+
+/// Completion scripts for each shell clap knows, naming the commands.
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = assert_ok(&["completions", shell]);
+        assert!(out.contains("serve") && out.contains("classify"), "{shell}");
+    }
+    assert_error(&["completions", "tcsh"], &["invalid value 'tcsh'"]);
 }
 
 #[test]
@@ -530,6 +591,16 @@ fn help_succeeds() {
         assert!(h.contains(c), "{c} not in help:\n{h}");
     }
     assert!(assert_ok(&["bench", "--help"]).contains("--precision"));
+    let serve = assert_ok(&["serve", "--help"]);
+    for flag in [
+        "--max-batch-size",
+        "--max-queue-delay-us",
+        "--grpc-port",
+        "--max-body-bytes",
+    ] {
+        assert!(serve.contains(flag), "{flag} not in serve --help:\n{serve}");
+    }
+    assert!(assert_ok(&["--version"]).starts_with("resincept "));
 }
 
 #[test]

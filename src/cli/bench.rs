@@ -10,8 +10,7 @@
 //! above the end-to-end latency).
 
 use super::commands::{build, bytes, gpu_context, model, weights_for};
-use super::json::Json;
-use super::{out, usage, Args, CliError, CliResult, Command};
+use super::{out, usage, BenchArgs, CliError, CliResult};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime, SplitK};
 use resincept::kernels::conv2d;
 use resincept::weights;
@@ -52,21 +51,14 @@ fn aggregate(layers: &[LayerTime]) -> Vec<(String, &'static str, f64, u64)> {
 const PROFILE_ROWS: usize = 30;
 
 /// `resincept bench`.
-pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
-    let info = model(cmd, args)?;
-    let batch = args.positive(cmd, "batch", 1)?;
-    let size = args.positive(cmd, "size", info.default_size)?;
-    let iters = args.positive(cmd, "iters", 20)?;
-    let warmup = match args.value("warmup") {
-        None => 3,
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            usage(
-                cmd,
-                &format!("--warmup needs a non-negative integer, got `{v}`"),
-            )
-        })?,
-    };
-    match args.value("precision") {
+pub fn bench(args: &BenchArgs) -> CliResult<()> {
+    let cmd = "bench";
+    let info = model(&args.model)?;
+    let batch = args.batch;
+    let size = args.size.unwrap_or(info.default_size);
+    let iters = args.iters;
+    let warmup = args.warmup;
+    match args.precision.as_deref() {
         None | Some("f32") => {}
         Some(p) => {
             return Err(usage(
@@ -75,7 +67,7 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
             ))
         }
     }
-    let split_k = match args.value("split-k") {
+    let split_k = match args.split_k.as_deref() {
         None | Some("auto") => SplitK::Auto,
         Some("on") => SplitK::On,
         Some("off") => SplitK::Off,
@@ -91,19 +83,13 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
             }
         },
     };
-    let grouped_direct = match args.value("grouped-direct") {
-        None => conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
-        Some(v) => v.parse::<usize>().map_err(|_| {
-            usage(
-                cmd,
-                &format!("--grouped-direct needs a channel count (0: never), got `{v}`"),
-            )
-        })?,
-    };
-    let json = args.switch("json");
-    let profile = args.switch("profile");
+    let grouped_direct = args
+        .grouped_direct
+        .unwrap_or(conv2d::DIRECT_MAX_CHANNELS_PER_GROUP);
+    let json = args.json;
+    let profile = args.profile;
     let graph = build(&info, batch, size, size)?;
-    let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, Some(1))?;
+    let (weights, weights_desc) = weights_for(cmd, &args.model, &info, &graph, Some(1))?;
     let input_shape = [batch, 3, size, size];
     let macs = graph.macs(input_shape)?;
     let input = weights::synthetic_input(weights::DEFAULT_SEED, &input_shape);
@@ -178,60 +164,60 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
     let rows = layers.as_deref().map(aggregate);
 
     if json {
-        let mut o = Json::object();
-        o.set("model", info.name);
-        o.set("batch", batch);
-        o.set("size", size);
-        o.set("precision", "f32");
-        o.set("adapter", adapter.as_str());
-        o.set("backend", backend.as_str());
-        o.set("device_type", format!("{:?}", ctx.info.device_type));
-        o.set(
+        // Keys in insertion order (serde_json's `preserve_order`).
+        let mut o = serde_json::Map::new();
+        let mut set = |k: &str, v: serde_json::Value| {
+            o.insert(k.to_string(), v);
+        };
+        use serde_json::json;
+        set("model", json!(info.name));
+        set("batch", json!(batch));
+        set("size", json!(size));
+        set("precision", json!("f32"));
+        set("adapter", json!(adapter));
+        set("backend", json!(backend));
+        set("device_type", json!(format!("{:?}", ctx.info.device_type)));
+        set(
             "driver",
-            format!("{} {}", ctx.info.driver, ctx.info.driver_info)
-                .trim()
-                .to_string(),
+            json!(format!("{} {}", ctx.info.driver, ctx.info.driver_info).trim()),
         );
-        o.set("weights", weights_desc.as_str());
-        o.set("dispatches", stats.dispatches);
-        o.set("micro_batch", stats.micro_batch);
-        o.set("micro_batches", stats.micro_batches);
-        o.set("split_k", split_k.name());
-        o.set("grouped_direct_max", grouped_direct);
-        o.set("split_k_convs", stats.split_k_convs);
-        o.set("scratch_bytes", stats.scratch_bytes);
-        o.set("pipelines", stats.pipelines);
-        o.set("arena_bytes", stats.arena_bytes);
-        o.set("values_bytes", stats.values_bytes);
-        o.set("lower_bound_bytes", stats.lower_bound_bytes);
-        o.set("weight_bytes", stats.weight_bytes);
-        o.set("flops", stats.flops);
-        o.set("macs", macs);
-        o.set("compile_s", compile_s);
-        o.set("warmup", warmup);
-        o.set("iters", iters);
-        o.set("latency_ms_median", median);
-        o.set("latency_ms_min", min);
-        o.set("latency_ms_max", max);
-        o.set("images_per_s", images_per_s);
-        o.set("gflops_per_s", gflops);
+        set("weights", json!(weights_desc));
+        set("dispatches", json!(stats.dispatches));
+        set("micro_batch", json!(stats.micro_batch));
+        set("micro_batches", json!(stats.micro_batches));
+        set("split_k", json!(split_k.name()));
+        set("grouped_direct_max", json!(grouped_direct));
+        set("split_k_convs", json!(stats.split_k_convs));
+        set("scratch_bytes", json!(stats.scratch_bytes));
+        set("pipelines", json!(stats.pipelines));
+        set("arena_bytes", json!(stats.arena_bytes));
+        set("values_bytes", json!(stats.values_bytes));
+        set("lower_bound_bytes", json!(stats.lower_bound_bytes));
+        set("weight_bytes", json!(stats.weight_bytes));
+        set("flops", json!(stats.flops));
+        set("macs", json!(macs));
+        set("compile_s", finite(compile_s));
+        set("warmup", json!(warmup));
+        set("iters", json!(iters));
+        set("latency_ms_median", finite(median));
+        set("latency_ms_min", finite(min));
+        set("latency_ms_max", finite(max));
+        set("images_per_s", finite(images_per_s));
+        set("gflops_per_s", finite(gflops));
         if profile {
-            o.set("timestamps", layers.is_some());
-            let list: Vec<Json> = rows
+            set("timestamps", json!(layers.is_some()));
+            let list: Vec<serde_json::Value> = rows
                 .iter()
                 .flatten()
                 .map(|(name, kind, ms, flops)| {
-                    let mut l = Json::object();
-                    l.set("name", name.as_str());
-                    l.set("kind", *kind);
-                    l.set("ms", *ms);
-                    l.set("flops", *flops);
-                    l
+                    json!({"name": name, "kind": kind, "ms": finite(*ms), "flops": flops})
                 })
                 .collect();
-            o.set("profile", list);
+            set("profile", serde_json::Value::Array(list));
         }
-        return out(&format!("{}\n", o.render()));
+        let line = serde_json::to_string(&o)
+            .map_err(|e| CliError::Failed(format!("writing JSON: {e}")))?;
+        return out(&format!("{line}\n"));
     }
 
     let mut s = format!(
@@ -283,6 +269,11 @@ pub fn bench(cmd: &Command, args: &Args) -> CliResult<()> {
         }
     }
     out(&s)
+}
+
+/// A float as JSON: a number, or `null` when not finite (JSON has no NaN).
+fn finite(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 /// The column header shared with `scripts/bench_pytorch.py`.

@@ -20,7 +20,7 @@
 use super::commands::{
     build, gpu_context, model, read_input, transform_input, weights_for, weights_metadata,
 };
-use super::{out, usage, Args, CliError, CliResult, Command};
+use super::{out, usage, CheckArgs, CliError, CliResult};
 use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
 use resincept::graph::{Graph, Op};
@@ -89,11 +89,12 @@ fn every_layer(graph: &Graph) -> CliResult<Graph> {
 }
 
 /// `resincept check`.
-pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
-    let info = model(cmd, args)?;
-    let mut input = match args.value("input") {
+pub fn check(args: &CheckArgs) -> CliResult<()> {
+    let cmd = "check";
+    let info = model(&args.model)?;
+    let mut input = match &args.input {
         Some(path) => {
-            if args.value("batch").is_some() || args.value("size").is_some() {
+            if args.batch.is_some() || args.size.is_some() {
                 return Err(usage(
                     cmd,
                     "--input sets the batch and size; leave out --batch and --size",
@@ -102,19 +103,24 @@ pub fn check(cmd: &Command, args: &Args) -> CliResult<()> {
             read_input(path)?
         }
         None => {
-            let batch = args.positive(cmd, "batch", 1)?;
-            let size = args.positive(cmd, "size", info.default_size)?;
+            let batch = args.batch.unwrap_or(1);
+            let size = args.size.unwrap_or(info.default_size);
             weights::synthetic_input(weights::DEFAULT_SEED, &[batch, 3, size, size])
         }
     };
     let [n, _, h, w] = input.nchw()?;
     let model_graph = build(&info, n, h, w)?;
-    let (weights, weights_desc) = weights_for(cmd, args, &info, &model_graph, Some(1))?;
-    if transform_input(cmd, args, &info, &weights_metadata(args)?)? {
+    let (weights, weights_desc) = weights_for(cmd, &args.model, &info, &model_graph, Some(1))?;
+    if transform_input(
+        cmd,
+        args.transform_input,
+        &info,
+        &weights_metadata(&args.model)?,
+    )? {
         preprocess::inception_transform_input(&mut input)?;
     }
-    let layers = args.switch("layers");
-    let expect = match args.value("expect") {
+    let layers = args.layers;
+    let expect = match args.expect.as_deref() {
         Some(_) if layers => {
             return Err(usage(
                 cmd,

@@ -5,7 +5,7 @@
 //! Every check on user input happens before a GPU context is created, so
 //! a bad file or flag fails fast and the same way with or without a GPU.
 
-use super::{usage, Args, CliError, CliResult, Command};
+use super::{usage, ClassifyArgs, CliError, CliResult, ModelArgs, RunArgs};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::graph::Graph;
 use resincept::models::{self, ModelInfo, Options};
@@ -24,22 +24,21 @@ pub enum Device {
     Cpu,
 }
 
-/// `--device gpu|cpu` (default gpu).
-pub fn device(cmd: &Command, args: &Args) -> CliResult<Device> {
-    match args.value("device") {
+/// `--device gpu|cpu` (default gpu) of `command`.
+pub fn device(command: &str, value: Option<&str>) -> CliResult<Device> {
+    match value {
         None | Some("gpu") => Ok(Device::Gpu),
         Some("cpu") => Ok(Device::Cpu),
         Some(other) => Err(usage(
-            cmd,
+            command,
             &format!("--device must be gpu or cpu, got `{other}`"),
         )),
     }
 }
 
 /// The [`ModelInfo`] of `--model`; an unknown name lists the known ones.
-pub fn model(cmd: &Command, args: &Args) -> CliResult<ModelInfo> {
-    let name = args.required(cmd, "model")?;
-    Ok(models::info(name)?)
+pub fn model(args: &ModelArgs) -> CliResult<ModelInfo> {
+    Ok(models::info(&args.model)?)
 }
 
 /// Builds `info`'s graph for a `batch × 3 × height × width` input.
@@ -54,25 +53,17 @@ pub fn build(info: &ModelInfo, batch: usize, height: usize, width: usize) -> Cli
 /// `default_seed` when neither is given (`None`: one is required).
 /// Returns the weights, checked against the graph, and a description.
 pub fn weights_for(
-    cmd: &Command,
-    args: &Args,
+    command: &str,
+    args: &ModelArgs,
     info: &ModelInfo,
     graph: &Graph,
     default_seed: Option<u64>,
 ) -> CliResult<(Weights, String)> {
     let specs = graph.param_specs();
-    let seed = match args.value("synthetic-seed") {
-        Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            usage(
-                cmd,
-                &format!("--synthetic-seed needs a non-negative integer, got `{s}`"),
-            )
-        })?),
-        None => None,
-    };
-    match (args.value("weights"), seed) {
+    let seed = synthetic_seed(command, args)?;
+    match (args.weights.as_deref(), seed) {
         (Some(_), Some(_)) => Err(usage(
-            cmd,
+            command,
             "give either --weights or --synthetic-seed, not both",
         )),
         (Some(path), None) => {
@@ -103,8 +94,24 @@ pub fn weights_for(
                 Weights::from_synthetic(seed, &specs),
                 format!("{}:seed={seed}", weights::SYNTHETIC_VERSION),
             )),
-            None => Err(usage(cmd, "missing --weights FILE (or --synthetic-seed N)")),
+            None => Err(usage(
+                command,
+                "missing --weights FILE (or --synthetic-seed N)",
+            )),
         },
+    }
+}
+
+/// `--synthetic-seed`, parsed.
+pub fn synthetic_seed(command: &str, args: &ModelArgs) -> CliResult<Option<u64>> {
+    match &args.synthetic_seed {
+        Some(s) => Ok(Some(s.parse::<u64>().map_err(|_| {
+            usage(
+                command,
+                &format!("--synthetic-seed needs a non-negative integer, got `{s}`"),
+            )
+        })?)),
+        None => Ok(None),
     }
 }
 
@@ -185,7 +192,7 @@ pub fn read_input(path: &str) -> CliResult<Tensor> {
 }
 
 /// `resincept info`.
-pub fn info(_cmd: &Command, _args: &Args) -> CliResult<()> {
+pub fn info() -> CliResult<()> {
     let opts = ContextOptions::from_env()?;
     let adapters = resincept::device::context::list_adapters(opts.backends);
     let chosen = Context::new(&opts);
@@ -310,7 +317,7 @@ pub fn bytes(v: u64) -> String {
 }
 
 /// `resincept models`.
-pub fn models(_cmd: &Command, _args: &Args) -> CliResult<()> {
+pub fn models() -> CliResult<()> {
     let mut out = format!(
         "{:<24} {:>11} {:>8} {:>6} {:>7}  {}\n",
         "model", "params", "GMACs", "input", "classes", "source"
@@ -336,8 +343,8 @@ pub fn models(_cmd: &Command, _args: &Args) -> CliResult<()> {
 
 /// The metadata of the `--weights` file (empty without one): what
 /// `scripts/export_weights.py` recorded about the weights.
-pub fn weights_metadata(args: &Args) -> CliResult<HashMap<String, String>> {
-    Ok(match args.value("weights") {
+pub fn weights_metadata(args: &ModelArgs) -> CliResult<HashMap<String, String>> {
+    Ok(match &args.weights {
         Some(path) => weights::read_metadata(path)?,
         None => HashMap::new(),
     })
@@ -349,16 +356,15 @@ pub fn weights_metadata(args: &Args) -> CliResult<HashMap<String, String>> {
 /// metadata `meta` says `transform_input = true` (`scripts/export_weights.py`
 /// records how the model was built).
 pub fn transform_input(
-    cmd: &Command,
-    args: &Args,
+    command: &str,
+    forced: bool,
     info: &ModelInfo,
     meta: &HashMap<String, String>,
 ) -> CliResult<bool> {
-    let forced = args.switch("transform-input");
     if info.name != "inception_v3" {
         if forced {
             return Err(usage(
-                cmd,
+                command,
                 &format!(
                     "--transform-input is torchvision's inception_v3 option; model `{}` has none",
                     info.name
@@ -376,16 +382,21 @@ pub fn transform_input(
 }
 
 /// `resincept run`.
-pub fn run(cmd: &Command, args: &Args) -> CliResult<()> {
-    let info = model(cmd, args)?;
-    let input_path = args.required(cmd, "input")?;
-    let output_path = args.required(cmd, "output")?;
-    let device = device(cmd, args)?;
+pub fn run(args: &RunArgs) -> CliResult<()> {
+    let info = model(&args.model)?;
+    let input_path = args.input.as_str();
+    let output_path = args.output.as_str();
+    let device = device("run", args.device.as_deref())?;
     let mut input = read_input(input_path)?;
     let [n, _, h, w] = input.nchw()?;
     let graph = build(&info, n, h, w)?;
-    let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
-    let transform = transform_input(cmd, args, &info, &weights_metadata(args)?)?;
+    let (weights, weights_desc) = weights_for("run", &args.model, &info, &graph, None)?;
+    let transform = transform_input(
+        "run",
+        args.transform_input,
+        &info,
+        &weights_metadata(&args.model)?,
+    )?;
     if transform {
         preprocess::inception_transform_input(&mut input)?;
     }
@@ -409,21 +420,26 @@ pub fn run(cmd: &Command, args: &Args) -> CliResult<()> {
 }
 
 /// `resincept classify`.
-pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
-    let info = model(cmd, args)?;
-    let top = args.positive(cmd, "top", 5)?;
-    let device = device(cmd, args)?;
+pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
+    let info = model(&args.model)?;
+    let top = args.top;
+    let device = device("classify", args.device.as_deref())?;
     // The transform the weights were made for, where the file says
     // (scripts/export_weights.py records the library's own).
-    let meta = weights_metadata(args)?;
+    let meta = weights_metadata(&args.model)?;
     let pre = Preprocess::for_model(info.name, info.default_size)
         .with_metadata(&meta)
-        .map_err(|e| CliError::Failed(format!("{}: {e}", args.value("weights").unwrap_or(""))))?;
-    let mut batch = pre.batch(&args.positional)?;
-    let n = args.positional.len();
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "{}: {e}",
+                args.model.weights.as_deref().unwrap_or("")
+            ))
+        })?;
+    let mut batch = pre.batch(&args.images)?;
+    let n = args.images.len();
     let graph = build(&info, n, pre.crop, pre.crop)?;
-    let (weights, weights_desc) = weights_for(cmd, args, &info, &graph, None)?;
-    let transform = transform_input(cmd, args, &info, &meta)?;
+    let (weights, weights_desc) = weights_for("classify", &args.model, &info, &graph, None)?;
+    let transform = transform_input("classify", args.transform_input, &info, &meta)?;
     if transform {
         preprocess::inception_transform_input(&mut batch)?;
     }
@@ -453,7 +469,7 @@ pub fn classify(cmd: &Command, args: &Args) -> CliResult<()> {
         },
         if transform { ", transform_input" } else { "" }
     );
-    for (i, path) in args.positional.iter().enumerate() {
+    for (i, path) in args.images.iter().enumerate() {
         let probs = imagenet::softmax(&logits.data[i * k..(i + 1) * k]);
         out += &format!("{path}\n");
         for (c, p) in imagenet::top_k(&probs, top) {

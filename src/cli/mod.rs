@@ -1,19 +1,22 @@
-//! The `resincept` command line: argument parsing, usage text, and the
-//! error type that turns every failure into one `error: …` line.
+//! The `resincept` command line: the commands and flags (clap, derive),
+//! and the error type that turns every failure into one `error: …` line.
 //!
-//! The parser is hand-rolled (a command table of flag names, a few dozen
-//! lines): the interface is six commands with long flags only, so a
-//! dependency would save little. Flags take `--name value` or
-//! `--name=value`; a flag given twice, an unknown flag, a missing value or
-//! a stray positional argument is a [`CliError::Usage`] whose one line ends
-//! with the command's synopsis.
+//! clap gives per-command `--help`, typo suggestions (`--modle` → "a
+//! similar argument exists: '--model'") and shell completions
+//! (`resincept completions bash`). Its multi-line errors are folded by
+//! [`CliError::from_clap`] into the binary's contract: one line, the
+//! message, any tip, then the command's synopsis, exit status 2. Values
+//! that need the model or another flag to be judged (a seed, `--split-k`,
+//! `--device`) are parsed by the commands themselves, so their errors name
+//! the flag and the value the same way.
 
 pub mod bench;
 pub mod check;
 pub mod commands;
-pub mod json;
+#[cfg(feature = "serve")]
+pub mod serve;
 
-use std::collections::HashMap;
+use clap::{Args, Parser, Subcommand};
 use std::fmt;
 
 /// A failure the binary reports as one `error: …` line on stderr.
@@ -32,6 +35,61 @@ impl CliError {
             CliError::Usage(_) => 2,
             CliError::Failed(_) => 1,
         }
+    }
+
+    /// A clap parse error as one usage line: clap's message, its tip
+    /// (a suggested spelling), then the synopsis of the command at fault.
+    pub fn from_clap(e: &clap::Error, argv: &[String]) -> CliError {
+        use clap::error::ErrorKind;
+        let names = command_names();
+        let command = argv
+            .iter()
+            .skip(1)
+            .find(|a| !a.starts_with('-'))
+            .filter(|a| names.contains(a))
+            .map(String::as_str);
+        if matches!(
+            e.kind(),
+            ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            return CliError::Usage(format!(
+                "no command given; usage: resincept <{}> [flags] (`resincept --help` explains each)",
+                names.join("|")
+            ));
+        }
+        // clap's rendering: `error: …` (continued on indented lines, e.g.
+        // the missing arguments), `tip: …`, then `Usage:` and a pointer to
+        // --help, which the synopsis replaces.
+        let rendered = e.render().to_string();
+        let mut parts: Vec<String> = Vec::new();
+        for line in rendered.lines() {
+            let line = line.trim();
+            if line.starts_with("Usage:") || line.starts_with("For more information") {
+                break;
+            }
+            if line.is_empty() {
+                continue;
+            }
+            match (line.strip_prefix("error: "), line.strip_prefix("tip: ")) {
+                (Some(m), _) | (_, Some(m)) => parts.push(m.to_string()),
+                _ => match parts.last_mut() {
+                    Some(last) => {
+                        last.push(' ');
+                        last.push_str(line);
+                    }
+                    None => parts.push(line.to_string()),
+                },
+            }
+        }
+        let usage = match (e.kind(), command) {
+            (ErrorKind::InvalidSubcommand, _) | (_, None) => format!(
+                "usage: resincept <{}> [flags] (`resincept --help` explains each)",
+                names.join("|")
+            ),
+            (_, Some(c)) => format!("usage: {}", synopsis(c)),
+        };
+        parts.push(usage);
+        CliError::Usage(parts.join("; "))
     }
 }
 
@@ -54,260 +112,299 @@ impl From<resincept::Error> for CliError {
 /// Result of a CLI step.
 pub type CliResult<T> = std::result::Result<T, CliError>;
 
-/// One command: its name, one-line synopsis, description and flags.
-pub struct Command {
-    /// The word after `resincept`.
-    pub name: &'static str,
-    /// One-line synopsis, shown in usage errors.
-    pub synopsis: &'static str,
-    /// What it does (for `--help`).
-    pub about: &'static str,
-    /// `(flag without dashes, takes a value, help)`.
-    pub flags: &'static [Flag],
-    /// Positional arguments: `(min, max)` count.
-    pub positional: (usize, usize),
+/// Every command, in the order `--help` lists them (`serve` only with the
+/// `serve` feature).
+pub fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
 }
 
-/// A flag: `(name without dashes, takes a value, help)`.
-pub type Flag = (&'static str, bool, &'static str);
-
-/// `--model`, which every model command takes.
-const MODEL: Flag = ("model", true, "model name (see `resincept models`)");
-
-/// `--weights` where synthetic weights are the default (`bench`, `check`).
-const WEIGHTS_OR_SYNTHETIC: Flag = (
-    "weights",
-    true,
-    "safetensors state_dict (default: synthetic weights)",
-);
-
-/// `--synthetic-seed` where synthetic weights are the default.
-const SYNTHETIC_SEED: Flag = (
-    "synthetic-seed",
-    true,
-    "seed of the synthetic weights (default 1)",
-);
-
-/// Every command, in the order `--help` lists them.
-pub const COMMANDS: &[Command] = &[
-    Command {
-        name: "info",
-        synopsis: "resincept info",
-        about: "list the GPU adapters wgpu sees, the one chosen, its features and limits",
-        flags: &[],
-        positional: (0, 0),
-    },
-    Command {
-        name: "models",
-        synopsis: "resincept models",
-        about: "list the models with parameters, multiply-adds and default input size",
-        flags: &[],
-        positional: (0, 0),
-    },
-    Command {
-        name: "run",
-        synopsis: "resincept run --model NAME (--weights FILE | --synthetic-seed N) \
-                   --input FILE --output FILE [--device gpu|cpu] [--transform-input]",
-        about: "run a model on the f32 tensor `input` (N,3,H,W) of a safetensors file; \
-                write the logits as tensor `output` (N,classes)",
-        flags: &[
-            MODEL,
-            (
-                "weights",
-                true,
-                "safetensors state_dict (scripts/export_weights.py)",
-            ),
-            (
-                "synthetic-seed",
-                true,
-                "use synthetic-v1 weights with this seed instead",
-            ),
-            ("input", true, "safetensors file holding tensor `input`"),
-            (
-                "output",
-                true,
-                "safetensors file to write (tensor `output`)",
-            ),
-            (
-                "device",
-                true,
-                "gpu (default) or cpu (the reference executor)",
-            ),
-            (
-                "transform-input",
-                false,
-                "inception_v3: map ImageNet-normalised input as torchvision's \
-                 transform_input=True does (its pretrained weights need it; on by \
-                 itself when the weights' metadata says transform_input = true)",
-            ),
-        ],
-        positional: (0, 0),
-    },
-    Command {
-        name: "classify",
-        synopsis: "resincept classify IMAGE... --model NAME (--weights FILE | \
-                   --synthetic-seed N) [--top K] [--device gpu|cpu] [--transform-input]",
-        about: "decode PNG/JPEG images, preprocess as torchvision does for the model, \
-                print the top-K classes with probabilities",
-        flags: &[
-            MODEL,
-            (
-                "weights",
-                true,
-                "safetensors state_dict (scripts/export_weights.py)",
-            ),
-            (
-                "synthetic-seed",
-                true,
-                "synthetic-v1 weights (meaningless classes; for testing)",
-            ),
-            (
-                "top",
-                true,
-                "how many classes to print per image (default 5)",
-            ),
-            ("device", true, "gpu (default) or cpu"),
-            (
-                "transform-input",
-                false,
-                "inception_v3: map ImageNet-normalised input as torchvision's \
-                 transform_input=True does (its pretrained weights need it; on by \
-                 itself when the weights' metadata says transform_input = true)",
-            ),
-        ],
-        positional: (1, usize::MAX),
-    },
-    Command {
-        name: "bench",
-        synopsis: "resincept bench --model NAME [--batch N] [--size S] [--iters N] \
-                   [--warmup N] [--precision f32] [--weights FILE | --synthetic-seed N] \
-                   [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]",
-        about: "compile a model for the GPU, warm up, time it: median/min/max latency, \
-                images/s, GFLOP/s; --profile adds per-layer GPU times",
-        flags: &[
-            MODEL,
-            ("batch", true, "batch size (default 1)"),
-            (
-                "size",
-                true,
-                "input height and width (default: the model's)",
-            ),
-            ("iters", true, "timed runs (default 20)"),
-            ("warmup", true, "untimed runs first (default 3)"),
-            ("precision", true, "f32 (the only one for now)"),
-            (
-                "split-k",
-                true,
-                "auto (default: on for GPUs, off for CPU adapters), on or off: split \
-                 the reduction of convs with too few output tiles to fill the GPU \
-                 (256 workgroups); or N: on, filling N workgroups (to tune for a GPU)",
-            ),
-            (
-                "grouped-direct",
-                true,
-                "grouped convs with at most N output channels per group run as the \
-                 direct conv, not the tiled one (default 16; 0: never; to tune for a GPU)",
-            ),
-            WEIGHTS_OR_SYNTHETIC,
-            SYNTHETIC_SEED,
-            (
-                "profile",
-                false,
-                "per-layer GPU time by PyTorch module name",
-            ),
-            ("json", false, "print one JSON object instead of the table"),
-        ],
-        positional: (0, 0),
-    },
-    Command {
-        name: "check",
-        synopsis: "resincept check --model NAME [--batch N] [--size S | --input FILE] \
-                   [--weights FILE | --synthetic-seed N] [--transform-input] \
-                   [--layers | --expect FILE]",
-        about: "run a model on the GPU and on the CPU reference executor and compare \
-                them within the executor's tolerance; --layers compares every layer \
-                and names the first that differs; --expect compares both with \
-                PyTorch's own output (exit status 1 when anything differs)",
-        flags: &[
-            MODEL,
-            (
-                "batch",
-                true,
-                "batch size of the synthetic input (default 1)",
-            ),
-            (
-                "size",
-                true,
-                "height and width of the synthetic input (default: the model's)",
-            ),
-            (
-                "input",
-                true,
-                "safetensors file holding tensor `input` (N,3,H,W) instead",
-            ),
-            WEIGHTS_OR_SYNTHETIC,
-            SYNTHETIC_SEED,
-            (
-                "transform-input",
-                false,
-                "inception_v3: torchvision's transform_input first (see `run`)",
-            ),
-            (
-                "expect",
-                true,
-                "safetensors file holding tensor `output`: PyTorch's logits for the \
-                 same input and weights (export_weights.py --reference writes one), \
-                 which both executors must meet within 1e-4·max|output|",
-            ),
-            (
-                "layers",
-                false,
-                "compare every layer's output, not only the model's",
-            ),
-        ],
-        positional: (0, 0),
-    },
-];
-
-/// Parsed arguments of one command.
-#[derive(Debug, Default)]
-pub struct Args {
-    /// Positional arguments in order.
-    pub positional: Vec<String>,
-    values: HashMap<&'static str, String>,
-    switches: Vec<&'static str>,
-}
-
-impl Args {
-    /// The value of `--name`, if given.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    /// The value of `--name`, or a usage error saying it is required.
-    pub fn required(&self, cmd: &Command, name: &str) -> CliResult<&str> {
-        self.value(name)
-            .ok_or_else(|| usage(cmd, &format!("missing --{name}")))
-    }
-
-    /// True when the switch `--name` was given.
-    pub fn switch(&self, name: &str) -> bool {
-        self.switches.contains(&name)
-    }
-
-    /// `--name` parsed as a positive integer, or `default` when absent.
-    pub fn positive(&self, cmd: &Command, name: &str, default: usize) -> CliResult<usize> {
-        match self.value(name) {
-            None => Ok(default),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(usage(
-                    cmd,
-                    &format!("--{name} needs a positive integer, got `{v}`"),
-                )),
-            },
+/// A command's one-line synopsis: shown by its `--help` and at the end of
+/// each of its usage errors.
+pub fn synopsis(command: &str) -> &'static str {
+    match command {
+        "info" => "resincept info",
+        "models" => "resincept models",
+        "run" => {
+            "resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE \
+             --output FILE [--device gpu|cpu] [--transform-input]"
         }
+        "classify" => {
+            "resincept classify IMAGE... --model NAME (--weights FILE | --synthetic-seed N) \
+             [--top K] [--device gpu|cpu] [--transform-input]"
+        }
+        "bench" => {
+            "resincept bench --model NAME [--batch N] [--size S] [--iters N] [--warmup N] \
+             [--precision f32] [--weights FILE | --synthetic-seed N] [--split-k auto|on|off|N] \
+             [--grouped-direct N] [--profile] [--json]"
+        }
+        "check" => {
+            "resincept check --model NAME [--batch N] [--size S | --input FILE] \
+             [--weights FILE | --synthetic-seed N] [--transform-input] [--layers | --expect FILE]"
+        }
+        "serve" => {
+            "resincept serve --model NAME|FILE.onnx (--weights FILE | --synthetic-seed N) \
+             [--name SERVED_NAME] [--size S] [--max-batch-size N] [--max-queue-delay-us US] \
+             [--max-queue-size Q] [--http-port P] [--grpc-port P] [--host ADDR] \
+             [--max-body-bytes B] [--grace-period-s S] [--precision f32|f16]"
+        }
+        "completions" => "resincept completions bash|zsh|fish|elvish|powershell",
+        _ => "resincept <command> [flags]",
     }
+}
+
+/// `resincept`: ResNet and Inception inference on any GPU.
+#[derive(Debug, Parser)]
+#[command(
+    name = "resincept",
+    version,
+    about = "resincept: ResNet and Inception inference on any GPU (WGSL compute shaders via wgpu)",
+    after_help = "`resincept COMMAND --help` shows a command's flags.\n\
+                  environment: RESINCEPT_BACKEND=vulkan|metal|dx12|gl, \
+                  RESINCEPT_ADAPTER=<name substring>",
+    subcommand_required = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the GPU adapters wgpu sees, the one chosen, its features and limits.
+    #[command(override_usage = synopsis("info"))]
+    Info,
+    /// List the models with parameters, multiply-adds and default input size.
+    #[command(override_usage = synopsis("models"))]
+    Models,
+    /// Run a model on the f32 tensor `input` (N,3,H,W) of a safetensors file;
+    /// write the logits as tensor `output` (N,classes).
+    #[command(override_usage = synopsis("run"))]
+    Run(RunArgs),
+    /// Decode PNG/JPEG images, preprocess as torchvision does for the model,
+    /// print the top-K classes with probabilities.
+    #[command(override_usage = synopsis("classify"))]
+    Classify(ClassifyArgs),
+    /// Compile a model for the GPU, warm up, time it: median/min/max latency,
+    /// images/s, GFLOP/s; --profile adds per-layer GPU times.
+    #[command(override_usage = synopsis("bench"))]
+    Bench(BenchArgs),
+    /// Run a model on the GPU and on the CPU reference executor and compare
+    /// them within the executor's tolerance; --layers compares every layer and
+    /// names the first that differs; --expect compares both with PyTorch's own
+    /// output (exit status 1 when anything differs).
+    #[command(override_usage = synopsis("check"))]
+    Check(CheckArgs),
+    /// Serve a model over the Open Inference Protocol (KServe v2) on HTTP and
+    /// gRPC, batching concurrent requests onto the GPU.
+    #[cfg(feature = "serve")]
+    #[command(override_usage = synopsis("serve"))]
+    Serve(ServeArgs),
+    /// Print a shell completion script (e.g. `resincept completions bash >
+    /// /etc/bash_completion.d/resincept`).
+    #[command(override_usage = synopsis("completions"))]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `--model`, and where the weights come from.
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// Model name (see `resincept models`).
+    #[arg(long, value_name = "NAME")]
+    pub model: String,
+    /// Safetensors state_dict (scripts/export_weights.py; bench and check:
+    /// default synthetic weights).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<String>,
+    /// Use synthetic-v1 weights with this seed instead (bench and check:
+    /// default 1).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub synthetic_seed: Option<String>,
+}
+
+/// `resincept run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The model and its weights.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Safetensors file holding tensor `input`.
+    #[arg(long, value_name = "FILE")]
+    pub input: String,
+    /// Safetensors file to write (tensor `output`).
+    #[arg(long, value_name = "FILE")]
+    pub output: String,
+    /// gpu (default) or cpu (the reference executor).
+    #[arg(long, value_name = "gpu|cpu")]
+    pub device: Option<String>,
+    /// inception_v3: map ImageNet-normalised input as torchvision's
+    /// transform_input=True does (its pretrained weights need it; on by itself
+    /// when the weights' metadata says transform_input = true).
+    #[arg(long)]
+    pub transform_input: bool,
+}
+
+/// `resincept classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// PNG or JPEG files.
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+    /// The model and its weights.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// How many classes to print per image.
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = positive)]
+    pub top: usize,
+    /// gpu (default) or cpu.
+    #[arg(long, value_name = "gpu|cpu")]
+    pub device: Option<String>,
+    /// inception_v3: torchvision's transform_input first (see `run`).
+    #[arg(long)]
+    pub transform_input: bool,
+}
+
+/// `resincept bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The model and its weights (default synthetic, seed 1).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Batch size.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
+    pub batch: usize,
+    /// Input height and width (default: the model's).
+    #[arg(long, value_name = "S", value_parser = positive)]
+    pub size: Option<usize>,
+    /// Timed runs.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = positive)]
+    pub iters: usize,
+    /// Untimed runs first.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = non_negative)]
+    pub warmup: usize,
+    /// f32 (the only one for now).
+    #[arg(long, value_name = "P")]
+    pub precision: Option<String>,
+    /// auto (default: on for GPUs, off for CPU adapters), on or off: split the
+    /// reduction of convs with too few output tiles to fill the GPU (256
+    /// workgroups); or N: on, filling N workgroups (to tune for a GPU).
+    #[arg(long, value_name = "auto|on|off|N")]
+    pub split_k: Option<String>,
+    /// Grouped convs with at most N output channels per group run as the
+    /// direct conv, not the tiled one (default 16; 0: never; to tune for a GPU).
+    #[arg(long, value_name = "N", value_parser = channel_count)]
+    pub grouped_direct: Option<usize>,
+    /// Per-layer GPU time by PyTorch module name.
+    #[arg(long)]
+    pub profile: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `resincept check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The model and its weights (default synthetic, seed 1).
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Batch size of the synthetic input (default 1).
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub batch: Option<usize>,
+    /// Height and width of the synthetic input (default: the model's).
+    #[arg(long, value_name = "S", value_parser = positive)]
+    pub size: Option<usize>,
+    /// Safetensors file holding tensor `input` (N,3,H,W) instead.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
+    /// inception_v3: torchvision's transform_input first (see `run`).
+    #[arg(long)]
+    pub transform_input: bool,
+    /// Safetensors file holding tensor `output`: PyTorch's logits for the same
+    /// input and weights (export_weights.py --reference writes one), which both
+    /// executors must meet within 1e-4·max|output|.
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<String>,
+    /// Compare every layer's output, not only the model's.
+    #[arg(long)]
+    pub layers: bool,
+}
+
+/// `resincept serve`.
+#[cfg(feature = "serve")]
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The model (a zoo name, or an ONNX file) and its weights.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The name clients use (default: the zoo name, or the ONNX file's stem).
+    #[arg(long, value_name = "SERVED_NAME")]
+    pub name: Option<String>,
+    /// Input height and width (default: the model's).
+    #[arg(long, value_name = "S", value_parser = positive)]
+    pub size: Option<usize>,
+    /// The batch the model is compiled for: concurrent requests are merged
+    /// into GPU runs of at most this many images.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = positive)]
+    pub max_batch_size: usize,
+    /// How long a queued request may wait for others to join its batch (0:
+    /// run what is queued now).
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub max_queue_delay_us: u64,
+    /// Requests that may wait for the GPU; beyond that, 503 with Retry-After
+    /// (gRPC UNAVAILABLE).
+    #[arg(long, value_name = "Q", default_value_t = 64, value_parser = positive)]
+    pub max_queue_size: usize,
+    /// HTTP port (REST, metrics, health).
+    #[arg(long, value_name = "P", default_value_t = 8080)]
+    pub http_port: u16,
+    /// gRPC port.
+    #[arg(long, value_name = "P", default_value_t = 8081)]
+    pub grpc_port: u16,
+    /// Address to bind (loopback by default; 0.0.0.0 to serve other machines).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Largest request body (HTTP) or message (gRPC) accepted; larger: 413
+    /// (gRPC RESOURCE_EXHAUSTED).
+    #[arg(long, value_name = "B", default_value_t = 64 << 20, value_parser = positive)]
+    pub max_body_bytes: usize,
+    /// On SIGTERM or Ctrl-C, how long requests already accepted may take to
+    /// finish before the process exits.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub grace_period_s: u64,
+    /// f32 (f16 is not implemented yet).
+    #[arg(long, value_name = "f32|f16")]
+    pub precision: Option<String>,
+}
+
+/// clap value parser: an integer ≥ 1.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("needs a positive integer, got `{s}`")),
+    }
+}
+
+/// clap value parser: an integer ≥ 0.
+fn non_negative(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| format!("needs a non-negative integer, got `{s}`"))
+}
+
+/// clap value parser for `--grouped-direct`.
+fn channel_count(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| format!("needs a channel count (0: never), got `{s}`"))
 }
 
 /// Writes `s` to stdout. A closed pipe (`resincept models | head -1`) is
@@ -323,113 +420,31 @@ pub fn out(s: &str) -> CliResult<()> {
     }
 }
 
-/// A usage error: `msg`, then the command's synopsis, on one line.
-pub fn usage(cmd: &Command, msg: &str) -> CliError {
-    CliError::Usage(format!("{msg}; usage: {}", cmd.synopsis))
+/// A usage error of `command`: `msg`, then the command's synopsis, on one line.
+pub fn usage(command: &str, msg: &str) -> CliError {
+    CliError::Usage(format!("{msg}; usage: {}", synopsis(command)))
 }
 
-/// Looks up a command by name.
-pub fn find_command(name: &str) -> CliResult<&'static Command> {
-    COMMANDS.iter().find(|c| c.name == name).ok_or_else(|| {
-        let names: Vec<_> = COMMANDS.iter().map(|c| c.name).collect();
-        CliError::Usage(format!(
-            "unknown command `{name}`; usage: resincept <{}> [flags] (`resincept --help` explains each)",
-            names.join("|")
-        ))
-    })
+/// Parses `argv` (with the program name first). `Ok(None)`: help or the
+/// version was asked for and has been printed.
+pub fn parse(argv: &[String]) -> CliResult<Option<Cli>> {
+    use clap::error::ErrorKind;
+    match Cli::try_parse_from(argv) {
+        Ok(cli) => Ok(Some(cli)),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            out(&e.render().to_string())?;
+            Ok(None)
+        }
+        Err(e) => Err(CliError::from_clap(&e, argv)),
+    }
 }
 
-/// Parses `argv` (after the command word) against `cmd`'s flags.
-/// `Ok(None)` means `--help` was asked for.
-pub fn parse(cmd: &'static Command, argv: &[String]) -> CliResult<Option<Args>> {
-    let mut args = Args::default();
-    let mut it = argv.iter();
-    let mut only_positional = false;
-    while let Some(arg) = it.next() {
-        if only_positional || !arg.starts_with('-') || arg == "-" {
-            args.positional.push(arg.clone());
-            continue;
-        }
-        if arg == "--" {
-            only_positional = true;
-            continue;
-        }
-        if arg == "-h" || arg == "--help" {
-            return Ok(None);
-        }
-        let Some(body) = arg.strip_prefix("--") else {
-            return Err(usage(cmd, &format!("unknown flag `{arg}`")));
-        };
-        let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        let Some(&(name, takes_value, _)) = cmd.flags.iter().find(|f| f.0 == name) else {
-            return Err(usage(
-                cmd,
-                &format!("unknown flag `--{name}` for `resincept {}`", cmd.name),
-            ));
-        };
-        if args.values.contains_key(name) || args.switches.contains(&name) {
-            return Err(usage(cmd, &format!("--{name} given twice")));
-        }
-        if takes_value {
-            let v = match inline {
-                Some(v) => v,
-                None => match it.next() {
-                    Some(v) if !v.starts_with("--") => v.clone(),
-                    _ => return Err(usage(cmd, &format!("--{name} needs a value"))),
-                },
-            };
-            args.values.insert(name, v);
-        } else {
-            if inline.is_some() {
-                return Err(usage(cmd, &format!("--{name} takes no value")));
-            }
-            args.switches.push(name);
-        }
-    }
-    let (min, max) = cmd.positional;
-    if args.positional.len() > max {
-        let extra = &args.positional[max];
-        return Err(usage(cmd, &format!("unexpected argument `{extra}`")));
-    }
-    if args.positional.len() < min {
-        return Err(usage(cmd, "missing argument"));
-    }
-    Ok(Some(args))
-}
-
-/// The full help text (`resincept --help`).
-pub fn help() -> String {
-    let mut s = String::from(
-        "resincept: ResNet and Inception inference on any GPU (WGSL compute shaders via wgpu)\n\n\
-         commands:\n",
-    );
-    for c in COMMANDS {
-        s += &format!("  {:<9} {}\n", c.name, c.about);
-    }
-    s += "\n`resincept COMMAND --help` shows a command's flags.\n\
-          environment: RESINCEPT_BACKEND=vulkan|metal|dx12|gl, \
-          RESINCEPT_ADAPTER=<name substring>\n";
-    s
-}
-
-/// A command's help text (`resincept COMMAND --help`).
-pub fn command_help(cmd: &Command) -> String {
-    let mut s = format!("{}\n\n{}\n", cmd.synopsis, cmd.about);
-    if !cmd.flags.is_empty() {
-        s += "\nflags:\n";
-        for (name, takes_value, help) in cmd.flags {
-            let flag = if *takes_value {
-                format!("--{name} V")
-            } else {
-                format!("--{name}")
-            };
-            s += &format!("  {flag:<20} {help}\n");
-        }
-    }
-    s
+/// `resincept completions SHELL`: the completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> CliResult<()> {
+    use clap::CommandFactory;
+    let mut buf = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "resincept", &mut buf);
+    out(&String::from_utf8_lossy(&buf))
 }
 
 #[cfg(test)]
@@ -437,52 +452,104 @@ mod tests {
     use super::*;
 
     fn argv(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
+        std::iter::once("resincept")
+            .chain(s.split_whitespace())
+            .map(String::from)
+            .collect()
+    }
+
+    fn usage_error(s: &str) -> String {
+        match parse(&argv(s)) {
+            Err(e @ CliError::Usage(_)) => e.to_string(),
+            other => panic!("`{s}`: want a usage error, got {other:?}"),
+        }
     }
 
     #[test]
     fn parses_values_switches_and_positionals() {
-        let bench = find_command("bench").unwrap();
-        let a = parse(bench, &argv("--model resnet50 --batch=4 --json"))
+        let cli = parse(&argv("bench --model resnet50 --batch=4 --json"))
             .unwrap()
             .unwrap();
-        assert_eq!(a.value("model"), Some("resnet50"));
-        assert_eq!(a.positive(bench, "batch", 1).unwrap(), 4);
-        assert_eq!(a.positive(bench, "iters", 20).unwrap(), 20);
-        assert!(a.switch("json") && !a.switch("profile"));
-        let classify = find_command("classify").unwrap();
-        let a = parse(classify, &argv("a.png --model x b.jpg"))
+        let Command::Bench(b) = cli.command else {
+            panic!()
+        };
+        assert_eq!(b.model.model, "resnet50");
+        assert_eq!((b.batch, b.iters, b.warmup), (4, 20, 3));
+        assert!(b.json && !b.profile);
+        let cli = parse(&argv("classify a.png --model x b.jpg"))
             .unwrap()
             .unwrap();
-        assert_eq!(a.positional, ["a.png", "b.jpg"]);
+        let Command::Classify(c) = cli.command else {
+            panic!()
+        };
+        assert_eq!(c.images, ["a.png", "b.jpg"]);
+        assert_eq!(c.top, 5);
     }
 
     #[test]
-    fn rejects_bad_command_lines() {
-        let bench = find_command("bench").unwrap();
+    fn rejects_bad_command_lines_in_one_line_with_the_synopsis() {
         for bad in [
-            "--nope",
-            "--model",
-            "--model a --model b",
-            "--json=1",
-            "stray",
-            "-x",
+            "bench --nope",
+            "bench --model",
+            "bench --model a --model b",
+            "bench --json=1",
+            "bench stray",
+            "bench -x",
+            "bench --model a --batch 0",
         ] {
-            let e = parse(bench, &argv(bad)).unwrap_err();
-            assert!(matches!(e, CliError::Usage(_)), "{bad}");
-            assert!(e.to_string().contains("usage: resincept bench"), "{e}");
+            let e = usage_error(bad);
+            assert!(e.contains("usage: resincept bench --model NAME"), "{e}");
+            assert!(!e.contains('\n'), "{e}");
         }
-        let a = parse(bench, &argv("--batch 0")).unwrap().unwrap();
-        assert!(a.positive(bench, "batch", 1).is_err());
-        assert!(find_command("frobnicate").is_err());
-        let classify = find_command("classify").unwrap();
-        assert!(parse(classify, &argv("--model x")).is_err());
+        assert!(usage_error("frobnicate").contains("usage: resincept <info|models|run"));
+        assert!(usage_error("").contains("no command given"));
+        let e = usage_error("classify --model x");
+        assert!(e.contains("not provided: <IMAGE>"), "{e}");
+        assert!(e.contains("usage: resincept classify"), "{e}");
+        // A typo gets clap's suggestion.
+        let e = usage_error("run --modle x");
+        assert!(e.contains("'--model'"), "{e}");
+        let e = usage_error("bech");
+        assert!(e.contains("'bench'"), "{e}");
+    }
+
+    #[cfg(feature = "serve")]
+    #[test]
+    fn serve_flags_have_their_defaults() {
+        let cli = parse(&argv("serve --model resnet18 --synthetic-seed 1"))
+            .unwrap()
+            .unwrap();
+        let Command::Serve(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.host, "127.0.0.1");
+        assert_eq!((s.http_port, s.grpc_port), (8080, 8081));
+        assert_eq!((s.max_batch_size, s.max_queue_delay_us), (8, 0));
+        assert_eq!(s.grace_period_s, 30);
     }
 
     #[test]
-    fn help_is_not_an_error() {
-        let run = find_command("run").unwrap();
-        assert!(parse(run, &argv("--help")).unwrap().is_none());
+    fn completions_cover_every_command() {
+        let mut want = vec!["info", "models", "run", "classify", "bench", "check"];
+        if cfg!(feature = "serve") {
+            want.push("serve");
+        }
+        want.push("completions");
+        assert_eq!(command_names(), want);
+        use clap::CommandFactory;
+        let mut buf = Vec::new();
+        clap_complete::generate(
+            clap_complete::Shell::Bash,
+            &mut Cli::command(),
+            "resincept",
+            &mut buf,
+        );
+        let script = String::from_utf8(buf).unwrap();
+        assert!(script.contains("--split-k"));
+        assert_eq!(
+            script.contains("--max-queue-delay-us"),
+            cfg!(feature = "serve")
+        );
     }
 
     #[test]
