@@ -5,6 +5,29 @@
 
 use crate::error::{Error, Result};
 
+/// How a 4-D activation's dimensions are ordered at the API boundary:
+/// PyTorch's `(N, C, H, W)`, or `(N, H, W, C)` as TensorFlow/Keras models
+/// (and their ONNX exports) take it. The GPU works in NHWC either way; an
+/// NHWC input or output skips the boundary transpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Layout {
+    /// `(N, C, H, W)`.
+    #[default]
+    Nchw,
+    /// `(N, H, W, C)`.
+    Nhwc,
+}
+
+impl Layout {
+    /// The NCHW shape `[n, c, h, w]` written in this layout.
+    pub fn dims(self, [n, c, h, w]: [usize; 4]) -> [usize; 4] {
+        match self {
+            Layout::Nchw => [n, c, h, w],
+            Layout::Nhwc => [n, h, w, c],
+        }
+    }
+}
+
 /// A dense f32 tensor in row-major (PyTorch) order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tensor {

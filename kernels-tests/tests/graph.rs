@@ -1193,3 +1193,46 @@ fn no_dispatch_reads_what_it_writes() {
     }
     assert!(checked > 1000, "only {checked} dispatches checked");
 }
+
+/// A graph compiled to take NHWC input and give NHWC outputs (as TensorFlow
+/// and Keras models do) computes exactly what the NCHW graph computes on the
+/// transposed input, bit for bit, with the boundary transposes gone: the
+/// input is copied straight into the arena. Wrong NHWC shapes are refused
+/// naming the layout.
+#[test]
+fn nhwc_input_and_output() {
+    let Some(ctx) = gpu() else { return };
+    use resincept::tensor::{nchw_to_nhwc, Layout};
+    let mut g = Graph::new();
+    let x = g.input("x", [2, 5, 9, 7]).unwrap();
+    let c = g.conv2d("conv", x, Conv2d::new(6, 3).pad(1)).unwrap();
+    let r = g.relu("relu", c).unwrap();
+    g.output(r);
+    let p = g.global_avg_pool("pool", r).unwrap();
+    g.output(p);
+    let weights = Weights::from_synthetic(4, &g.param_specs());
+    let input = input_for(3, [2, 5, 9, 7]);
+    let plain = CompileOptions::new(2, 9, 7).poisoned();
+    let nchw = CompiledGraph::compile(ctx.clone(), &g, &weights, &plain).unwrap();
+    let nhwc_opts = plain
+        .with_input_layout(Layout::Nhwc)
+        .with_output_layout(Layout::Nhwc);
+    let nhwc = CompiledGraph::compile(ctx.clone(), &g, &weights, &nhwc_opts).unwrap();
+    assert_eq!(nhwc.input_layout(), Layout::Nhwc);
+    assert_eq!(
+        nhwc.dispatch_labels().len() + 2,
+        nchw.dispatch_labels().len(),
+        "no input or output transpose"
+    );
+    assert_eq!(nhwc.output_shapes(), vec![vec![2, 9, 7, 6], vec![2, 6]]);
+    let want = nchw.run(&input).unwrap();
+    let x_nhwc = Tensor::new(vec![2, 9, 7, 5], nchw_to_nhwc(&input.data, [2, 5, 9, 7])).unwrap();
+    let got = nhwc.run(&x_nhwc).unwrap();
+    assert_eq!(got[0].data, nchw_to_nhwc(&want[0].data, [2, 6, 9, 7]));
+    assert_eq!(got[1].data, want[1].data);
+    // One image of a batch-2 graph, NHWC.
+    let one = Tensor::new(vec![1, 9, 7, 5], x_nhwc.data[..9 * 7 * 5].to_vec()).unwrap();
+    assert_eq!(nhwc.run(&one).unwrap()[1].data, want[1].data[..6]);
+    let e = nhwc.run(&input).unwrap_err().to_string();
+    assert!(e.contains("NHWC") && e.contains("2×9×7×5"), "{e}");
+}

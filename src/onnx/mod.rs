@@ -48,14 +48,7 @@ use std::path::Path;
 pub use load::{read_tensor_file, MIN_OPSET};
 pub use tensor::OnnxTensor;
 
-/// How an ONNX value's axes map onto the IR's NCHW.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// The ONNX shape is the IR's (rank < 4: trailing dims of 1 dropped).
-    Nchw,
-    /// The ONNX shape is `(N, H, W, C)`; the IR holds `(N, C, H, W)`.
-    Nhwc,
-}
+pub use crate::tensor::Layout;
 
 /// One declared dimension of a graph input or output.
 #[derive(Debug, Clone, PartialEq, Eq)]

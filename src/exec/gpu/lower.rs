@@ -21,6 +21,8 @@ use crate::weights::Weights;
 /// What every `lower_*` function works with.
 pub(super) struct Lowering<'a, 'b, 'c> {
     pub ctx: &'a Context,
+    /// The layout the input arrives in.
+    pub input_layout: crate::tensor::Layout,
     pub graph: &'a Graph,
     pub plan: &'a Plan,
     pub mem: &'a Memory,
@@ -99,13 +101,14 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
     }
 }
 
-/// The graph input: the NCHW upload is transposed into the input's slot,
-/// or copied straight into it when `H·W = 1` or `C = 1` (both orders agree).
+/// The graph input: an NCHW upload is transposed into the input's range of
+/// the arena; an NHWC one is copied straight in, as is an NCHW one when
+/// `H·W = 1` or `C = 1` (both orders agree).
 fn lower_input(lw: &mut Lowering, n: &Node) -> Result<()> {
     let shape = lw.shape(n.output);
     let slot = lw.mem.dense(lw.plan, n.output, &n.name)?;
     let [_, c, h, w] = shape;
-    if h * w == 1 || c == 1 {
+    if h * w == 1 || c == 1 || lw.input_layout == crate::tensor::Layout::Nhwc {
         *lw.input_target = Some(slot.to_range());
         return Ok(());
     }

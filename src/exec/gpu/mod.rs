@@ -56,7 +56,7 @@ use crate::graph::Graph;
 use crate::kernels::{conv2d, Tolerance};
 use crate::passes::{optimize_report, PassOptions};
 use crate::plan::Plan;
-use crate::tensor::Tensor;
+use crate::tensor::{Layout, Tensor};
 use crate::weights::Weights;
 use memory::{buffer_limit_check, micro_batch, Alloc, Memory, BUFFERS_CREATED, BYTES_CREATED};
 use outputs::Output;
@@ -109,6 +109,13 @@ pub struct CompileOptions {
     /// never). [`conv2d::DIRECT_MAX_CHANNELS_PER_GROUP`] unless set, to
     /// tune it on a GPU.
     pub grouped_direct_max: usize,
+    /// The layout `run` and `encode` take the input in: NCHW (PyTorch's,
+    /// the default) is transposed to the GPU's NHWC on the GPU; NHWC
+    /// (TensorFlow/Keras models) is copied straight in.
+    pub input_layout: Layout,
+    /// The layout 4-D outputs are returned in (NCHW by default; NHWC skips
+    /// the output transpose). `(N, F)` outputs are the same in both.
+    pub output_layout: Layout,
 }
 
 /// Split-K policy: whether convs with fewer output tiles than a target
@@ -170,7 +177,23 @@ impl CompileOptions {
             split_k: SplitK::Auto,
             micro_batch: None,
             grouped_direct_max: conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
+            input_layout: Layout::Nchw,
+            output_layout: Layout::Nchw,
         }
+    }
+
+    /// The same taking the input in `layout` (see
+    /// [`CompileOptions::input_layout`]).
+    pub fn with_input_layout(mut self, layout: Layout) -> Self {
+        self.input_layout = layout;
+        self
+    }
+
+    /// The same returning 4-D outputs in `layout` (see
+    /// [`CompileOptions::output_layout`]).
+    pub fn with_output_layout(mut self, layout: Layout) -> Self {
+        self.output_layout = layout;
+        self
     }
 
     /// The same with grouped convs of at most `channels` output channels
@@ -320,6 +343,8 @@ pub struct CompiledGraph {
     input_name: String,
     /// The whole batch's input shape (NCHW).
     input_shape: [usize; 4],
+    /// The layout `run` and `encode` take the input in.
+    input_layout: Layout,
     /// Images per micro-batch: the batch the graph is compiled for.
     micro: usize,
     /// Where each micro-batch's NCHW input goes: an upload buffer the input
@@ -551,6 +576,7 @@ impl CompiledGraph {
         {
             let mut lw = lower::Lowering {
                 ctx,
+                input_layout: opts.input_layout,
                 graph: &g,
                 plan: &plan,
                 mem: &memory,
@@ -567,7 +593,15 @@ impl CompiledGraph {
                 progress(done + 1, total);
             }
         }
-        let outputs = outputs::build(&g, &plan, &memory, &mut alloc, &mut steps, full, micro)?;
+        let outputs = outputs::build(
+            &g,
+            &plan,
+            &memory,
+            &mut alloc,
+            &mut steps,
+            (full, micro),
+            opts.output_layout,
+        )?;
         let timestamps = Timestamps::new(&mut alloc, &steps);
         let input_name = g.nodes[0].name.clone();
         let upload = alloc.raw(
@@ -622,6 +656,7 @@ impl CompiledGraph {
             plan,
             input_name,
             input_shape: full,
+            input_layout: opts.input_layout,
             micro,
             input_target,
             upload,
@@ -643,13 +678,20 @@ impl CompiledGraph {
         self.input_shape
     }
 
+    /// The layout `run` and `encode` take the input in (its shape there is
+    /// `input_layout().dims(input_shape())`).
+    pub fn input_layout(&self) -> Layout {
+        self.input_layout
+    }
+
     /// The shapes [`CompiledGraph::run`] returns, in output order
-    /// (`[N, F]` for `H = W = 1`, else `[N, C, H, W]`).
+    /// (`[N, F]` for `H = W = 1`, else `[N, C, H, W]`, or `[N, H, W, C]`
+    /// with an NHWC [`CompileOptions::output_layout`]).
     pub fn output_shapes(&self) -> Vec<Vec<usize>> {
         self.outputs.iter().map(|o| o.shape.clone()).collect()
     }
 
-    /// Bytes of the whole batch's input (f32, NCHW): what
+    /// Bytes of the whole batch's input (f32, in the input layout): what
     /// [`CompiledGraph::encode`] reads from its input buffer.
     pub fn input_bytes(&self) -> u64 {
         self.input_shape.iter().product::<usize>() as u64 * 4
@@ -673,7 +715,8 @@ impl CompiledGraph {
     /// whatever it encodes after this call. [`CompiledGraph::run`] is this
     /// plus an upload, a submission and a read-back.
     ///
-    /// - `input`: the whole batch as f32 NCHW ([`CompiledGraph::input_shape`])
+    /// - `input`: the whole batch as f32 in the input layout (NCHW unless
+    ///   compiled with [`CompileOptions::with_input_layout`]; [`CompiledGraph::input_shape`])
     ///   from byte 0, at least [`CompiledGraph::input_bytes`] long, with
     ///   `COPY_SRC` usage.
     /// - `outputs`: one buffer per graph output, in order, each written from
@@ -819,11 +862,16 @@ impl CompiledGraph {
     /// Checks `input` (1 to the compiled batch of images, the compiled
     /// C, H, W), writes it to the upload buffer and returns its image count.
     fn write_input(&self, input: &Tensor) -> Result<usize> {
-        let [n, c, h, w] = self.input_shape;
+        let compiled = self.input_layout.dims(self.input_shape);
+        let [n, a, b, c] = compiled;
         let expected = || {
+            let order = match self.input_layout {
+                Layout::Nchw => "",
+                Layout::Nhwc => ", NHWC",
+            };
             format!(
-                "input 1..={n}×{c}×{h}×{w} (compiled for {})",
-                fmt4(self.input_shape)
+                "input 1..={n}×{a}×{b}×{c} (compiled for {}{order})",
+                fmt4(compiled)
             )
         };
         let shape = input.nchw().map_err(|_| Error::Shape {
@@ -831,10 +879,7 @@ impl CompiledGraph {
             expected: expected(),
             actual: format!("shape {:?}", input.shape),
         })?;
-        if input.shape.len() != 4
-            || shape[1..] != self.input_shape[1..]
-            || !(1..=n).contains(&shape[0])
-        {
+        if input.shape.len() != 4 || shape[1..] != compiled[1..] || !(1..=n).contains(&shape[0]) {
             return Err(Error::Shape {
                 node: self.input_name.clone(),
                 expected: expected(),

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::graph::Graph;
 use crate::kernels::layout;
 use crate::plan::Plan;
-use crate::tensor::Tensor;
+use crate::tensor::{Layout, Tensor};
 
 /// One graph output.
 pub(super) struct Output {
@@ -28,15 +28,16 @@ pub(super) struct Output {
 
 /// Builds every output of `g` compiled for micro-batches of `micro` images
 /// of the whole batch `full`: a transpose step (pushed onto `steps`) where
-/// `H·W > 1` and `C > 1`, and a staging buffer for the whole batch.
+/// the output is wanted in NCHW and `H·W > 1` and `C > 1`, and a staging
+/// buffer for the whole batch.
 pub(super) fn build(
     g: &Graph,
     plan: &Plan,
     mem: &Memory,
     alloc: &mut Alloc,
     steps: &mut Vec<Step>,
-    full: [usize; 4],
-    micro: usize,
+    (full, micro): ([usize; 4], usize),
+    layout: Layout,
 ) -> Result<Vec<Output>> {
     let ctx = alloc.ctx;
     let mut outputs = Vec::new();
@@ -45,7 +46,7 @@ pub(super) fn build(
         let len: usize = s.iter().product();
         let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
         let slot = mem.dense(plan, v, name)?;
-        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 {
+        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 && layout == Layout::Nchw {
             let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
             let d = layout::transpose_gpu(
                 ctx,
@@ -73,7 +74,7 @@ pub(super) fn build(
         let shape = if s[2] == 1 && s[3] == 1 {
             vec![full[0], s[1]]
         } else {
-            vec![full[0], s[1], s[2], s[3]]
+            layout.dims([full[0], s[1], s[2], s[3]]).to_vec()
         };
         outputs.push(Output {
             src,
