@@ -40,7 +40,7 @@
 use super::Tolerance;
 use crate::device::{make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::graph::{conv_out_len, Padding};
+use crate::graph::Padding;
 use crate::shaders::Shader;
 
 /// Declared tolerance of the GPU conv against the CPU reference, for
@@ -165,91 +165,50 @@ impl Conv2dParams {
         }
     }
 
-    /// Output spatial size (OH, OW), by the IR's
-    /// [`conv_out_len`]. Errors when the
-    /// window does not fit.
-    pub fn out_hw(&self) -> Result<[usize; 2]> {
-        let oh = conv_out_len(
-            self.in_h,
-            self.padding.top,
-            self.padding.bottom,
-            self.kernel[0],
-            self.stride[0],
-            self.dilation[0],
-        );
-        let ow = conv_out_len(
-            self.in_w,
-            self.padding.left,
-            self.padding.right,
-            self.kernel[1],
-            self.stride[1],
-            self.dilation[1],
-        );
-        match (oh, ow) {
-            (Some(oh), Some(ow)) => Ok([oh, ow]),
-            _ => Err(Error::Shape {
-                node: "conv2d".into(),
-                expected: format!(
-                    "padded input of at least {}×{}",
-                    self.dilation[0] * self.kernel[0].saturating_sub(1) + 1,
-                    self.dilation[1] * self.kernel[1].saturating_sub(1) + 1
-                ),
-                actual: format!(
-                    "{}×{}",
-                    self.in_h + self.padding.top + self.padding.bottom,
-                    self.in_w + self.padding.left + self.padding.right
-                ),
-            }),
+    /// The graph node these parameters launch (its attributes; the
+    /// epilogue's batchnorm and branch scale are not the kernel's concern).
+    pub fn node(&self) -> crate::graph::Conv2d {
+        crate::graph::Conv2d {
+            out_channels: self.out_channels,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: self.groups,
+            bias: false,
+            bn: None,
+            out_scale: 1.0,
+            residual: self.residual_scale,
+            relu: self.relu,
         }
     }
 
-    /// Checks the invariants (nonzero sizes, groups divide channels, the
-    /// output channel range fits). `node` names the conv in the error.
+    /// Output spatial size (OH, OW), by the IR's shape arithmetic
+    /// ([`crate::graph::Conv2d::output_shape`], [`crate::graph::conv_out_len`]). Errors
+    /// when the attributes are invalid or the window does not fit.
+    pub fn out_hw(&self) -> Result<[usize; 2]> {
+        let input = [self.batch, self.in_channels, self.in_h, self.in_w];
+        let [_, _, oh, ow] = self.node().output_shape("conv2d", input)?;
+        Ok([oh, ow])
+    }
+
+    /// Checks the invariants: the IR's (nonzero sizes, groups divide the
+    /// channels, the window fits) and the output channel range fitting the
+    /// output tensor. `node` names the conv in the error.
     pub fn validate(&self, node: &str) -> Result<()> {
-        let bad = |m: String| {
-            Err(Error::Graph {
-                node: node.into(),
-                message: m,
-            })
-        };
-        if self.batch == 0 || self.in_channels == 0 || self.in_h == 0 || self.in_w == 0 {
-            return bad(format!(
-                "zero-sized input {}×{}×{}×{}",
-                self.batch, self.in_channels, self.in_h, self.in_w
-            ));
-        }
-        if self.out_channels == 0 || self.kernel.contains(&0) || self.stride.contains(&0) {
-            return bad("zero out_channels, kernel or stride".into());
-        }
-        if self.dilation.contains(&0) || self.groups == 0 {
-            return bad("zero dilation or groups".into());
-        }
-        if !self.in_channels.is_multiple_of(self.groups)
-            || !self.out_channels.is_multiple_of(self.groups)
-        {
-            return bad(format!(
-                "groups={} must divide in_channels={} and out_channels={}",
-                self.groups, self.in_channels, self.out_channels
-            ));
-        }
+        let input = [self.batch, self.in_channels, self.in_h, self.in_w];
+        self.node().output_shape(node, input)?;
         if self.out_c_offset + self.out_channels > self.out_c_total {
-            return bad(format!(
-                "output channels {}..{} exceed the output tensor's {} channels",
-                self.out_c_offset,
-                self.out_c_offset + self.out_channels,
-                self.out_c_total
-            ));
-        }
-        self.out_hw().map_err(|e| match e {
-            Error::Shape {
-                expected, actual, ..
-            } => Error::Shape {
+            return Err(Error::Graph {
                 node: node.into(),
-                expected,
-                actual,
-            },
-            e => e,
-        })?;
+                message: format!(
+                    "output channels {}..{} exceed the output tensor's {} channels",
+                    self.out_c_offset,
+                    self.out_c_offset + self.out_channels,
+                    self.out_c_total
+                ),
+            });
+        }
         Ok(())
     }
 

@@ -29,7 +29,7 @@
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::graph::{pool_out_len, PoolKind};
+use crate::graph::PoolKind;
 use crate::shaders::Shader;
 
 /// Declared tolerance: max is exact; an average sums at most k·k terms (or
@@ -151,70 +151,38 @@ impl PoolParams {
         }
     }
 
-    /// Output spatial size (OH, OW), by the IR's
-    /// [`pool_out_len`].
-    pub fn out_hw(&self) -> Result<[usize; 2]> {
-        let oh = pool_out_len(
-            self.in_h,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-            self.ceil_mode,
-        );
-        let ow = pool_out_len(
-            self.in_w,
-            self.kernel[1],
-            self.stride[1],
-            self.padding[1],
-            self.ceil_mode,
-        );
-        match (oh, ow) {
-            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok([oh, ow]),
-            _ => Err(Error::Shape {
-                node: "pool".into(),
-                expected: format!(
-                    "input of at least {}×{} (window minus padding)",
-                    self.kernel[0].saturating_sub(2 * self.padding[0]),
-                    self.kernel[1].saturating_sub(2 * self.padding[1])
-                ),
-                actual: format!("{}×{}", self.in_h, self.in_w),
-            }),
+    /// The graph node these parameters launch.
+    pub fn node(&self) -> crate::graph::Pool {
+        crate::graph::Pool {
+            kind: self.kind,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            ceil_mode: self.ceil_mode,
+            count_include_pad: self.count_include_pad,
         }
     }
 
-    /// Checks the invariants; `node` names the pool in the error.
+    /// Output spatial size (OH, OW), by the IR's shape arithmetic
+    /// ([`crate::graph::Pool::output_shape`], [`crate::graph::pool_out_len`]).
+    pub fn out_hw(&self) -> Result<[usize; 2]> {
+        let input = [self.batch, self.channels, self.in_h, self.in_w];
+        let [_, _, oh, ow] = self.node().output_shape("pool", input)?;
+        Ok([oh, ow])
+    }
+
+    /// Checks the invariants: the IR's (nonzero sizes, padding at most
+    /// half the window, the window fits) and the output channel range
+    /// fitting the output tensor. `node` names the pool in the error.
     pub fn validate(&self, node: &str) -> Result<()> {
-        let bad = |m: String| {
-            Err(Error::Graph {
-                node: node.into(),
-                message: m,
-            })
-        };
-        if self.batch == 0 || self.channels == 0 || self.in_h == 0 || self.in_w == 0 {
-            return bad("zero-sized input".into());
-        }
-        if self.kernel.contains(&0) || self.stride.contains(&0) {
-            return bad("zero window or stride".into());
-        }
-        if 2 * self.padding[0] > self.kernel[0] || 2 * self.padding[1] > self.kernel[1] {
-            return bad(format!(
-                "padding {:?} exceeds half the window {:?}",
-                self.padding, self.kernel
-            ));
-        }
+        let input = [self.batch, self.channels, self.in_h, self.in_w];
+        self.node().output_shape(node, input)?;
         if self.out_c_offset + self.channels > self.out_c_total {
-            return bad("output channel range exceeds the output tensor".into());
-        }
-        self.out_hw().map_err(|e| match e {
-            Error::Shape {
-                expected, actual, ..
-            } => Error::Shape {
+            return Err(Error::Graph {
                 node: node.into(),
-                expected,
-                actual,
-            },
-            e => e,
-        })?;
+                message: "output channel range exceeds the output tensor".into(),
+            });
+        }
         Ok(())
     }
 }
