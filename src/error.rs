@@ -84,6 +84,17 @@ impl fmt::Display for Error {
                 actual,
             } => write!(f, "node `{node}`: expected {expected}, got {actual}"),
             Error::Graph { node, message } => write!(f, "node `{node}`: {message}"),
+            // A host limit (`tensor::check_host_bytes`) names the tensor
+            // and the machine's memory, not a device limit.
+            Error::Limit {
+                node,
+                limit,
+                needed,
+                available,
+            } if limit.starts_with("host") => write!(
+                f,
+                "tensor `{node}`: needs {needed} bytes, more than the {limit} of {available} bytes"
+            ),
             Error::Limit {
                 node,
                 limit,
