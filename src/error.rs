@@ -84,8 +84,8 @@ impl fmt::Display for Error {
                 actual,
             } => write!(f, "node `{node}`: expected {expected}, got {actual}"),
             Error::Graph { node, message } => write!(f, "node `{node}`: {message}"),
-            // A host limit (`tensor::check_host_bytes`) names the tensor
-            // and the machine's memory, not a device limit.
+            // A host limit (`tensor::check_host_bytes`): `node` says what
+            // the bytes are for; the limit is the machine's memory.
             Error::Limit {
                 node,
                 limit,
@@ -93,7 +93,7 @@ impl fmt::Display for Error {
                 available,
             } if limit.starts_with("host") => write!(
                 f,
-                "tensor `{node}`: needs {needed} bytes, more than the {limit} of {available} bytes"
+                "{node}: needs {needed} bytes, more than the {limit} of {available} bytes"
             ),
             Error::Limit {
                 node,

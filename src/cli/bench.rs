@@ -68,12 +68,12 @@ pub fn synthetic_model(
     if is_onnx(&args.model) {
         let (_, io) = declared(&args.model)?;
         let shape = onnx_shape(command, &args.model, &io, batch, size)?;
-        return load_onnx(command, args, &shape);
+        return load_onnx(command, args, &io, &shape);
     }
     let info = zoo_info(args)?;
     let batch = batch.unwrap_or(1);
     let size = size.unwrap_or(info.default_size);
-    check_host_shape("input", &[batch, 3, size, size])?;
+    check_host_shape("tensor `input`", &[batch, 3, size, size])?;
     load_zoo(command, args, info, [batch, size, size], Some(1))
 }
 
@@ -121,7 +121,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     // Host memory first (the synthetic input and the outputs read back),
     // then the device's limits in the compile; the input is made last.
     check_host_shape(
-        &format!("input `{}`", model.input_name()),
+        &format!("tensor `{}`", model.input_name()),
         model.input_shape(),
     )?;
     check_host("outputs (read back to the host)", model.output_bytes()?)?;

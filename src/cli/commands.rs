@@ -322,7 +322,7 @@ pub fn model_for_input(
     if is_onnx(&args.model) {
         let (_, io) = declared(&args.model)?;
         let (_, x) = read_onnx_input(input_path, &io)?;
-        let model = load_onnx(command, args, &x.shape)?;
+        let model = load_onnx(command, args, &io, &x.shape)?;
         return Ok((model, x));
     }
     let info = zoo_info(args)?;
@@ -633,13 +633,16 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
                 vec![chunk, 3, c, c]
             }
         };
-        check_host_shape("input (the preprocessed images)", &[n.max(chunk), 3, c, c])?;
-        let mut model = load_onnx(cmd, &args.model, &shape(nhwc))?;
+        check_host_shape(
+            "tensor `input` (the preprocessed images)",
+            &[n.max(chunk), 3, c, c],
+        )?;
+        let mut model = load_onnx(cmd, &args.model, &io, &shape(nhwc))?;
         let nhwc_in = model.input_layout() == Layout::Nhwc;
         if nhwc_in != nhwc {
             // The declared dims read the other way round than the graph
             // uses them (symbolic channels): import for what it uses.
-            model = load_onnx(cmd, &args.model, &shape(nhwc_in))?;
+            model = load_onnx(cmd, &args.model, &io, &shape(nhwc_in))?;
         }
         (model, pre, nhwc_in, chunk, false)
     } else {
@@ -658,7 +661,7 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
             })?;
         let pre = flags.apply(base);
         let c = pre.crop;
-        check_host_shape("input (the preprocessed images)", &[n, 3, c, c])?;
+        check_host_shape("tensor `input` (the preprocessed images)", &[n, 3, c, c])?;
         let model = load_zoo(cmd, &args.model, info, [n, c, c], None)?;
         let transform = transform_input(cmd, args.transform_input, &info, &meta)?;
         (model, pre, false, n, transform)

@@ -44,8 +44,9 @@ pub fn is_onnx(model: &str) -> bool {
         || (models::info(model).is_err() && Path::new(model).is_file())
 }
 
-/// Refuses a host allocation of `bytes` for `what` that this machine
-/// cannot hold (one error naming the tensor, its bytes and the limit).
+/// Refuses a host allocation of `bytes` for `what` (in words: ``tensor
+/// `input` ``) that this machine cannot hold (one error naming it, its
+/// bytes and the limit).
 pub fn check_host(what: &str, bytes: u128) -> CliResult<()> {
     Ok(tensor::check_host_bytes(what, bytes)?)
 }
@@ -590,10 +591,15 @@ pub fn onnx_shape(
 }
 
 /// Imports the ONNX file `--model` for the input `shape` (its own rank
-/// and layout). The file carries its weights: `--weights` and
+/// and layout; `io` is its declared input, [`declared`]). The file carries its weights: `--weights` and
 /// `--synthetic-seed` are refused. The input's bytes are checked against
 /// the host's memory first.
-pub fn load_onnx(command: &str, args: &ModelArgs, shape: &[usize]) -> CliResult<Model> {
+pub fn load_onnx(
+    command: &str,
+    args: &ModelArgs,
+    io: &IoInfo,
+    shape: &[usize],
+) -> CliResult<Model> {
     let path = args.model.as_str();
     for (flag, given) in [
         ("--weights", args.weights.is_some()),
@@ -606,7 +612,7 @@ pub fn load_onnx(command: &str, args: &ModelArgs, shape: &[usize]) -> CliResult<
             ));
         }
     }
-    check_host_shape(&format!("input of {path}"), shape)?;
+    check_host_shape(&format!("input `{}` of {path}", io.name), shape)?;
     let (graph, weights, info) = onnx::load_with(path, &ImportOptions::new().input_shape(shape))?;
     let input_shape = info.inputs[0].shape.clone();
     Ok(Model {

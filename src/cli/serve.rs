@@ -41,7 +41,10 @@ pub fn serve(args: &ServeArgs) -> CliResult<()> {
         let info = zoo_info(&args.model)?;
         let size = args.size.unwrap_or(info.default_size);
         let max_batch = args.max_batch_size;
-        check_host_shape("input (warm-up batch)", &[max_batch, 3, size, size])?;
+        check_host_shape(
+            "tensor `input` (a whole batch, to warm up)",
+            &[max_batch, 3, size, size],
+        )?;
         let model = load_zoo(cmd, &args.model, info, [max_batch, size, size], None)?;
         // The head's width is the checkpoint's (a fine-tuned head).
         let classes = model.output_per_image()?;
@@ -108,16 +111,9 @@ fn onnx_model(args: &ServeArgs) -> CliResult<(Model, ModelSpec)> {
         Some(Dim::Fixed(b)) => Some(*b),
         _ => None,
     };
-    if let Some(b) = fixed_batch.filter(|&b| b != args.max_batch_size) {
-        eprintln!(
-            "resincept serve: input `{}` of {path} has a fixed batch of {b}: runs take 1 to {b} \
-             images (not --max-batch-size {})",
-            io.name, args.max_batch_size
-        );
-    }
     let batch = fixed_batch.is_none().then_some(args.max_batch_size);
     let shape = onnx_shape(cmd, path, &io, batch, args.size)?;
-    let model = load_onnx(cmd, &args.model, &shape)?;
+    let model = load_onnx(cmd, &args.model, &io, &shape)?;
     let info = model.onnx().expect("an ONNX model");
     let max_batch = shape[0];
     let [output] = info.outputs.as_slice() else {
@@ -160,5 +156,12 @@ fn onnx_model(args: &ServeArgs) -> CliResult<(Model, ModelSpec)> {
         },
         max_batch,
     };
+    if let Some(b) = fixed_batch.filter(|&b| b != args.max_batch_size) {
+        eprintln!(
+            "resincept serve: input `{}` of {path} has a fixed batch of {b}: runs take 1 to {b} \
+             images whatever --max-batch-size says",
+            io.name
+        );
+    }
     Ok((model, spec))
 }
