@@ -203,7 +203,7 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
     let (got, want) = if layers {
         (got, want)
     } else {
-        (model.from_gpu(got)?, model.from_cpu(want)?)
+        (model.outputs_of_gpu(got)?, model.outputs_of_cpu(want)?)
     };
 
     let name = model.name.as_str();

@@ -529,10 +529,9 @@ fn onnx_preprocess(
             io.name,
             io.dims
                 .as_ref()
-                .map_or("of no declared shape".to_string(), |d| format!(
-                    "{}",
+                .map_or("of no declared shape".to_string(), |d| {
                     resincept::onnx::fmt_dims(d)
-                ))
+                })
         )));
     }
     let nhwc = fixed(3) == Some(3) && fixed(1) != Some(3);

@@ -213,7 +213,7 @@ impl Model {
 
     /// The compiled graph's outputs (in [`Model::compile_options`]'
     /// layout) in the model's own shapes and layouts.
-    pub fn from_gpu(&self, outs: Vec<Tensor>) -> CliResult<Vec<Tensor>> {
+    pub fn outputs_of_gpu(&self, outs: Vec<Tensor>) -> CliResult<Vec<Tensor>> {
         let Kind::Onnx(info) = &self.kind else {
             return Ok(outs.into_iter().map(squeeze_logits).collect());
         };
@@ -235,7 +235,7 @@ impl Model {
 
     /// The CPU executor's outputs (NCHW) in the model's own shapes and
     /// layouts.
-    pub fn from_cpu(&self, outs: Vec<Tensor>) -> CliResult<Vec<Tensor>> {
+    pub fn outputs_of_cpu(&self, outs: Vec<Tensor>) -> CliResult<Vec<Tensor>> {
         match &self.kind {
             Kind::Zoo(_) => Ok(outs.into_iter().map(squeeze_logits).collect()),
             Kind::Onnx(info) => outs
@@ -338,8 +338,8 @@ impl Runner<'_> {
     pub fn run(&self, x: Tensor) -> CliResult<Vec<Tensor>> {
         let m = self.model;
         match &self.gpu {
-            None => m.from_cpu(cpu::run(&m.graph, &m.weights, &m.cpu_input(&x)?)?),
-            Some(compiled) => m.from_gpu(compiled.run(&m.gpu_input(x)?)?),
+            None => m.outputs_of_cpu(cpu::run(&m.graph, &m.weights, &m.cpu_input(&x)?)?),
+            Some(compiled) => m.outputs_of_gpu(compiled.run(&m.gpu_input(x)?)?),
         }
     }
 }
