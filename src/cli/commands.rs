@@ -750,3 +750,23 @@ fn check_labels(source: &str, labels: Vec<String>, classes: usize) -> CliResult<
     }
     Ok(labels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_std_and_resize_values() {
+        let want = Some([0.485, 0.456, 0.406]);
+        for s in ["0.485,0.456,0.406", "[0.485, 0.456, 0.406]", "0.485 0.456 0.406"] {
+            assert_eq!(three_numbers(s), want, "{s}");
+        }
+        for bad in ["1,2", "1,2,3,4", "a,b,c", "1,,2", "", "inf,1,1"] {
+            assert_eq!(three_numbers(bad), None, "{bad}");
+        }
+        assert_eq!(resize_value("none"), Some(None));
+        assert_eq!(resize_value(" 256 "), Some(Some(256)));
+        assert_eq!(resize_value("0"), None);
+        assert_eq!(resize_value("big"), None);
+    }
+}

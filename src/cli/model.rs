@@ -624,3 +624,95 @@ pub fn load_onnx(
         input_shape,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(dims: Vec<Dim>) -> IoInfo {
+        IoInfo {
+            name: "x".into(),
+            elem_type: 1,
+            dims: Some(dims),
+            shape: Vec::new(),
+            layout: Layout::Nchw,
+        }
+    }
+
+    fn sym(s: &str) -> Dim {
+        Dim::Symbolic(s.into())
+    }
+
+    fn err(r: CliResult<Vec<usize>>) -> (i32, String) {
+        let e = r.unwrap_err();
+        (e.exit_code(), e.to_string())
+    }
+
+    /// Dim 0 takes `--batch` (default 1), every other symbolic dim
+    /// `--size`; fixed dims are kept, and a flag that contradicts them is
+    /// a usage error naming it.
+    #[test]
+    fn onnx_shape_resolves_symbolic_dims_from_the_flags() {
+        use Dim::Fixed;
+        let shape = |dims, b, s| onnx_shape("bench", "m.onnx", &io(dims), b, s);
+        let nchw = vec![sym("N"), Fixed(3), sym("H"), sym("W")];
+        assert_eq!(
+            shape(nchw.clone(), None, Some(64)).unwrap(),
+            [1, 3, 64, 64]
+        );
+        assert_eq!(
+            shape(nchw.clone(), Some(4), Some(9)).unwrap(),
+            [4, 3, 9, 9]
+        );
+        let (code, e) = err(shape(nchw, Some(4), None));
+        assert_eq!(code, 2);
+        assert!(e.contains("`H`") && e.contains("--size"), "{e}");
+        // NHWC reads the same way: the fixed channels stay where they are.
+        let nhwc = vec![sym("batch"), sym("h"), sym("w"), Fixed(3)];
+        assert_eq!(shape(nhwc, Some(2), Some(5)).unwrap(), [2, 5, 5, 3]);
+        // Fixed dims: a contradicting --batch or --size is named; a
+        // --size the model has anyway is fine.
+        let fixed = vec![Fixed(1), Fixed(3), Fixed(224), Fixed(224)];
+        assert_eq!(
+            shape(fixed.clone(), None, Some(224)).unwrap(),
+            [1, 3, 224, 224]
+        );
+        assert_eq!(shape(fixed.clone(), Some(1), None).unwrap(), [1, 3, 224, 224]);
+        let (code, e) = err(shape(fixed.clone(), Some(8), None));
+        assert_eq!(code, 2);
+        assert!(e.contains("--batch 8") && e.contains("fixed batch of 1"), "{e}");
+        let (_, e) = err(shape(fixed, None, Some(64)));
+        assert!(e.contains("--size 64") && e.contains("[1, 3, 224, 224]"), "{e}");
+        // No declared shape: a failure (exit 1) saying why.
+        let mut none = io(Vec::new());
+        none.dims = None;
+        let (code, e) = err(onnx_shape("bench", "m.onnx", &none, None, Some(8)));
+        assert_eq!(code, 1);
+        assert!(e.contains("declares no shape"), "{e}");
+    }
+
+    /// The CPU executor's peak on a chain with a skip: while `b` is
+    /// computed, `x` (read again by the add), `a` and `b` are alive; the
+    /// outputs are copied out at the end.
+    #[test]
+    fn cpu_peak_follows_the_executors_lifetimes() {
+        let mut g = Graph::new();
+        let x = g.input("x", [1, 2, 4, 4]).unwrap();
+        let a = g.relu("a", x).unwrap();
+        let b = g.relu("b", a).unwrap();
+        let c = g.add("c", b, x).unwrap();
+        g.output(c);
+        let v = 2 * 4 * 4 * 4; // bytes of one value
+        // x, a, b alive at `b` (a dies after it); at `c`: x, b, c; then c
+        // is copied out (4 values' worth at most).
+        assert_eq!(cpu_peak_bytes(&g, [1, 2, 4, 4]).unwrap(), 3 * v as u128);
+        // At batch 3 every value triples.
+        assert_eq!(cpu_peak_bytes(&g, [3, 2, 4, 4]).unwrap(), 9 * v as u128);
+    }
+
+    #[test]
+    fn onnx_files_are_told_from_zoo_names() {
+        assert!(is_onnx("net.onnx") && is_onnx("dir/NET.ONNX"));
+        assert!(!is_onnx("resnet50") && !is_onnx("no_such_model"));
+    }
+}
