@@ -2458,3 +2458,78 @@ fn fine_tuned_head_from_the_checkpoint() {
     let d = got.max_abs_diff(&cpu).unwrap();
     assert!(d <= 1e-4 * cpu.max_abs(), "served vs CPU: {d}");
 }
+
+/// Outputs in both layouts from one model: the tf2onnx-style NHWC output
+/// `y` of `nhwc_output`, plus (added here) `r = Relu(c1)` of the conv's
+/// NCHW output. The GPU returns the NCHW one as compiled and the NHWC one
+/// permuted on the host; both executors give onnxruntime's `y`, and `r` is
+/// ReLU of `y`'s reference permuted to NCHW.
+#[test]
+fn onnx_mixed_output_layouts() {
+    use prost::Message;
+    use resincept::onnx::proto::{
+        ModelProto, NodeProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+    };
+    let dir = scratch("onnx_mixed");
+    let case = "extra/nhwc_output";
+    let bytes = std::fs::read(fixture_dir(case).join("model.onnx")).unwrap();
+    let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.node.push(NodeProto {
+        input: vec!["c1".into()],
+        output: vec!["r".into()],
+        name: "relu".into(),
+        op_type: "Relu".into(),
+        ..Default::default()
+    });
+    let dims = [2, 8, 6, 7].map(|d| resincept::onnx::proto::Dimension {
+        dim_value: Some(d),
+        ..Default::default()
+    });
+    g.output.push(ValueInfoProto {
+        name: "r".into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let model = dir.join("mixed.onnx");
+    std::fs::write(&model, m.encode_to_vec()).unwrap();
+    let (input, want) = onnx_case_input(&dir, case, "mixed", "x");
+    // r's reference: ReLU of onnxruntime's y (N, H, W, C) read as NCHW.
+    let y = want[0].to_tensor("y").unwrap();
+    let [n, h, w, c] = [2, 6, 7, 8];
+    let mut r = vec![0f32; y.len()];
+    for (i, v) in y.data.iter().enumerate() {
+        let (b, yy, xx, ch) = (i / (h * w * c), i / (w * c) % h, i / c % w, i % c);
+        r[((b * c + ch) * h + yy) * w + xx] = v.max(0.0);
+    }
+    let r = resincept::onnx::OnnxTensor::from_f32("r", vec![n, c, h, w], r).unwrap();
+    let devices: &[&str] = if gpu().is_some() {
+        &["cpu", "gpu"]
+    } else {
+        &["cpu"]
+    };
+    for device in devices {
+        let out = dir.join(format!("{device}.safetensors"));
+        let o = run_command(path_str(&model), &input, &out, &["--device", device])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{device}: {}", text(&o.stderr));
+        for (name, want) in [("y", &want[0]), ("r", &r)] {
+            let got = weights::read_tensor(&out, name).unwrap();
+            onnx_common::compare(
+                &format!("{device} `{name}`"),
+                &got.data,
+                &got.shape,
+                want,
+                NODE_TOL,
+            )
+            .unwrap();
+        }
+    }
+}

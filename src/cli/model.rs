@@ -656,14 +656,8 @@ mod tests {
         use Dim::Fixed;
         let shape = |dims, b, s| onnx_shape("bench", "m.onnx", &io(dims), b, s);
         let nchw = vec![sym("N"), Fixed(3), sym("H"), sym("W")];
-        assert_eq!(
-            shape(nchw.clone(), None, Some(64)).unwrap(),
-            [1, 3, 64, 64]
-        );
-        assert_eq!(
-            shape(nchw.clone(), Some(4), Some(9)).unwrap(),
-            [4, 3, 9, 9]
-        );
+        assert_eq!(shape(nchw.clone(), None, Some(64)).unwrap(), [1, 3, 64, 64]);
+        assert_eq!(shape(nchw.clone(), Some(4), Some(9)).unwrap(), [4, 3, 9, 9]);
         let (code, e) = err(shape(nchw, Some(4), None));
         assert_eq!(code, 2);
         assert!(e.contains("`H`") && e.contains("--size"), "{e}");
@@ -677,12 +671,21 @@ mod tests {
             shape(fixed.clone(), None, Some(224)).unwrap(),
             [1, 3, 224, 224]
         );
-        assert_eq!(shape(fixed.clone(), Some(1), None).unwrap(), [1, 3, 224, 224]);
+        assert_eq!(
+            shape(fixed.clone(), Some(1), None).unwrap(),
+            [1, 3, 224, 224]
+        );
         let (code, e) = err(shape(fixed.clone(), Some(8), None));
         assert_eq!(code, 2);
-        assert!(e.contains("--batch 8") && e.contains("fixed batch of 1"), "{e}");
+        assert!(
+            e.contains("--batch 8") && e.contains("fixed batch of 1"),
+            "{e}"
+        );
         let (_, e) = err(shape(fixed, None, Some(64)));
-        assert!(e.contains("--size 64") && e.contains("[1, 3, 224, 224]"), "{e}");
+        assert!(
+            e.contains("--size 64") && e.contains("[1, 3, 224, 224]"),
+            "{e}"
+        );
         // No declared shape: a failure (exit 1) saying why.
         let mut none = io(Vec::new());
         none.dims = None;
@@ -703,8 +706,8 @@ mod tests {
         let c = g.add("c", b, x).unwrap();
         g.output(c);
         let v = 2 * 4 * 4 * 4; // bytes of one value
-        // x, a, b alive at `b` (a dies after it); at `c`: x, b, c; then c
-        // is copied out (4 values' worth at most).
+                               // x, a, b alive at `b` (a dies after it); at `c`: x, b, c; then c
+                               // is copied out (4 values' worth at most).
         assert_eq!(cpu_peak_bytes(&g, [1, 2, 4, 4]).unwrap(), 3 * v as u128);
         // At batch 3 every value triples.
         assert_eq!(cpu_peak_bytes(&g, [3, 2, 4, 4]).unwrap(), 9 * v as u128);
