@@ -11,7 +11,8 @@ Weights come from one of:
   --pretrained       the library's pretrained weights (downloads them; run this
                      on your own machine, with network access)
   --state-dict PATH  a .pth/.pt file holding a state_dict (or a checkpoint
-                     dict with a "state_dict" / "model" entry)
+                     dict with a "state_dict" / "model" entry); a fine-tuned
+                     head of another width (a 10-class fc) is built as such
   neither            the library's random initialisation (useful for shapes only)
 
 The file's metadata records the model, library, dtype and source; the
@@ -51,14 +52,29 @@ MODELS.update({name: "timm" for name in TIMM})
 DTYPES = ["f32", "f16", "bf16"]
 
 
-def build_model(name, pretrained):
-    """The model `name`, eval mode, with library weights if `pretrained`."""
+# Each family's classifier, as its state_dict names it (resincept's
+# ModelInfo::head): a fine-tuned checkpoint's class count is its first dim.
+HEAD_KEYS = ["fc.weight", "last_linear.weight", "classif.weight", "head.fc.weight"]
+
+
+def classes_in(state_dict):
+    """The class count of a checkpoint's classifier, or None without one."""
+    for key in HEAD_KEYS:
+        if key in state_dict:
+            return int(state_dict[key].shape[0])
+    return None
+
+
+def build_model(name, pretrained, num_classes=None):
+    """The model `name`, eval mode, with library weights if `pretrained`;
+    with a `num_classes`-wide classifier when given (a fine-tuned head)."""
     library = MODELS[name]
+    extra = {} if num_classes is None else {"num_classes": num_classes}
     if library == "torchvision":
         import torchvision
 
         ctor = getattr(torchvision.models, name)
-        kwargs = {"weights": "DEFAULT" if pretrained else None}
+        kwargs = {"weights": "DEFAULT" if pretrained else None, **extra}
         if name == "inception_v3":
             # torchvision's pretrained inception_v3 requires the training-only
             # auxiliary head (AuxLogits.*); without weights, build the plain
@@ -70,7 +86,7 @@ def build_model(name, pretrained):
     else:
         import timm
 
-        model = timm.create_model(name, pretrained=pretrained)
+        model = timm.create_model(name, pretrained=pretrained, **extra)
     return model.eval()
 
 
@@ -150,14 +166,17 @@ def main(argv=None):
 
     dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
 
-    model = build_model(args.model, args.pretrained)
-    if args.state_dict:
-        sd = load_state_dict_file(args.state_dict)
+    sd = load_state_dict_file(args.state_dict) if args.state_dict else None
+    # A fine-tuned checkpoint (a 10-class fc, say) builds a head of its width.
+    model = build_model(args.model, args.pretrained, classes_in(sd) if sd is not None else None)
+    if sd is not None:
         # an inception_v3 checkpoint may or may not carry the aux head
         if args.model == "inception_v3" and any(k.startswith("AuxLogits.") for k in sd):
             import torchvision
 
-            model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
+            model = torchvision.models.inception_v3(
+                weights=None, aux_logits=True, init_weights=False, num_classes=classes_in(sd) or 1000
+            ).eval()
         # strict: a checkpoint for another model fails here, naming the keys
         model.load_state_dict(sd, strict=True)
 

@@ -84,6 +84,17 @@ impl fmt::Display for Error {
                 actual,
             } => write!(f, "node `{node}`: expected {expected}, got {actual}"),
             Error::Graph { node, message } => write!(f, "node `{node}`: {message}"),
+            // A host limit (`tensor::check_host_bytes`): `node` says what
+            // the bytes are for; the limit is the machine's memory.
+            Error::Limit {
+                node,
+                limit,
+                needed,
+                available,
+            } if limit.starts_with("host") => write!(
+                f,
+                "{node}: needs {needed} bytes, more than the {limit} of {available} bytes"
+            ),
             Error::Limit {
                 node,
                 limit,

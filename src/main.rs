@@ -3,20 +3,27 @@
 //! ```text
 //! resincept info
 //! resincept models
-//! resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE --output FILE [--device gpu|cpu]
-//! resincept classify IMAGE... --model NAME --weights FILE [--top K] [--device gpu|cpu]
-//! resincept bench --model NAME [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]
-//! resincept check --model NAME [--batch N] [--size S | --input FILE] [--weights FILE | --synthetic-seed N] [--layers]
-//! resincept serve --model NAME (--weights FILE | --synthetic-seed N) [--max-batch-size N] [--http-port P] [--grpc-port P] ...
+//! resincept run --model NAME|FILE.onnx [--weights FILE | --synthetic-seed N] --input FILE --output FILE [--device gpu|cpu]
+//! resincept classify IMAGE... --model NAME|FILE.onnx [--weights FILE] [--mean M,M,M] [--std S,S,S] [--resize N|none] [--crop C] [--interpolation bilinear|bicubic] [--labels FILE] [--top K] [--device gpu|cpu]
+//! resincept bench --model NAME|FILE.onnx [--batch N] [--size S] [--iters N] [--precision f32] [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]
+//! resincept check --model NAME|FILE.onnx [--batch N] [--size S | --input FILE] [--weights FILE | --synthetic-seed N] [--layers | --expect FILE]
+//! resincept serve --model NAME|FILE.onnx [--weights FILE | --synthetic-seed N] [--max-batch-size N] [--http-port P] [--grpc-port P] ...
 //! resincept completions bash|zsh|fish|elvish|powershell
 //! ```
+//!
+//! `--model` is a zoo name (`resincept models`) or an ONNX file, which
+//! carries its weights and keeps its own input and output names, shapes
+//! and layouts (`run` reads the input tensor under the model's input name
+//! or `input` and writes each output under its own name). A zoo
+//! checkpoint's classifier sets the head's width (a fine-tuned head).
 //!
 //! Contract: on success, exit status 0 and results on stdout (progress on
 //! stderr). On failure, exactly one line `error: …` on stderr naming the
 //! file, key, flag or limit at fault, and status 2 for a bad command line
-//! or 1 for anything else. The binary never shows a panic message: should
-//! a bug panic, the hook prints one `error: internal error …` line and the
-//! status is 101.
+//! or 1 for anything else; that includes sizes no host or device can hold,
+//! which are refused before anything is allocated. The binary never shows
+//! a panic message: should a bug panic, the hook prints one `error:
+//! internal error …` line and the status is 101.
 
 mod cli;
 

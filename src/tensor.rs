@@ -141,8 +141,8 @@ pub fn nhwc_to_nchw(src: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
     out
 }
 
-/// Refuses a host allocation of `bytes` for `what` (a tensor named by the
-/// caller) that this machine cannot reasonably hold: more than the memory
+/// Refuses a host allocation of `bytes` for `what` (what the bytes are
+/// for, in words: ``tensor `input` ``) that this machine cannot reasonably hold: more than the memory
 /// the operating system reports available (Linux: `MemAvailable` of
 /// `/proc/meminfo`), or more than an address space allows. Call it with
 /// sizes that come from a user (a batch, an image size, a file's or a

@@ -453,6 +453,56 @@ pub fn read_tensor(path: impl AsRef<Path>, name: &str) -> Result<Tensor> {
     view_to_tensor(name, view.dtype(), view.shape(), view.data())
 }
 
+/// Reads the first of the tensors `names` that a safetensors file holds (a
+/// model's input under its own name or under `input`), converted to f32.
+/// Returns the name found and the tensor. None of them present is
+/// [`Error::Weights`] naming every candidate and the tensors the file
+/// has; a tensor that is not floating point (F32, F16, BF16 or F64) is
+/// [`Error::Weights`] naming its dtype; an unreadable or malformed file is
+/// [`Error::Io`].
+pub fn read_input_tensor(path: impl AsRef<Path>, names: &[&str]) -> Result<(String, Tensor)> {
+    let path = path.as_ref();
+    let bytes = read_file(path)?;
+    let origin = path.display().to_string();
+    let st = deserialize(&bytes, &origin)?;
+    let Some((name, view)) = names
+        .iter()
+        .find_map(|n| st.tensor(n).ok().map(|v| (n.to_string(), v)))
+    else {
+        let mut has: Vec<String> = st.names().into_iter().map(|n| format!("`{n}`")).collect();
+        has.sort();
+        let want: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+        return Err(Error::Weights {
+            key: names.first().copied().unwrap_or_default().to_string(),
+            message: format!(
+                "{origin} has no tensor {} (it has {})",
+                want.join(" or "),
+                if has.is_empty() {
+                    "none".to_string()
+                } else {
+                    has.join(", ")
+                }
+            ),
+        });
+    };
+    if !matches!(
+        view.dtype(),
+        Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64
+    ) {
+        return Err(Error::Weights {
+            key: name,
+            message: format!(
+                "{origin}: dtype {:?} (shape {:?}); the model takes floating-point input \
+                 (F32, or F16, BF16, F64 converted to f32)",
+                view.dtype(),
+                view.shape()
+            ),
+        });
+    }
+    let t = view_to_tensor(&name, view.dtype(), view.shape(), view.data())?;
+    Ok((name, t))
+}
+
 /// The string metadata (`__metadata__`) of a safetensors file; empty when the
 /// file has none. An unreadable or malformed file is [`Error::Io`].
 pub fn read_metadata(path: impl AsRef<Path>) -> Result<HashMap<String, String>> {

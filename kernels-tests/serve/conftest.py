@@ -66,14 +66,17 @@ def http_get(port, path, timeout=10):
 class Server:
     """A `resincept serve` process and what was seen while it started."""
 
-    def __init__(self, name, *flags):
+    def __init__(self, name, *flags, model=None):
+        """`model`: the model flags (default: the zoo MODEL at SIZE with
+        synthetic weights, seed SEED)."""
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"resincept-serve-{name}-{os.getpid()}.log"
         self.log = open(self.log_path, "wb")
+        if model is None:
+            model = ["--model", MODEL, "--size", str(SIZE), "--synthetic-seed", SEED]
         cmd = [
-            str(BIN), "serve", "--model", MODEL, "--size", str(SIZE),
-            "--synthetic-seed", SEED,
+            str(BIN), "serve", *model,
             "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
             *flags,
         ]

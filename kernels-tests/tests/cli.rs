@@ -11,7 +11,10 @@
 //! GPU cases print `SKIP: no GPU adapter` without an adapter, and fail
 //! instead under `RESINCEPT_REQUIRE_GPU=1` (as CI runs).
 
+mod onnx_common;
+
 use kernels_tests::gpu;
+use onnx_common::{fixture_dir, read_pbs, NODE_TOL};
 use resincept::models::{self, MODEL_NAMES};
 use resincept::weights::{self, Weights};
 use resincept::Tensor;
@@ -536,8 +539,8 @@ fn unknown_command_no_command_and_unknown_flag_print_usage() {
     }
 }
 
-/// `serve` refuses what the engine cannot do yet with one line, before
-/// opening a port or touching the GPU.
+/// `serve` refuses what the engine cannot do yet, and what it cannot
+/// find, with one line, before opening a port or touching the GPU.
 #[test]
 fn serve_refuses_what_it_cannot_serve_yet() {
     assert_error(
@@ -553,8 +556,8 @@ fn serve_refuses_what_it_cannot_serve_yet() {
         &["--precision f16", "no f16 path yet"],
     );
     assert_error(
-        &["serve", "--model", "net.onnx", "--synthetic-seed", "1"],
-        &["net.onnx", "ONNX files is not implemented yet"],
+        &["serve", "--model", "net.onnx"],
+        &["net.onnx", "No such file"],
     );
     assert_error(
         &["serve", "--model", "resnet18"],
@@ -1102,6 +1105,8 @@ fn bench_json_has_every_key() {
         "arena_bytes",
         "values_bytes",
         "lower_bound_bytes",
+        "weight_bytes",
+        "device_bytes",
         "flops",
         "latency_ms_median",
         "latency_ms_min",
@@ -1121,8 +1126,7 @@ fn bench_json_has_every_key() {
     assert!(num("latency_ms_min") <= num("latency_ms_median"));
     assert!(num("latency_ms_median") <= num("latency_ms_max"));
     assert!(num("images_per_s") > 0.0);
-    assert!(num("lower_bound_bytes") <= num("arena_bytes"));
-    assert!(num("arena_bytes") <= num("values_bytes"));
+    assert_memory_keys(&m, line);
     assert_eq!(m["split_k"], Json::Str("auto".into()));
     assert_eq!(m["grouped_direct_max"], Json::Num(16.0));
 
@@ -1162,6 +1166,26 @@ fn bench_json_has_every_key() {
     // nothing splits; a large one splits at least what `on` (256) does.
     assert_eq!(split_run("1").0, 0.0);
     assert!(split_run("4096").0 >= split);
+}
+
+/// `bench --json`'s memory keys agree with each other: the arena (every
+/// activation) and the weights are buffers the compiled graph owns, so
+/// each is at most `device_bytes`; the arena is within 1.1× of the
+/// liveness lower bound (issue 11's bar) and at most what no sharing
+/// would need.
+#[track_caller]
+fn assert_memory_keys(m: &HashMap<String, Json>, line: &str) {
+    let num = |k: &str| match &m[k] {
+        Json::Num(x) => *x,
+        other => panic!("{k} is not a number: {other:?} in {line}"),
+    };
+    let (arena, device, weights) = (num("arena_bytes"), num("device_bytes"), num("weight_bytes"));
+    assert!(arena > 0.0 && weights > 0.0, "{line}");
+    assert!(num("lower_bound_bytes") <= arena, "{line}");
+    assert!(arena <= 1.1 * num("lower_bound_bytes"), "{line}");
+    assert!(arena <= num("values_bytes"), "{line}");
+    assert!(arena <= device && weights <= device, "{line}");
+    assert!(arena + weights <= device, "{line}");
 }
 
 #[test]
@@ -1476,4 +1500,1036 @@ fn classify_takes_the_transform_from_the_weights() {
         &a.iter().map(String::as_str).collect::<Vec<_>>(),
         &["bad.safetensors", "preprocess_crop", "`big`"],
     );
+}
+
+// ---------------------------------------------------------------- ONNX files
+
+/// `fixtures/onnx/{case}/model.onnx` as the CLI takes it.
+fn onnx_model(case: &str) -> String {
+    path_str(&fixture_dir(case).join("model.onnx")).to_string()
+}
+
+/// A case's `test_data_set_0` (ONNX's layout): input 0 written to
+/// `dir/{tag}.in.safetensors` under `name`, and onnxruntime's outputs.
+fn onnx_case_input(
+    dir: &Path,
+    case: &str,
+    tag: &str,
+    name: &str,
+) -> (PathBuf, Vec<resincept::onnx::OnnxTensor>) {
+    let data = fixture_dir(case).join("test_data_set_0");
+    let x = read_pbs(&data, "input").unwrap().remove(0);
+    let path = dir.join(format!("{tag}.in.safetensors"));
+    save(&path, &[(name, &x.to_tensor(name).unwrap())]);
+    (path, read_pbs(&data, "output").unwrap())
+}
+
+/// The ONNX cases `run` is held to onnxruntime on: an NHWC (tf2onnx-style)
+/// input, an NHWC output, a softmax head, a symbolic batch, external data
+/// beside the model, and two outputs. Each runs on the CPU executor and
+/// (with an adapter) the GPU, its input read under the model's own input
+/// name or `input`, each output written under its own name; every output
+/// is compared with onnxruntime's within the node tests' tolerance.
+#[test]
+fn onnx_run_matches_onnxruntime() {
+    let dir = scratch("onnx_run");
+    let cases = [
+        ("extra/nhwc_tf2onnx", "x", &["y"][..]),
+        ("extra/nhwc_output", "input", &["y"][..]),
+        ("extra/bn_gap_fc_softmax", "x", &["y"][..]),
+        ("extra/symbolic_batch", "input", &["y"][..]),
+        ("extra/external_data", "x", &["y"][..]),
+        ("extra/shared_pending", "x", &["y1", "m"][..]),
+    ];
+    let devices: &[&str] = if gpu().is_some() {
+        &["cpu", "gpu"]
+    } else {
+        &["cpu"]
+    };
+    for (case, input_name, outputs) in cases {
+        let tag = case.rsplit('/').next().unwrap();
+        let (input, want) = onnx_case_input(&dir, case, tag, input_name);
+        for device in devices {
+            let out = dir.join(format!("{tag}.{device}.safetensors"));
+            let mut cmd = run_command(&onnx_model(case), &input, &out, &["--device", device]);
+            let o = cmd.output().unwrap();
+            assert!(o.status.success(), "{case} {device}: {}", text(&o.stderr));
+            for (k, name) in outputs.iter().enumerate() {
+                let got = weights::read_tensor(&out, name)
+                    .unwrap_or_else(|e| panic!("{case} {device}: {e}"));
+                onnx_common::compare(
+                    &format!("{case} on {device}, output `{name}`"),
+                    &got.data,
+                    &got.shape,
+                    &want[k],
+                    NODE_TOL,
+                )
+                .unwrap();
+            }
+            let meta = weights::read_metadata(&out).unwrap();
+            assert_eq!(meta["model"], onnx_model(case));
+            assert!(meta["device"].starts_with(device), "{meta:?}");
+        }
+    }
+}
+
+/// A whole exported network (the slim torchvision ResNet-50, legacy
+/// exporter, symbolic batch) through `run` on the GPU: within
+/// 1e-3·max|logits| of onnxruntime with the same top-5, as the library's
+/// own model test holds it.
+#[test]
+fn onnx_run_exported_resnet50() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = scratch("onnx_run_r50");
+    let case = "models/resnet50_slim_legacy";
+    let (input, want) = onnx_case_input(&dir, case, "r50", "input");
+    let out = dir.join("out.safetensors");
+    let got = {
+        let o = run_command(&onnx_model(case), &input, &out, &[])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        weights::read_tensor(&out, "logits").unwrap()
+    };
+    let want = want[0].to_tensor("logits").unwrap();
+    assert_eq!(got.shape, want.shape);
+    let d = got.max_abs_diff(&want).unwrap();
+    assert!(d <= 1e-3 * want.max_abs(), "{d} vs max {}", want.max_abs());
+    let top5 = |t: &Tensor| -> Vec<usize> {
+        let p: Vec<f64> = t.data.iter().map(|&v| v as f64).collect();
+        resincept::imagenet::top_k(&p, 5)
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect()
+    };
+    assert_eq!(top5(&got), top5(&want));
+}
+
+/// `check` on ONNX models: NHWC in and out (the GPU takes and gives NHWC,
+/// the CPU executor gets the host's permute), layer by layer, a symbolic
+/// batch from `--batch`, the input from a file under the model's input
+/// name; flags that contradict the model's fixed dims are usage errors
+/// naming the flag.
+#[test]
+fn onnx_check_compares_gpu_with_cpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let m = onnx_model("extra/nhwc_output");
+    let out = assert_ok(&["check", "--model", &m]);
+    assert!(out.contains("input 2×6×7×3 (NHWC)"), "{out}");
+    assert!(out.contains("ok: all 1 outputs within tolerance"), "{out}");
+    let out = assert_ok(&["check", "--model", &m, "--layers"]);
+    assert!(out.contains("within tolerance"), "{out}");
+
+    let m = onnx_model("extra/symbolic_batch");
+    let out = assert_ok(&["check", "--model", &m, "--batch", "3"]);
+    assert!(out.contains("input 3×3×8×8"), "{out}");
+    let dir = scratch("onnx_check");
+    let (input, _) = onnx_case_input(&dir, "extra/symbolic_batch", "sym", "x");
+    let out = assert_ok(&["check", "--model", &m, "--input", path_str(&input)]);
+    assert!(out.contains("input 2×3×8×8"), "{out}");
+    let line = assert_error(
+        &["check", "--model", &m, "--size", "16"],
+        &[
+            "--size 16",
+            "`x`",
+            "[batch, 3, 8, 8]",
+            "usage: resincept check",
+        ],
+    );
+    assert!(line.contains("leave out --size"), "{line}");
+    let fixed = onnx_model("extra/nhwc_tf2onnx");
+    assert_error(
+        &["check", "--model", &fixed, "--batch", "2"],
+        &["--batch 2", "fixed batch of 1"],
+    );
+    assert_eq!(
+        resincept(&["check", "--model", &fixed, "--batch", "2"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+/// `bench --json` on an imported network: its own input shape (symbolic
+/// batch from `--batch`), the zoo ResNet-50's 57 dispatches, and memory
+/// keys that agree with each other.
+#[test]
+fn onnx_bench_json() {
+    if gpu().is_none() {
+        return;
+    }
+    let m = onnx_model("models/resnet50_slim_legacy");
+    let out = assert_ok(&[
+        "bench", "--model", &m, "--batch", "2", "--iters", "1", "--warmup", "0", "--json",
+    ]);
+    let line = out.trim();
+    let Json::Obj(o) = parse_json(line).unwrap() else {
+        panic!("not an object: {line}");
+    };
+    assert_eq!(o["model"], Json::Str(m.clone()));
+    assert_eq!(o["batch"], Json::Num(2.0));
+    assert_eq!(o["size"], Json::Num(97.0));
+    assert_eq!(
+        o["input_shape"],
+        Json::Arr([2.0, 3.0, 97.0, 97.0].map(Json::Num).to_vec())
+    );
+    assert_eq!(o["input_layout"], Json::Str("NCHW".into()));
+    assert_eq!(o["dispatches"], Json::Num(57.0), "{line}");
+    assert_memory_keys(&o, line);
+}
+
+/// A PNG of random pixels (seeded), `w × h`.
+fn noise_png(path: &Path, w: u32, h: u32, seed: u64) {
+    let rgb: Vec<u8> = kernels_tests::rand_vec(seed, (w * h * 3) as usize)
+        .iter()
+        .map(|v| ((v.abs() * 255.0) as u32).min(255) as u8)
+        .collect();
+    std::fs::write(path, png_rgb(w, h, &rgb)).unwrap();
+}
+
+/// The rows `classify` prints for one image: (probability %, class, name).
+fn classify_rows(out: &str, image: &str) -> Vec<(f64, usize, String)> {
+    out.lines()
+        .skip_while(|l| !l.ends_with(image))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let p: f64 = f.next().unwrap().trim_end_matches('%').parse().unwrap();
+            let c: usize = f.next().unwrap().parse().unwrap();
+            (p, c, f.collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
+/// `classify` with an ONNX classifier (the slim ResNet-50 export, 100
+/// classes, input 97×97): the preprocessing comes from the flags or the
+/// model's `metadata_props`, the class names from `--labels` or the
+/// metadata; its top classes and probabilities are those of `run` on the
+/// same preprocessed tensor (the library's transform, tested against PIL
+/// and torchvision elsewhere), softmaxed. Without mean, std or resize the
+/// error names the flag needed.
+#[test]
+fn onnx_classify_with_flags_and_metadata() {
+    let dir = scratch("onnx_classify");
+    let img = dir.join("noise.png");
+    noise_png(&img, 130, 110, 3);
+    let labels = dir.join("labels.txt");
+    let names: Vec<String> = (0..100).map(|i| format!("thing {i}")).collect();
+    std::fs::write(&labels, names.join("\n") + "\n").unwrap();
+    let m = onnx_model("models/resnet50_slim_legacy");
+    let i = path_str(&img);
+    let flags = [
+        "--mean",
+        "0.485,0.456,0.406",
+        "--std",
+        "0.229,0.224,0.225",
+        "--resize",
+        "110",
+        "--interpolation",
+        "bicubic",
+    ];
+    let mut args = vec![
+        "classify", i, "--model", &m, "--device", "cpu", "--top", "3",
+    ];
+    args.extend(flags);
+    let out = assert_ok(&[&args[..], &["--labels", path_str(&labels)]].concat());
+    assert!(
+        out.contains("input 97x97 (resize 110 bicubic, centre crop 97, mean [0.485, 0.456, 0.406] std [0.229, 0.224, 0.225])"),
+        "{out}"
+    );
+    let rows = classify_rows(&out, "noise.png");
+    assert_eq!(rows.len(), 3, "{out}");
+
+    // The same through `run`.
+    let pre = resincept::preprocess::Preprocess {
+        resize: Some(110),
+        interpolation: resincept::preprocess::Interpolation::Bicubic,
+        crop: 97,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+    let x = pre.batch(&[&img]).unwrap();
+    let input = input_file(&dir, &x);
+    let out_file = dir.join("logits.safetensors");
+    let mut cmd = run_command(&m, &input, &out_file, &["--device", "cpu"]);
+    let logits = {
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        weights::read_tensor(&out_file, "logits").unwrap()
+    };
+    let probs = resincept::imagenet::softmax(&logits.data);
+    let top = resincept::imagenet::top_k(&probs, 3);
+    for ((p, c, name), (want_c, want_p)) in rows.iter().zip(&top) {
+        assert_eq!(c, want_c, "{out}");
+        assert_eq!(name, &format!("thing {c}"));
+        assert!((p - want_p * 100.0).abs() <= 1e-3, "{p} vs {want_p}");
+    }
+
+    // Without labels: class indices. A wrong count of labels is an error.
+    let out = assert_ok(&args);
+    assert!(classify_rows(&out, "noise.png")[0].2.starts_with("class "));
+    std::fs::write(&labels, "a\nb\n").unwrap();
+    assert_error(
+        &[&args[..], &["--labels", path_str(&labels)]].concat(),
+        &["labels.txt", "2 labels", "100 classes"],
+    );
+
+    // Missing settings name their flag.
+    assert_error(
+        &["classify", i, "--model", &m, "--device", "cpu"],
+        &["metadata_props has no `mean`", "--mean"],
+    );
+    assert_error(
+        &[&args[..4], &flags[..4]].concat(),
+        &["no `resize`", "--resize N (or --resize none)"],
+    );
+    assert_error(
+        &[&args[..], &["--crop", "64"]].concat(),
+        &["crop 64 (from --crop)", "[batch, 3, 97, 97]"],
+    );
+    assert_error(
+        &["classify", i, "--model", &m, "--mean", "1,2"],
+        &["--mean needs three numbers", "`1,2`"],
+    );
+
+    // The same settings from the model's metadata_props.
+    let with_meta = dir.join("with_meta.onnx");
+    write_with_metadata(
+        &fixture_dir("models/resnet50_slim_legacy").join("model.onnx"),
+        &with_meta,
+        &[
+            ("mean", "[0.485, 0.456, 0.406]"),
+            ("std", "0.229 0.224 0.225"),
+            ("resize", "110"),
+            ("crop", "97"),
+            ("interpolation", "bicubic"),
+            ("labels", &(names.join("\n") + "\n")),
+        ],
+    );
+    let out = assert_ok(&[
+        "classify",
+        i,
+        "--model",
+        path_str(&with_meta),
+        "--device",
+        "cpu",
+        "--top",
+        "3",
+    ]);
+    let meta_rows = classify_rows(&out, "noise.png");
+    assert_eq!(meta_rows, rows, "{out}");
+    // A flag beats the metadata; a malformed entry is named.
+    let out = assert_ok(&[
+        "classify",
+        i,
+        "--model",
+        path_str(&with_meta),
+        "--device",
+        "cpu",
+        "--resize",
+        "none",
+    ]);
+    assert!(out.contains("no resize, centre crop 97"), "{out}");
+    let bad = dir.join("bad_meta.onnx");
+    write_with_metadata(&with_meta, &bad, &[("std", "0.2,zero,0.2")]);
+    assert_error(
+        &["classify", i, "--model", path_str(&bad), "--device", "cpu"],
+        &["bad_meta.onnx", "metadata_props `std`", "give the flag"],
+    );
+}
+
+/// Copies the ONNX file `from` to `to` with `entries` set in its
+/// `metadata_props` (replacing entries of the same key).
+fn write_with_metadata(from: &Path, to: &Path, entries: &[(&str, &str)]) {
+    use prost::Message;
+    use resincept::onnx::proto::{ModelProto, StringStringEntryProto};
+    let mut m = ModelProto::decode(std::fs::read(from).unwrap().as_slice()).unwrap();
+    for (k, v) in entries {
+        m.metadata_props.retain(|e| e.key != *k);
+        m.metadata_props.push(StringStringEntryProto {
+            key: k.to_string(),
+            value: v.to_string(),
+        });
+    }
+    std::fs::write(to, m.encode_to_vec()).unwrap();
+}
+
+/// Copies the ONNX file `from` to `to` with its (first) graph input
+/// declared with `dims`.
+fn write_with_input_dims(from: &Path, to: &Path, dims: &[i64]) {
+    use prost::Message;
+    use resincept::onnx::proto::ModelProto;
+    let mut m = ModelProto::decode(std::fs::read(from).unwrap().as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let shape = g.input[0]
+        .r#type
+        .as_mut()
+        .and_then(|t| t.tensor_type.as_mut())
+        .and_then(|t| t.shape.as_mut())
+        .unwrap();
+    assert_eq!(shape.dim.len(), dims.len());
+    for (d, &v) in shape.dim.iter_mut().zip(dims) {
+        d.dim_value = Some(v);
+        d.dim_param = None;
+    }
+    std::fs::write(to, m.encode_to_vec()).unwrap();
+}
+
+/// What the CLI must refuse of ONNX models and their inputs, each with one
+/// `error:` line naming the file, node or tensor, exit status 1, never a
+/// panic: an unsupported operator, a truncated file, a file that is not
+/// ONNX, a missing external data file, an input of the wrong shape or
+/// dtype, an old opset, two runtime inputs; and (a usage error) weights
+/// flags for a file that carries its own.
+#[test]
+fn onnx_refusals() {
+    let dir = scratch("onnx_refusals");
+    let (input, _) = onnx_case_input(&dir, "extra/conv_bias", "conv", "x");
+    let out = dir.join("out.safetensors");
+    let run = |model: &str, input: &Path| -> Vec<String> {
+        [
+            "run",
+            "--model",
+            model,
+            "--input",
+            path_str(input),
+            "--output",
+            path_str(&out),
+            "--device",
+            "cpu",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let check = |args: Vec<String>, needles: &[&str]| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_error(&a, needles);
+        assert_eq!(resincept(&a).status.code(), Some(1), "{a:?}");
+        assert!(!out.exists(), "no output on error");
+    };
+    let refuse = |f: &str| path_str(&fixture_dir("refuse").join(f)).to_string();
+    let small = dir.join("small.safetensors");
+    save(&small, &[("x", &Tensor::zeros(vec![1, 3, 8, 8]))]);
+    check(
+        run(&refuse("unsupported_op.onnx"), &small),
+        &["node `leaky`", "LeakyRelu", "opset 17", "not supported"],
+    );
+    for cmd in ["bench", "check"] {
+        check(
+            vec![cmd.into(), "--model".into(), refuse("unsupported_op.onnx")],
+            &["LeakyRelu", "not supported"],
+        );
+    }
+    check(
+        run(&refuse("old_opset.onnx"), &input),
+        &["old_opset.onnx", "opset 11"],
+    );
+    check(
+        run(&refuse("two_inputs.onnx"), &input),
+        &["2 runtime inputs", "`a`", "`b`"],
+    );
+    // Truncated, and not ONNX at all.
+    let model = fixture_dir("extra/conv_bias").join("model.onnx");
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = dir.join("cut.onnx");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    check(
+        run(path_str(&cut), &input),
+        &["cut.onnx", "not a valid ONNX model"],
+    );
+    let text_file = dir.join("notes.onnx");
+    std::fs::write(&text_file, "these are my notes, not a model\n").unwrap();
+    check(
+        run(path_str(&text_file), &input),
+        &["notes.onnx", "not a valid ONNX model"],
+    );
+    check(
+        run(path_str(&dir.join("nowhere.onnx")), &input),
+        &["nowhere.onnx"],
+    );
+    // External data missing beside the model.
+    let ext = dir.join("ext");
+    std::fs::create_dir_all(&ext).unwrap();
+    std::fs::copy(
+        fixture_dir("extra/external_data").join("model.onnx"),
+        ext.join("model.onnx"),
+    )
+    .unwrap();
+    let (ext_input, _) = onnx_case_input(&dir, "extra/external_data", "ext", "x");
+    check(
+        run(path_str(&ext.join("model.onnx")), &ext_input),
+        &["weights.bin", "external data of tensor `W`"],
+    );
+    // Inputs of the wrong shape, the wrong dtype, or under another name.
+    let m = path_str(&model).to_string();
+    let wrong = dir.join("wrong.safetensors");
+    save(&wrong, &[("x", &Tensor::zeros(vec![2, 5, 9, 12]))]);
+    check(
+        run(&m, &wrong),
+        &[
+            "`x`",
+            "[2, 5, 9, 12]",
+            "does not match the declared [2, 5, 9, 11]",
+        ],
+    );
+    let ints = dir.join("ints.safetensors");
+    let st = safetensors::serialize(
+        [(
+            "x",
+            safetensors::tensor::TensorView::new(
+                safetensors::Dtype::I64,
+                vec![2, 5, 9, 11],
+                &[0u8; 990 * 8],
+            )
+            .unwrap(),
+        )],
+        None,
+    )
+    .unwrap();
+    std::fs::write(&ints, st).unwrap();
+    check(
+        run(&m, &ints),
+        &["input `x`", "ints.safetensors", "I64", "floating-point"],
+    );
+    let other = dir.join("other.safetensors");
+    save(&other, &[("image", &Tensor::zeros(vec![2, 5, 9, 11]))]);
+    check(run(&m, &other), &["no tensor `x` or `input`", "`image`"]);
+    // The file carries its weights.
+    let mut a = run(&m, &input);
+    a.extend(["--synthetic-seed".into(), "1".into()]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    assert_error(&a, &["--synthetic-seed", "carries its own weights"]);
+    assert_eq!(resincept(&a).status.code(), Some(2));
+    // `serve` takes one output.
+    check(
+        vec![
+            "serve".into(),
+            "--model".into(),
+            onnx_model("extra/shared_pending"),
+        ],
+        &["2 outputs", "y1, m", "one"],
+    );
+}
+
+/// Issue 11's "memory the host cannot have": sizes from the command line
+/// or a model that no host or device can hold are one error naming the
+/// tensor, its bytes and the limit, exit status 1, before anything is
+/// allocated (these used to abort with a backtrace, exit 134).
+#[test]
+fn memory_the_host_cannot_have() {
+    // resnet50 at 100000×100000: the input alone is 1.2e11 bytes; at batch
+    // 100000 (224×224) 6.0e10. Whichever check sees it first (the host's
+    // memory, or on a machine that has that much, the device's buffer
+    // limit), the line names the input and its bytes.
+    let available = host_available_bytes();
+    for (flag, value, bytes) in [
+        ("--size", "100000", 120_000_000_000u64),
+        ("--batch", "100000", 60_211_200_000),
+    ] {
+        if available.is_none_or(|a| a >= bytes) {
+            eprintln!("SKIP: resnet50 {flag} {value}: this host has {available:?} bytes available");
+            continue;
+        }
+        for cmd in ["bench", "check"] {
+            let args = [cmd, "--model", "resnet50", flag, value];
+            assert_error(
+                &args,
+                &[
+                    "tensor `input`: ",
+                    &format!("needs {bytes} bytes"),
+                    "host memory available (MemAvailable)",
+                ],
+            );
+            assert_eq!(resincept(&args).status.code(), Some(1));
+        }
+    }
+    let dir = scratch("memory");
+    let img = dir.join("a.png");
+    gradient_png(&img, 8, 8);
+    assert_error(
+        &[
+            "classify",
+            path_str(&img),
+            "--model",
+            "resnet18",
+            "--synthetic-seed",
+            "1",
+            "--crop",
+            "200000",
+        ],
+        &["input", "480000000000 bytes", "host memory"],
+    );
+    // An ONNX model whose dims are absurd: declared, or from the flags.
+    let absurd = dir.join("absurd.onnx");
+    write_with_input_dims(
+        &fixture_dir("extra/conv_bias").join("model.onnx"),
+        &absurd,
+        &[1, 5, 100_000, 100_000],
+    );
+    for cmd in ["bench", "check", "serve"] {
+        let args = [cmd, "--model", path_str(&absurd)];
+        assert_error(
+            &args,
+            &["input `x` of", "absurd.onnx", "200000000000 bytes"],
+        );
+        assert_eq!(resincept(&args).status.code(), Some(1));
+    }
+    let r50 = onnx_model("models/resnet50_slim_legacy");
+    assert_error(
+        &["bench", "--model", &r50, "--batch", "100000"],
+        &["`input`", "11290800000 bytes"],
+    );
+    // The device's limits (made small here) are checked by the compile,
+    // before any device object exists: one line naming the node and limit.
+    if gpu().is_some() {
+        let o = command()
+            .args(["bench", "--model", CIFAR, "--size", "512", "--json"])
+            .env("RESINCEPT_MAX_STORAGE_BINDING", "600000")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        let lines = own_stderr(&o);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("error: node `")
+                && lines[0].contains("max_storage_buffer_binding_size"),
+            "{lines:?}"
+        );
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, where there is one.
+fn host_available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+// ---------------------------------------------------------------- serve, run as a client would
+
+/// A `resincept serve` process on free loopback ports, killed when dropped.
+struct Served {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT` of its HTTP front end.
+    http: String,
+    log: Vec<String>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `resincept serve ARGS` on ports 0 and waits (up to 5 minutes: a
+/// loaded machine compiles slowly) until it says it is ready.
+fn serve_start(args: &[&str]) -> Served {
+    use std::io::BufRead;
+    let mut child = command()
+        .arg("serve")
+        .args(args)
+        .args(["--http-port", "0", "--grpc-port", "0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut served = Served {
+        child,
+        http: String::new(),
+        log: Vec::new(),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("serve {args:?} not ready: {:?}", served.log));
+        if let Some(at) = line.split("HTTP on http://").nth(1) {
+            served.http = at.split(',').next().unwrap().to_string();
+        }
+        let ready = line.contains(": ready (");
+        served.log.push(line);
+        if ready {
+            return served;
+        }
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`); returns status and body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// `POST /v2/models/NAME/infer` of `x` as input `input`; returns the
+/// first output's name, shape and data.
+fn infer(served: &Served, model: &str, input: &str, x: &Tensor) -> (String, Vec<usize>, Vec<f32>) {
+    let data: Vec<String> = x.data.iter().map(|v| format!("{v:e}")).collect();
+    let body = format!(
+        r#"{{"inputs":[{{"name":"{input}","shape":{:?},"datatype":"FP32","data":[{}]}}]}}"#,
+        x.shape,
+        data.join(",")
+    );
+    let (status, text) = http(
+        &served.http,
+        "POST",
+        &format!("/v2/models/{model}/infer"),
+        &body,
+    );
+    assert_eq!(status, 200, "{text}");
+    let Json::Obj(m) = parse_json(&text).unwrap() else {
+        panic!("{text}")
+    };
+    let Json::Arr(outs) = &m["outputs"] else {
+        panic!("{text}")
+    };
+    let Json::Obj(o) = &outs[0] else {
+        panic!("{text}")
+    };
+    let nums = |v: &Json| -> Vec<f64> {
+        match v {
+            Json::Arr(a) => a
+                .iter()
+                .map(|x| match x {
+                    Json::Num(n) => *n,
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let Json::Str(name) = &o["name"] else {
+        panic!("{text}")
+    };
+    let shape = nums(&o["shape"]).iter().map(|&d| d as usize).collect();
+    let data = nums(&o["data"]).iter().map(|&d| d as f32).collect();
+    (name.clone(), shape, data)
+}
+
+/// The metadata a v2 client reads: (input name, shape), (output name,
+/// shape), shapes with -1 for the batch.
+fn served_metadata(served: &Served, model: &str) -> ((String, Vec<f64>), (String, Vec<f64>)) {
+    let (status, text) = http(&served.http, "GET", &format!("/v2/models/{model}"), "");
+    assert_eq!(status, 200, "{text}");
+    let Json::Obj(m) = parse_json(&text).unwrap() else {
+        panic!("{text}")
+    };
+    let first = |k: &str| -> (String, Vec<f64>) {
+        let Json::Arr(a) = &m[k] else {
+            panic!("{text}")
+        };
+        let Json::Obj(t) = &a[0] else {
+            panic!("{text}")
+        };
+        let (Json::Str(name), Json::Arr(shape)) = (&t["name"], &t["shape"]) else {
+            panic!("{text}")
+        };
+        let shape = shape
+            .iter()
+            .map(|d| match d {
+                Json::Num(n) => *n,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        (name.clone(), shape)
+    };
+    (first("inputs"), first("outputs"))
+}
+
+/// `serve --model m.onnx` advertises the model's own names and shapes
+/// (NHWC as the model takes it), under the file's stem or `--name`, and
+/// answers with onnxruntime's output: the tf2onnx-style NHWC model (fixed
+/// batch 1), and a symbolic-batch model batched up to `--max-batch-size`.
+#[test]
+fn onnx_serve_takes_the_models_own_names_and_layout() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = scratch("onnx_serve");
+    let served = serve_start(&["--model", &onnx_model("extra/nhwc_tf2onnx")]);
+    let ((input, in_shape), (output, out_shape)) = served_metadata(&served, "model");
+    assert_eq!(
+        (input.as_str(), in_shape),
+        ("x", vec![-1.0, 9.0, 11.0, 3.0])
+    );
+    assert_eq!((output.as_str(), out_shape), ("y", vec![-1.0, 5.0]));
+    let data = fixture_dir("extra/nhwc_tf2onnx").join("test_data_set_0");
+    let x = read_pbs(&data, "input").unwrap()[0].to_tensor("x").unwrap();
+    let want = &read_pbs(&data, "output").unwrap()[0];
+    let (name, shape, got) = infer(&served, "model", "x", &x);
+    assert_eq!(name, "y");
+    onnx_common::compare("served nhwc_tf2onnx", &got, &shape, want, NODE_TOL).unwrap();
+    drop(served);
+
+    let served = serve_start(&[
+        "--model",
+        &onnx_model("extra/symbolic_batch"),
+        "--name",
+        "convnet",
+        "--max-batch-size",
+        "2",
+    ]);
+    let ((_, in_shape), (_, out_shape)) = served_metadata(&served, "convnet");
+    assert_eq!(in_shape, vec![-1.0, 3.0, 8.0, 8.0]);
+    assert_eq!(out_shape, vec![-1.0, 8.0, 8.0, 8.0]);
+    let (input, want) = onnx_case_input(&dir, "extra/symbolic_batch", "sym", "x");
+    let x = weights::read_tensor(&input, "x").unwrap();
+    let (name, shape, got) = infer(&served, "convnet", "x", &x);
+    assert_eq!(name, "y");
+    onnx_common::compare("served symbolic_batch", &got, &shape, &want[0], NODE_TOL).unwrap();
+}
+
+/// A fine-tuned zoo checkpoint: a torchvision-keyed ResNet-50 whose `fc`
+/// has 10 classes (synthetic weights stored in F16, as a checkpoint may
+/// be). The head width comes from the checkpoint in `run` (GPU and CPU
+/// agree), `classify` (with `--labels`, else class indices: not CIFAR-10's
+/// names, which belong to the CIFAR nets' own heads), `check`, `bench` and
+/// `serve` (which advertises 10 outputs and answers as `run` does).
+#[test]
+fn fine_tuned_head_from_the_checkpoint() {
+    let dir = scratch("fine_tuned");
+    let g = models::build_with("resnet50", &models::Options::new(1, 32, 32).classes(10)).unwrap();
+    let w = Weights::from_synthetic(1, &g.param_specs());
+    assert_eq!(w.get("fc.weight").unwrap().shape, vec![10, 2048]);
+    let ckpt = dir.join("ft.safetensors");
+    {
+        let halves: Vec<(String, Vec<usize>, Vec<u8>)> = w
+            .iter()
+            .map(|(k, t)| {
+                let bytes = t
+                    .data
+                    .iter()
+                    .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+                    .collect();
+                (k.to_string(), t.shape.clone(), bytes)
+            })
+            .collect();
+        let views = halves.iter().map(|(k, shape, b)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F16, shape.clone(), b)
+                .unwrap();
+            (k.as_str(), v)
+        });
+        std::fs::write(&ckpt, safetensors::serialize(views, None).unwrap()).unwrap();
+    }
+    let c = path_str(&ckpt);
+    let x = weights::synthetic_input(5, &[2, 3, 32, 32]);
+    let input = input_file(&dir, &x);
+    let run = |device: &str| -> Tensor {
+        let out = dir.join(format!("{device}.safetensors"));
+        let cmd = run_command(
+            "resnet50",
+            &input,
+            &out,
+            &["--weights", c, "--device", device],
+        );
+        run_ok(cmd, &out)
+    };
+    let cpu = run("cpu");
+    assert_eq!(cpu.shape, vec![2, 10]);
+    assert!(cpu.data.iter().all(|v| v.is_finite()));
+
+    let img = dir.join("a.png");
+    noise_png(&img, 40, 36, 9);
+    let labels = dir.join("labels.txt");
+    let names = [
+        "ant", "bee", "cod", "dog", "eel", "fox", "gnu", "hen", "ibis", "jay",
+    ];
+    std::fs::write(&labels, names.join("\n")).unwrap();
+    let classify = |extra: &[&str]| {
+        let args = [
+            &[
+                "classify",
+                path_str(&img),
+                "--model",
+                "resnet50",
+                "--weights",
+                c,
+                "--crop",
+                "32",
+                "--resize",
+                "36",
+                "--device",
+                "cpu",
+                "--top",
+                "10",
+            ][..],
+            extra,
+        ]
+        .concat();
+        classify_rows(&assert_ok(&args), "a.png")
+    };
+    let rows = classify(&["--labels", path_str(&labels)]);
+    assert_eq!(rows.len(), 10);
+    for (_, k, name) in &rows {
+        assert_eq!(name, names[*k]);
+    }
+    let rows = classify(&[]);
+    for (_, k, name) in &rows {
+        assert_eq!(name, &format!("class {k}"));
+    }
+
+    if gpu().is_none() {
+        return;
+    }
+    let g = run("gpu");
+    assert_eq!(g.shape, vec![2, 10]);
+    let d = g.max_abs_diff(&cpu).unwrap();
+    assert!(d <= 1e-4 * cpu.max_abs(), "GPU vs CPU: {d}");
+    let out = assert_ok(&[
+        "check",
+        "--model",
+        "resnet50",
+        "--weights",
+        c,
+        "--size",
+        "32",
+    ]);
+    assert!(
+        out.contains("[1, 10]") && out.contains("ok: all 1 outputs"),
+        "{out}"
+    );
+    let out = assert_ok(&[
+        "bench",
+        "--model",
+        "resnet50",
+        "--weights",
+        c,
+        "--size",
+        "32",
+        "--iters",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    assert!(out.contains(&format!("\"weights\":\"file:{c}\"")), "{out}");
+
+    let served = serve_start(&[
+        "--model",
+        "resnet50",
+        "--weights",
+        c,
+        "--size",
+        "32",
+        "--max-batch-size",
+        "2",
+        "--name",
+        "ft",
+    ]);
+    let ((input, in_shape), (output, out_shape)) = served_metadata(&served, "ft");
+    assert_eq!(
+        (input.as_str(), in_shape),
+        ("input", vec![-1.0, 3.0, 32.0, 32.0])
+    );
+    assert_eq!((output.as_str(), out_shape), ("output", vec![-1.0, 10.0]));
+    let (_, shape, got) = infer(&served, "ft", "input", &x);
+    assert_eq!(shape, vec![2, 10]);
+    let got = Tensor::new(shape, got).unwrap();
+    let d = got.max_abs_diff(&cpu).unwrap();
+    assert!(d <= 1e-4 * cpu.max_abs(), "served vs CPU: {d}");
+}
+
+/// Outputs in both layouts from one model: the tf2onnx-style NHWC output
+/// `y` of `nhwc_output`, plus (added here) `r = Relu(c1)` of the conv's
+/// NCHW output. The GPU returns the NCHW one as compiled and the NHWC one
+/// permuted on the host; both executors give onnxruntime's `y`, and `r` is
+/// ReLU of `y`'s reference permuted to NCHW.
+#[test]
+fn onnx_mixed_output_layouts() {
+    use prost::Message;
+    use resincept::onnx::proto::{
+        ModelProto, NodeProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
+    };
+    let dir = scratch("onnx_mixed");
+    let case = "extra/nhwc_output";
+    let bytes = std::fs::read(fixture_dir(case).join("model.onnx")).unwrap();
+    let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.node.push(NodeProto {
+        input: vec!["c1".into()],
+        output: vec!["r".into()],
+        name: "relu".into(),
+        op_type: "Relu".into(),
+        ..Default::default()
+    });
+    let dims = [2, 8, 6, 7].map(|d| resincept::onnx::proto::Dimension {
+        dim_value: Some(d),
+        ..Default::default()
+    });
+    g.output.push(ValueInfoProto {
+        name: "r".into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(TensorShapeProto { dim: dims.to_vec() }),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let model = dir.join("mixed.onnx");
+    std::fs::write(&model, m.encode_to_vec()).unwrap();
+    let (input, want) = onnx_case_input(&dir, case, "mixed", "x");
+    // r's reference: ReLU of onnxruntime's y (N, H, W, C) read as NCHW.
+    let y = want[0].to_tensor("y").unwrap();
+    let [n, h, w, c] = [2, 6, 7, 8];
+    let mut r = vec![0f32; y.len()];
+    for (i, v) in y.data.iter().enumerate() {
+        let (b, yy, xx, ch) = (i / (h * w * c), i / (w * c) % h, i / c % w, i % c);
+        r[((b * c + ch) * h + yy) * w + xx] = v.max(0.0);
+    }
+    let r = resincept::onnx::OnnxTensor::from_f32("r", vec![n, c, h, w], r).unwrap();
+    let devices: &[&str] = if gpu().is_some() {
+        &["cpu", "gpu"]
+    } else {
+        &["cpu"]
+    };
+    for device in devices {
+        let out = dir.join(format!("{device}.safetensors"));
+        let o = run_command(path_str(&model), &input, &out, &["--device", device])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{device}: {}", text(&o.stderr));
+        for (name, want) in [("y", &want[0]), ("r", &r)] {
+            let got = weights::read_tensor(&out, name).unwrap();
+            onnx_common::compare(
+                &format!("{device} `{name}`"),
+                &got.data,
+                &got.shape,
+                want,
+                NODE_TOL,
+            )
+            .unwrap();
+        }
+    }
 }

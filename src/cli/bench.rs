@@ -9,9 +9,13 @@
 //! of GPU timestamp times (each dispatch in its own pass, so their sum is
 //! above the end-to-end latency).
 
-use super::commands::{build, bytes, gpu_context, model, weights_for};
+use super::commands::{bytes, gpu_context};
+use super::model::{
+    check_host, check_host_shape, declared, is_onnx, load_onnx, load_zoo, onnx_shape, zoo_info,
+    Model,
+};
 use super::{out, usage, BenchArgs, CliError, CliResult};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, LayerTime, SplitK};
+use resincept::exec::gpu::{CompiledGraph, LayerTime, SplitK};
 use resincept::kernels::conv2d;
 use resincept::weights;
 use std::io::{IsTerminal, Write};
@@ -50,12 +54,32 @@ fn aggregate(layers: &[LayerTime]) -> Vec<(String, &'static str, f64, u64)> {
 /// How many profile rows the table shows (JSON has them all).
 const PROFILE_ROWS: usize = 30;
 
+/// The model `bench` and `check` run on a synthetic input: a zoo model at
+/// `--batch` (default 1) and `--size` (default its own), an ONNX model at
+/// its static shape with symbolic dims from `--batch` / `--size`. The
+/// input's bytes are checked against the host's memory before any weight
+/// is loaded or synthesised.
+pub fn synthetic_model(
+    command: &str,
+    args: &super::ModelArgs,
+    batch: Option<usize>,
+    size: Option<usize>,
+) -> CliResult<Model> {
+    if is_onnx(&args.model) {
+        let (_, io) = declared(&args.model)?;
+        let shape = onnx_shape(command, &args.model, &io, batch, size)?;
+        return load_onnx(command, args, &io, &shape);
+    }
+    let info = zoo_info(args)?;
+    let batch = batch.unwrap_or(1);
+    let size = size.unwrap_or(info.default_size);
+    check_host_shape("tensor `input`", &[batch, 3, size, size])?;
+    load_zoo(command, args, info, [batch, size, size], Some(1))
+}
+
 /// `resincept bench`.
 pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let cmd = "bench";
-    let info = model(&args.model)?;
-    let batch = args.batch;
-    let size = args.size.unwrap_or(info.default_size);
     let iters = args.iters;
     let warmup = args.warmup;
     match args.precision.as_deref() {
@@ -88,11 +112,19 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         .unwrap_or(conv2d::DIRECT_MAX_CHANNELS_PER_GROUP);
     let json = args.json;
     let profile = args.profile;
-    let graph = build(&info, batch, size, size)?;
-    let (weights, weights_desc) = weights_for(cmd, &args.model, &info, &graph, Some(1))?;
-    let input_shape = [batch, 3, size, size];
-    let macs = graph.macs(input_shape)?;
-    let input = weights::synthetic_input(weights::DEFAULT_SEED, &input_shape);
+    let model = synthetic_model(cmd, &args.model, args.batch, args.size)?;
+    let name = model.name.as_str();
+    let weights_desc = model.weights_desc.as_str();
+    let ir_input = model.ir_input_shape();
+    let [batch, _, height, width] = ir_input;
+    let macs = model.graph.macs(ir_input)?;
+    // Host memory first (the synthetic input and the outputs read back),
+    // then the device's limits in the compile; the input is made last.
+    check_host_shape(
+        &format!("tensor `{}`", model.input_name()),
+        model.input_shape(),
+    )?;
+    check_host("outputs (read back to the host)", model.output_bytes()?)?;
 
     let ctx = gpu_context()?;
     let adapter = ctx.info.name.clone();
@@ -104,9 +136,10 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let mut last_shown = Instant::now();
     let compiled = CompiledGraph::compile_with_progress(
         ctx.clone(),
-        &graph,
-        &weights,
-        &CompileOptions::new(batch, size, size)
+        &model.graph,
+        &model.weights,
+        &model
+            .compile_options()
             .with_split_k(split_k)
             .with_grouped_direct_max(grouped_direct),
         &mut |done, total| {
@@ -114,8 +147,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
                 last_shown = Instant::now();
                 let _ = write!(
                     std::io::stderr(),
-                    "\rcompiling {}: {done}/{total} nodes, {} pipelines",
-                    info.name,
+                    "\rcompiling {name}: {done}/{total} nodes, {} pipelines",
                     ctx.pipeline_count()
                 );
             }
@@ -128,13 +160,17 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         "{}compiled {}: {} nodes, {} dispatches ({} convs split along K), {} pipelines \
          in {compile_s:.2} s",
         if tty { "\r\x1b[2K" } else { "" },
-        info.name,
+        name,
         stats.nodes,
         stats.dispatches,
         stats.split_k_convs,
         stats.pipelines
     );
 
+    let input = model.gpu_input(weights::synthetic_input(
+        weights::DEFAULT_SEED,
+        model.input_shape(),
+    ))?;
     let _ = write!(std::io::stderr(), "warming up ({warmup} runs)...");
     for _ in 0..warmup {
         compiled.run(&input)?;
@@ -147,8 +183,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         times_ms.push(t.elapsed().as_secs_f64() * 1e3);
         if out.iter().any(|o| o.data.iter().any(|v| !v.is_finite())) {
             return Err(CliError::Failed(format!(
-                "model `{}` produced a non-finite output on {adapter}",
-                info.name
+                "model `{name}` produced a non-finite output on {adapter}"
             )));
         }
     }
@@ -170,9 +205,22 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
             o.insert(k.to_string(), v);
         };
         use serde_json::json;
-        set("model", json!(info.name));
+        set("model", json!(name));
         set("batch", json!(batch));
-        set("size", json!(size));
+        // Square inputs (every zoo model) give one number.
+        if height == width {
+            set("size", json!(height));
+        } else {
+            set("size", json!([height, width]));
+        }
+        set("input_shape", json!(model.input_shape()));
+        set(
+            "input_layout",
+            json!(match model.input_layout() {
+                resincept::tensor::Layout::Nchw => "NCHW",
+                resincept::tensor::Layout::Nhwc => "NHWC",
+            }),
+        );
         set("precision", json!("f32"));
         set("adapter", json!(adapter));
         set("backend", json!(backend));
@@ -194,6 +242,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         set("values_bytes", json!(stats.values_bytes));
         set("lower_bound_bytes", json!(stats.lower_bound_bytes));
         set("weight_bytes", json!(stats.weight_bytes));
+        set("device_bytes", json!(stats.device_bytes));
         set("flops", json!(stats.flops));
         set("macs", json!(macs));
         set("compile_s", finite(compile_s));
@@ -223,9 +272,10 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let mut s = format!(
         "{} on {adapter} ({backend}, {:?}), weights {weights_desc}\n\
          compile {compile_s:.2} s: {} dispatches ({} convs split along K, scratch {}), \
-         {} pipelines, activations {} (no sharing {}, lower bound {}), weights {}\n\
+         {} pipelines, activations {} (no sharing {}, lower bound {}), weights {}, \
+         all device buffers {}\n\
          {} timed runs after {warmup} warm-up; latency = upload + all dispatches + read-back\n\n",
-        info.name,
+        name,
         ctx.info.device_type,
         stats.dispatches,
         stats.split_k_convs,
@@ -235,6 +285,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         bytes(stats.values_bytes),
         bytes(stats.lower_bound_bytes),
         bytes(stats.weight_bytes),
+        bytes(stats.device_bytes),
         iters,
     );
     if stats.micro_batches > 1 {
@@ -247,16 +298,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         );
     }
     s += &table_header();
-    s += &table_row(
-        info.name,
-        batch,
-        size,
-        median,
-        min,
-        max,
-        images_per_s,
-        gflops,
-    );
+    s += &table_row(name, batch, height, median, min, max, images_per_s, gflops);
     if profile {
         match &rows {
             None => {

@@ -17,14 +17,15 @@
 //! PyTorch on the user's own GPU. The exit status is 1 when any compared
 //! output is out of tolerance.
 
-use super::commands::{
-    build, gpu_context, model, read_input, transform_input, weights_for, weights_metadata,
-};
+use super::bench::synthetic_model;
+use super::commands::{gpu_context, model_for_input, transform_input, weights_metadata};
+use super::model::{check_host, cpu_peak_bytes};
 use super::{out, usage, CheckArgs, CliError, CliResult};
 use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
+use resincept::exec::gpu::{CompiledGraph, TOLERANCE};
 use resincept::graph::{Graph, Op};
 use resincept::passes::{self, PassOptions};
+use resincept::tensor::Layout;
 use resincept::{preprocess, weights, Tensor};
 use std::time::Instant;
 
@@ -91,8 +92,9 @@ fn every_layer(graph: &Graph) -> CliResult<Graph> {
 /// `resincept check`.
 pub fn check(args: &CheckArgs) -> CliResult<()> {
     let cmd = "check";
-    let info = model(&args.model)?;
-    let mut input = match &args.input {
+    // The model, and the input when it comes from a file (a synthetic one
+    // is made after the memory checks and the compile).
+    let (model, file_input) = match &args.input {
         Some(path) => {
             if args.batch.is_some() || args.size.is_some() {
                 return Err(usage(
@@ -100,25 +102,33 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
                     "--input sets the batch and size; leave out --batch and --size",
                 ));
             }
-            read_input(path)?
+            let (model, x) = model_for_input(cmd, &args.model, path, Some(1))?;
+            (model, Some(x))
         }
-        None => {
-            let batch = args.batch.unwrap_or(1);
-            let size = args.size.unwrap_or(info.default_size);
-            weights::synthetic_input(weights::DEFAULT_SEED, &[batch, 3, size, size])
-        }
+        None => (
+            synthetic_model(cmd, &args.model, args.batch, args.size)?,
+            None,
+        ),
     };
-    let [n, _, h, w] = input.nchw()?;
-    let model_graph = build(&info, n, h, w)?;
-    let (weights, weights_desc) = weights_for(cmd, &args.model, &info, &model_graph, Some(1))?;
-    if transform_input(
-        cmd,
-        args.transform_input,
-        &info,
-        &weights_metadata(&args.model)?,
-    )? {
-        preprocess::inception_transform_input(&mut input)?;
-    }
+    let transform = match model.zoo() {
+        Some(info) => transform_input(
+            cmd,
+            args.transform_input,
+            info,
+            &weights_metadata(&args.model)?,
+        )?,
+        None if args.transform_input => {
+            return Err(usage(
+                cmd,
+                &format!(
+                    "--transform-input is torchvision's inception_v3 option; the ONNX model {} \
+                     has none",
+                    model.name
+                ),
+            ))
+        }
+        None => false,
+    };
     let layers = args.layers;
     let expect = match args.expect.as_deref() {
         Some(_) if layers => {
@@ -127,30 +137,88 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
                 "--expect compares the final output; leave out --layers",
             ))
         }
-        Some(path) => Some((path, weights::read_tensor(path, "output")?)),
+        Some(path) => {
+            let first = model.output_names().into_iter().next().unwrap_or_default();
+            let mut names = vec![first.as_str()];
+            if first != "output" {
+                names.push("output");
+            }
+            let (_, t) = weights::read_input_tensor(path, &names).map_err(|e| match e {
+                resincept::Error::Weights { key, message } => {
+                    CliError::Failed(format!("--expect: tensor `{key}`: {message}"))
+                }
+                other => other.into(),
+            })?;
+            Some((path, t))
+        }
         None => None,
     };
     let (graph, passes) = if layers {
-        (every_layer(&model_graph)?, PassOptions::none())
+        (every_layer(&model.graph)?, PassOptions::none())
     } else {
-        (model_graph, PassOptions::default())
+        (model.graph.clone(), PassOptions::default())
+    };
+    let ir_input = model.ir_input_shape();
+    // Host memory: what the CPU executor holds at once (with --layers,
+    // every layer) and the GPU's outputs read back.
+    check_host(
+        "activations of the CPU executor",
+        cpu_peak_bytes(&graph, ir_input)?,
+    )?;
+    let gpu_outputs = if layers {
+        cpu_peak_bytes(&graph, ir_input)?
+    } else {
+        model.output_bytes()?
+    };
+    check_host("outputs (read back to the host)", gpu_outputs)?;
+
+    let ctx = gpu_context()?;
+    // With --layers both sides compare IR values (NCHW); otherwise the
+    // model's outputs in its own layouts.
+    let mut opts = model.compile_options().with_passes(passes);
+    if layers {
+        opts = opts.with_output_layout(Layout::Nchw);
+    }
+    let compiled = CompiledGraph::compile(ctx.clone(), &graph, &model.weights, &opts)?;
+    let mut input = match file_input {
+        Some(x) => x,
+        None => weights::synthetic_input(weights::DEFAULT_SEED, model.input_shape()),
+    };
+    if transform {
+        preprocess::inception_transform_input(&mut input)?;
+    }
+
+    let t = Instant::now();
+    let want = cpu::run(&graph, &model.weights, &model.cpu_input(&input)?)?;
+    let cpu_s = t.elapsed().as_secs_f64();
+    let shown = input
+        .shape
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join("×");
+    let t = Instant::now();
+    let got = compiled.run(&model.gpu_input(input)?)?;
+    let gpu_s = t.elapsed().as_secs_f64();
+    let (got, want) = if layers {
+        (got, want)
+    } else {
+        (model.outputs_of_gpu(got)?, model.outputs_of_cpu(want)?)
     };
 
-    let t = Instant::now();
-    let want = cpu::run(&graph, &weights, &input)?;
-    let cpu_s = t.elapsed().as_secs_f64();
-    let ctx = gpu_context()?;
-    let opts = CompileOptions::new(n, h, w).with_passes(passes);
-    let compiled = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts)?;
-    let t = Instant::now();
-    let got = compiled.run(&input)?;
-    let gpu_s = t.elapsed().as_secs_f64();
-
+    let name = model.name.as_str();
     let mut s = format!(
-        "{} on {} ({:?}) against the CPU reference executor; weights {weights_desc}; \
-         input {n}×3×{h}×{w}\n\
+        "{name} on {} ({:?}) against the CPU reference executor; weights {}; input {shown}{}\n\
          CPU {cpu_s:.2} s, GPU {gpu_s:.3} s; tolerance |gpu − cpu| ≤ {} + {}·|cpu|\n\n",
-        info.name, ctx.info.name, ctx.info.backend, TOLERANCE.atol, TOLERANCE.rtol,
+        ctx.info.name,
+        ctx.info.backend,
+        model.weights_desc,
+        match model.input_layout() {
+            Layout::Nhwc => " (NHWC)",
+            Layout::Nchw => "",
+        },
+        TOLERANCE.atol,
+        TOLERANCE.rtol,
     );
     let (table, first_bad) = compare(&graph, &got, &want);
     s += &table;
@@ -168,11 +236,10 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
             }
         }
     }
-    if let Some(name) = first_bad {
+    if let Some(bad) = first_bad {
         out(&s)?;
         return Err(CliError::Failed(format!(
-            "{} on {}: GPU and CPU differ beyond tolerance, first at `{name}`{}",
-            info.name,
+            "{name} on {}: GPU and CPU differ beyond tolerance, first at `{bad}`{}",
             ctx.info.name,
             if layers {
                 ""
@@ -184,9 +251,8 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
     if let (Some((path, _)), false) = (&expect, off_reference.is_empty()) {
         out(&s)?;
         return Err(CliError::Failed(format!(
-            "{} on {}: {} output differs from `output` of {path} by more than \
+            "{name} on {}: {} output differs from `output` of {path} by more than \
              {EXPECT_REL_TOL:e} of its max|output|",
-            info.name,
             ctx.info.name,
             off_reference.join(" and ")
         )));

@@ -5,12 +5,13 @@
 //! Every check on user input happens before a GPU context is created, so
 //! a bad file or flag fails fast and the same way with or without a GPU.
 
+use super::model::{check_host_shape, declared, is_onnx, load_onnx, load_zoo, zoo_info, Model};
 use super::{usage, ClassifyArgs, CliError, CliResult, ModelArgs, RunArgs};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph};
-use resincept::graph::Graph;
-use resincept::models::{self, ModelInfo, Options};
-use resincept::preprocess::{self, Preprocess};
-use resincept::weights::{self, Weights};
+use resincept::models::{self, ModelInfo};
+use resincept::onnx::{Declared, Dim, IoInfo};
+use resincept::preprocess::{self, Interpolation, Preprocess};
+use resincept::tensor::{self, Layout};
+use resincept::weights;
 use resincept::{imagenet, Context, ContextOptions, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,72 +37,6 @@ pub fn device(command: &str, value: Option<&str>) -> CliResult<Device> {
     }
 }
 
-/// The [`ModelInfo`] of `--model`; an unknown name lists the known ones.
-pub fn model(args: &ModelArgs) -> CliResult<ModelInfo> {
-    Ok(models::info(&args.model)?)
-}
-
-/// Builds `info`'s graph for a `batch × 3 × height × width` input.
-pub fn build(info: &ModelInfo, batch: usize, height: usize, width: usize) -> CliResult<Graph> {
-    Ok(models::build_with(
-        info.name,
-        &Options::new(batch, height, width).classes(info.classes),
-    )?)
-}
-
-/// Where weights come from: `--weights FILE`, `--synthetic-seed N`, or
-/// `default_seed` when neither is given (`None`: one is required).
-/// Returns the weights, checked against the graph, and a description.
-pub fn weights_for(
-    command: &str,
-    args: &ModelArgs,
-    info: &ModelInfo,
-    graph: &Graph,
-    default_seed: Option<u64>,
-) -> CliResult<(Weights, String)> {
-    let specs = graph.param_specs();
-    let seed = synthetic_seed(command, args)?;
-    match (args.weights.as_deref(), seed) {
-        (Some(_), Some(_)) => Err(usage(
-            command,
-            "give either --weights or --synthetic-seed, not both",
-        )),
-        (Some(path), None) => {
-            let mut w = Weights::load_safetensors(path)?;
-            if info.name == "inception_v3" {
-                // torchvision's checkpoint carries the training-only
-                // auxiliary head; the inference graph has none.
-                let aux: Vec<String> = w
-                    .keys()
-                    .filter(|k| k.starts_with("AuxLogits."))
-                    .map(String::from)
-                    .collect();
-                for k in aux {
-                    w.remove(&k);
-                }
-            }
-            w.check(&specs).map_err(|e| {
-                CliError::Failed(format!("{path} does not fit model `{}`: {e}", info.name))
-            })?;
-            Ok((w, format!("file:{path}")))
-        }
-        (None, Some(seed)) => Ok((
-            Weights::from_synthetic(seed, &specs),
-            format!("{}:seed={seed}", weights::SYNTHETIC_VERSION),
-        )),
-        (None, None) => match default_seed {
-            Some(seed) => Ok((
-                Weights::from_synthetic(seed, &specs),
-                format!("{}:seed={seed}", weights::SYNTHETIC_VERSION),
-            )),
-            None => Err(usage(
-                command,
-                "missing --weights FILE (or --synthetic-seed N)",
-            )),
-        },
-    }
-}
-
 /// `--synthetic-seed`, parsed.
 pub fn synthetic_seed(command: &str, args: &ModelArgs) -> CliResult<Option<u64>> {
     match &args.synthetic_seed {
@@ -122,42 +57,6 @@ pub fn gpu_context() -> CliResult<Arc<Context>> {
             "{e} (or pass --device cpu where the command has it)"
         ))
     })?))
-}
-
-/// Runs `graph` on `input` on `device`; returns its outputs and a
-/// description of the device.
-pub fn execute(
-    device: Device,
-    graph: &Graph,
-    weights: &Weights,
-    input: &Tensor,
-) -> CliResult<(Vec<Tensor>, String)> {
-    match device {
-        Device::Cpu => Ok((
-            resincept::exec::cpu::run(graph, weights, input)?,
-            "cpu".into(),
-        )),
-        Device::Gpu => {
-            let ctx = gpu_context()?;
-            let desc = format!("gpu:{} ({:?})", ctx.info.name, ctx.info.backend);
-            let [n, _, h, w] = input.nchw()?;
-            let compiled =
-                CompiledGraph::compile(ctx, graph, weights, &CompileOptions::new(n, h, w))?;
-            Ok((compiled.run(input)?, desc))
-        }
-    }
-}
-
-/// `(N, K, 1, 1)` → `(N, K)`; other shapes unchanged.
-pub fn squeeze_logits(t: Tensor) -> Tensor {
-    if t.shape.len() == 4 && t.shape[2] == 1 && t.shape[3] == 1 {
-        Tensor {
-            shape: t.shape[..2].to_vec(),
-            data: t.data,
-        }
-    } else {
-        t
-    }
 }
 
 /// Reads and validates the `input` tensor of a `run` input file:
@@ -325,7 +224,7 @@ pub fn models() -> CliResult<()> {
     for name in models::MODEL_NAMES {
         let info = models::info(name)?;
         let s = info.default_size;
-        let g = build(&info, 1, s, s)?;
+        let g = models::build(name, 1, s)?;
         let macs = g.macs([1, 3, s, s])?;
         out += &format!(
             "{:<24} {:>10.2}M {:>8.2} {:>6} {:>7}  {}\n",
@@ -381,100 +280,497 @@ pub fn transform_input(
         .is_some_and(|v| matches!(v.as_str(), "true" | "True" | "1")))
 }
 
+/// `--transform-input` given for an ONNX model: a usage error (the option
+/// is torchvision's Inception-v3's).
+fn no_transform_for_onnx(command: &str, forced: bool, path: &str) -> CliResult<()> {
+    if forced {
+        return Err(usage(
+            command,
+            &format!(
+                "--transform-input is torchvision's inception_v3 option; the ONNX model {path} \
+                 has none (export the model with it instead)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads an ONNX model's input from a safetensors file: the tensor named
+/// as the model's input, or `input`.
+pub fn read_onnx_input(path: &str, io: &IoInfo) -> CliResult<(String, Tensor)> {
+    let mut names = vec![io.name.as_str()];
+    if io.name != weights::INPUT_KEY {
+        names.push(weights::INPUT_KEY);
+    }
+    weights::read_input_tensor(path, &names).map_err(|e| match e {
+        resincept::Error::Weights { key, message } => {
+            CliError::Failed(format!("input `{key}`: {message}"))
+        }
+        other => other.into(),
+    })
+}
+
+/// The model `run` and `check --input` run on the tensor of `input_path`:
+/// a zoo model at that tensor's batch and size, an ONNX model imported for
+/// that tensor's shape. Returns the model and the input.
+pub fn model_for_input(
+    command: &str,
+    args: &ModelArgs,
+    input_path: &str,
+    default_seed: Option<u64>,
+) -> CliResult<(Model, Tensor)> {
+    if is_onnx(&args.model) {
+        let (_, io) = declared(&args.model)?;
+        let (_, x) = read_onnx_input(input_path, &io)?;
+        let model = load_onnx(command, args, &io, &x.shape)?;
+        return Ok((model, x));
+    }
+    let info = zoo_info(args)?;
+    let x = read_input(input_path)?;
+    let [n, _, h, w] = x.nchw()?;
+    let model = load_zoo(command, args, info, [n, h, w], default_seed)?;
+    Ok((model, x))
+}
+
 /// `resincept run`.
 pub fn run(args: &RunArgs) -> CliResult<()> {
-    let info = model(&args.model)?;
-    let input_path = args.input.as_str();
-    let output_path = args.output.as_str();
     let device = device("run", args.device.as_deref())?;
-    let mut input = read_input(input_path)?;
-    let [n, _, h, w] = input.nchw()?;
-    let graph = build(&info, n, h, w)?;
-    let (weights, weights_desc) = weights_for("run", &args.model, &info, &graph, None)?;
-    let transform = transform_input(
-        "run",
-        args.transform_input,
-        &info,
-        &weights_metadata(&args.model)?,
-    )?;
+    let (model, mut input) = model_for_input("run", &args.model, &args.input, None)?;
+    let transform = match model.zoo() {
+        Some(info) => transform_input(
+            "run",
+            args.transform_input,
+            info,
+            &weights_metadata(&args.model)?,
+        )?,
+        None => {
+            no_transform_for_onnx("run", args.transform_input, &model.name)?;
+            false
+        }
+    };
     if transform {
         preprocess::inception_transform_input(&mut input)?;
     }
-    let (outputs, device_desc) = execute(device, &graph, &weights, &input)?;
-    let logits = squeeze_logits(
-        outputs
-            .into_iter()
-            .next()
-            .ok_or_else(|| CliError::Failed(format!("model `{}` has no output", info.name)))?,
-    );
-    let meta = HashMap::from([
-        ("model".to_string(), info.name.to_string()),
-        ("weights".to_string(), weights_desc),
+    let input_shape = format!("{:?}", input.shape);
+    let (outputs, device_desc) = model.execute(device, input)?;
+    let names = model.output_names();
+    if outputs.len() != names.len() {
+        return Err(CliError::Failed(format!(
+            "model `{}` gave {} outputs for its {} names",
+            model.name,
+            outputs.len(),
+            names.len()
+        )));
+    }
+    let mut meta = HashMap::from([
+        ("model".to_string(), model.name.clone()),
+        ("weights".to_string(), model.weights_desc.clone()),
         ("device".to_string(), device_desc),
-        ("input".to_string(), format!("{:?}", input.shape)),
-        ("transform_input".to_string(), transform.to_string()),
+        ("input".to_string(), input_shape),
+        ("input_name".to_string(), model.input_name().to_string()),
     ]);
-    weights::save_safetensors(output_path, &[("output", &logits)], Some(meta))?;
-    eprintln!("wrote `output` {:?} to {output_path}", logits.shape);
+    if model.zoo().is_some() {
+        meta.insert("transform_input".to_string(), transform.to_string());
+    }
+    let list: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&outputs).collect();
+    weights::save_safetensors(&args.output, &list, Some(meta))?;
+    let written: Vec<String> = list
+        .iter()
+        .map(|(n, t)| format!("`{n}` {:?}", t.shape))
+        .collect();
+    eprintln!("wrote {} to {}", written.join(", "), args.output);
     Ok(())
+}
+
+/// Three numbers for `--mean` / `--std` (or the metadata's): comma- or
+/// space-separated, brackets allowed.
+fn three_numbers(s: &str) -> Option<[f32; 3]> {
+    let v: Vec<f32> = s
+        .trim_matches(|c: char| c == '[' || c == ']' || c.is_whitespace())
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<f32>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<_>>()?;
+    v.try_into().ok()
+}
+
+/// A resize value: a positive integer or `none`.
+fn resize_value(s: &str) -> Option<Option<usize>> {
+    match s.trim() {
+        "none" => Some(None),
+        t => t.parse::<usize>().ok().filter(|&n| n > 0).map(Some),
+    }
+}
+
+/// classify's preprocessing flags, parsed (each error names its flag).
+struct PreFlags {
+    mean: Option<[f32; 3]>,
+    std: Option<[f32; 3]>,
+    resize: Option<Option<usize>>,
+    crop: Option<usize>,
+    interpolation: Option<Interpolation>,
+}
+
+impl PreFlags {
+    fn parse(args: &ClassifyArgs) -> CliResult<Self> {
+        let cmd = "classify";
+        let numbers = |flag: &str, v: &Option<String>| -> CliResult<Option<[f32; 3]>> {
+            v.as_deref()
+                .map(|s| {
+                    three_numbers(s).ok_or_else(|| {
+                        usage(
+                            cmd,
+                            &format!("{flag} needs three numbers (R,G,B), got `{s}`"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let std = numbers("--std", &args.std)?;
+        if let Some(s) = std.filter(|s| s.contains(&0.0)) {
+            return Err(usage(cmd, &format!("--std must not be zero, got {s:?}")));
+        }
+        Ok(PreFlags {
+            mean: numbers("--mean", &args.mean)?,
+            std,
+            resize: args
+                .resize
+                .as_deref()
+                .map(|s| {
+                    resize_value(s).ok_or_else(|| {
+                        usage(
+                            cmd,
+                            &format!("--resize needs a positive integer or `none`, got `{s}`"),
+                        )
+                    })
+                })
+                .transpose()?,
+            crop: args.crop,
+            interpolation: args
+                .interpolation
+                .as_deref()
+                .map(|s| {
+                    Interpolation::parse(s).map_err(|_| {
+                        usage(
+                            cmd,
+                            &format!("--interpolation must be bilinear or bicubic, got `{s}`"),
+                        )
+                    })
+                })
+                .transpose()?,
+        })
+    }
+
+    /// `pre` with every flag given applied over it.
+    fn apply(&self, mut pre: Preprocess) -> Preprocess {
+        if let Some(m) = self.mean {
+            pre.mean = m;
+        }
+        if let Some(s) = self.std {
+            pre.std = s;
+        }
+        if let Some(r) = self.resize {
+            pre.resize = r;
+        }
+        if let Some(c) = self.crop {
+            pre.crop = c;
+        }
+        if let Some(i) = self.interpolation {
+            pre.interpolation = i;
+        }
+        pre
+    }
+}
+
+/// The class names of `--labels FILE`: one per line (surrounding
+/// whitespace and empty lines dropped), which must be `classes` many.
+fn read_labels(path: &str) -> CliResult<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Failed(format!("--labels {path}: cannot read: {e}")))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// An ONNX classifier's preprocessing: each setting from its flag, else
+/// from the model's `metadata_props`, else (crop) from its fixed input
+/// size; `mean`, `std` and `resize` have no default (an error says which
+/// flag is needed); the filter defaults to bilinear. Also returns whether
+/// the input is NHWC (`[N, H, W, 3]` declared).
+fn onnx_preprocess(
+    path: &str,
+    d: &Declared,
+    io: &IoInfo,
+    flags: &PreFlags,
+) -> CliResult<(Preprocess, bool)> {
+    let meta = |k: &str| d.metadata.get(k).map(String::as_str);
+    let bad_meta = |k: &str, want: &str| {
+        CliError::Failed(format!(
+            "{path}: metadata_props `{k}` = `{}`: expected {want}; give the flag instead",
+            meta(k).unwrap_or_default()
+        ))
+    };
+    let need = |flag: &str, key: &str| {
+        CliError::Failed(format!(
+            "{path} is not a zoo model and its metadata_props has no `{key}`: give {flag}"
+        ))
+    };
+    let dims = io.dims.clone().unwrap_or_default();
+    let fixed = |k: usize| match dims.get(k) {
+        Some(Dim::Fixed(x)) => Some(*x),
+        _ => None,
+    };
+    if dims.len() != 4 {
+        return Err(CliError::Failed(format!(
+            "{path}: input `{}` is {}; classify feeds images, (N, 3, H, W) or (N, H, W, 3)",
+            io.name,
+            io.dims
+                .as_ref()
+                .map_or("of no declared shape".to_string(), |d| {
+                    resincept::onnx::fmt_dims(d)
+                })
+        )));
+    }
+    let nhwc = fixed(3) == Some(3) && fixed(1) != Some(3);
+    let (c, h, w) = if nhwc { (3, 1, 2) } else { (1, 2, 3) };
+    if let Some(ch) = fixed(c).filter(|&ch| ch != 3) {
+        return Err(CliError::Failed(format!(
+            "{path}: input `{}` has {ch} channels ({}); classify feeds RGB images",
+            io.name,
+            resincept::onnx::fmt_dims(&dims)
+        )));
+    }
+    let mean = match (flags.mean, meta("mean")) {
+        (Some(m), _) => m,
+        (None, Some(v)) => three_numbers(v).ok_or_else(|| bad_meta("mean", "three numbers"))?,
+        (None, None) => return Err(need("--mean M,M,M", "mean")),
+    };
+    let std = match (flags.std, meta("std")) {
+        (Some(s), _) => s,
+        (None, Some(v)) => three_numbers(v)
+            .filter(|s| !s.contains(&0.0))
+            .ok_or_else(|| bad_meta("std", "three non-zero numbers"))?,
+        (None, None) => return Err(need("--std S,S,S", "std")),
+    };
+    let resize = match (flags.resize, meta("resize")) {
+        (Some(r), _) => r,
+        (None, Some(v)) => {
+            resize_value(v).ok_or_else(|| bad_meta("resize", "a positive integer or `none`"))?
+        }
+        (None, None) => return Err(need("--resize N (or --resize none)", "resize")),
+    };
+    let interpolation = match (flags.interpolation, meta("interpolation")) {
+        (Some(i), _) => i,
+        (None, Some(v)) => {
+            Interpolation::parse(v).map_err(|_| bad_meta("interpolation", "bilinear or bicubic"))?
+        }
+        (None, None) => Interpolation::Bilinear,
+    };
+    let (fh, fw) = (fixed(h), fixed(w));
+    let (crop, from) = match (flags.crop, meta("crop"), fh, fw) {
+        (Some(c), ..) => (c, "--crop"),
+        (None, Some(v), ..) => (
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&c| c > 0)
+                .ok_or_else(|| bad_meta("crop", "a positive integer"))?,
+            "metadata_props `crop`",
+        ),
+        (None, None, Some(a), Some(b)) if a == b => (a, "the input's size"),
+        _ => return Err(need("--crop C", "crop")),
+    };
+    for fixed in [fh, fw].into_iter().flatten() {
+        if fixed != crop {
+            return Err(CliError::Failed(format!(
+                "{path}: crop {crop} (from {from}) but input `{}` is {}: classify makes \
+                 square crops of the input's size",
+                io.name,
+                resincept::onnx::fmt_dims(&dims)
+            )));
+        }
+    }
+    let pre = Preprocess {
+        resize,
+        interpolation,
+        crop,
+        mean,
+        std,
+    };
+    Ok((pre, nhwc))
 }
 
 /// `resincept classify`.
 pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
-    let info = model(&args.model)?;
+    let cmd = "classify";
     let top = args.top;
-    let device = device("classify", args.device.as_deref())?;
-    // The transform the weights were made for, where the file says
-    // (scripts/export_weights.py records the library's own).
-    let meta = weights_metadata(&args.model)?;
-    let pre = Preprocess::for_model(info.name, info.default_size)
-        .with_metadata(&meta)
-        .map_err(|e| {
-            CliError::Failed(format!(
-                "{}: {e}",
-                args.model.weights.as_deref().unwrap_or("")
-            ))
-        })?;
-    let mut batch = pre.batch(&args.images)?;
+    let device = device(cmd, args.device.as_deref())?;
+    let flags = PreFlags::parse(args)?;
     let n = args.images.len();
-    let graph = build(&info, n, pre.crop, pre.crop)?;
-    let (weights, weights_desc) = weights_for("classify", &args.model, &info, &graph, None)?;
-    let transform = transform_input("classify", args.transform_input, &info, &meta)?;
+    let labels_file = args.labels.as_deref().map(read_labels).transpose()?;
+    // The model (built for `chunk` images a run), how to preprocess, and
+    // whether its input is NHWC.
+    let (model, pre, nhwc, chunk, transform) = if is_onnx(&args.model.model) {
+        let path = args.model.model.as_str();
+        no_transform_for_onnx(cmd, args.transform_input, path)?;
+        let (d, io) = declared(path)?;
+        let (pre, nhwc) = onnx_preprocess(path, &d, &io, &flags)?;
+        // A model exported for a fixed batch runs the images that many
+        // at a time.
+        let chunk = match io.dims.as_deref().and_then(<[Dim]>::first) {
+            Some(Dim::Fixed(b)) => *b,
+            _ => n,
+        };
+        let c = pre.crop;
+        let shape = |nhwc| {
+            if nhwc {
+                vec![chunk, c, c, 3]
+            } else {
+                vec![chunk, 3, c, c]
+            }
+        };
+        check_host_shape(
+            "tensor `input` (the preprocessed images)",
+            &[n.max(chunk), 3, c, c],
+        )?;
+        let mut model = load_onnx(cmd, &args.model, &io, &shape(nhwc))?;
+        let nhwc_in = model.input_layout() == Layout::Nhwc;
+        if nhwc_in != nhwc {
+            // The declared dims read the other way round than the graph
+            // uses them (symbolic channels): import for what it uses.
+            model = load_onnx(cmd, &args.model, &io, &shape(nhwc_in))?;
+        }
+        (model, pre, nhwc_in, chunk, false)
+    } else {
+        let info = zoo_info(&args.model)?;
+        // The transform the weights were made for, where the file says
+        // (scripts/export_weights.py records the library's own), then the
+        // flags.
+        let meta = weights_metadata(&args.model)?;
+        let base = Preprocess::for_model(info.name, flags.crop.unwrap_or(info.default_size))
+            .with_metadata(&meta)
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "{}: {e}",
+                    args.model.weights.as_deref().unwrap_or("")
+                ))
+            })?;
+        let pre = flags.apply(base);
+        let c = pre.crop;
+        check_host_shape("tensor `input` (the preprocessed images)", &[n, 3, c, c])?;
+        let model = load_zoo(cmd, &args.model, info, [n, c, c], None)?;
+        let transform = transform_input(cmd, args.transform_input, &info, &meta)?;
+        (model, pre, false, n, transform)
+    };
+    let mut batch = pre.batch(&args.images)?;
     if transform {
         preprocess::inception_transform_input(&mut batch)?;
     }
-    let (outputs, device_desc) = execute(device, &graph, &weights, &batch)?;
-    let logits = squeeze_logits(
-        outputs
+    let runner = model.runner(device)?;
+    let c = pre.crop;
+    let per_image = 3 * c * c;
+    let mut logits: Vec<f32> = Vec::new();
+    let mut k = 0;
+    for first in (0..n).step_by(chunk.max(1)) {
+        let count = chunk.min(n - first);
+        // A short last chunk of a fixed-batch model is padded with zeros
+        // (their outputs are dropped).
+        let mut data = batch.data[first * per_image..(first + count) * per_image].to_vec();
+        data.resize(chunk * per_image, 0.0);
+        if nhwc {
+            data = tensor::nchw_to_nhwc(&data, [chunk, 3, c, c]);
+        }
+        let x = Tensor::new(model.input_shape().to_vec(), data)?;
+        let out = runner
+            .run(x)?
             .into_iter()
             .next()
-            .ok_or_else(|| CliError::Failed(format!("model `{}` has no output", info.name)))?,
-    );
-    let k = logits.shape.get(1).copied().unwrap_or(0);
-    let names = imagenet::class_names(k);
+            .ok_or_else(|| CliError::Failed(format!("model `{}` has no output", model.name)))?;
+        k = out.len() / chunk;
+        logits.extend_from_slice(&out.data[..count * k]);
+    }
+    let names = match (
+        &labels_file,
+        model.onnx().and_then(|i| i.preprocess.labels.clone()),
+    ) {
+        (Some(l), _) => check_labels(args.labels.as_deref().unwrap_or(""), l.clone(), k)?,
+        (None, Some(l)) => check_labels(&format!("{}: metadata_props `labels`", model.name), l, k)?,
+        (None, None) => match model.zoo() {
+            // The zoo's own heads: ImageNet's or CIFAR-10's classes; a
+            // fine-tuned head of another width: class indices.
+            Some(info) if k == info.classes => imagenet::class_names(k),
+            _ => (0..k).map(|i| format!("class {i}")).collect(),
+        },
+    };
+    let probability = model.output_is_probability();
     let mut out = format!(
-        "{} on {device_desc}, weights {weights_desc}; input {}x{} ({}{})\n",
-        info.name,
-        pre.crop,
-        pre.crop,
+        "{} on {}, weights {}; input {c}x{c} ({}{})\n",
+        model.name,
+        runner.device,
+        model.weights_desc,
         match pre.resize {
             Some(r) => format!(
-                "resize {r} {}, centre crop {}, mean {:?} std {:?}",
+                "resize {r} {}, centre crop {c}, mean {:?} std {:?}",
                 pre.interpolation.name(),
-                pre.crop,
                 pre.mean,
                 pre.std
             ),
-            None => "no resize".into(),
+            None => format!(
+                "no resize, centre crop {c}, mean {:?} std {:?}",
+                pre.mean, pre.std
+            ),
         },
         if transform { ", transform_input" } else { "" }
     );
     for (i, path) in args.images.iter().enumerate() {
-        let probs = imagenet::softmax(&logits.data[i * k..(i + 1) * k]);
+        let row = &logits[i * k..(i + 1) * k];
+        let probs: Vec<f64> = if probability {
+            row.iter().map(|&p| p as f64).collect()
+        } else {
+            imagenet::softmax(row)
+        };
         out += &format!("{path}\n");
         for (c, p) in imagenet::top_k(&probs, top) {
             out += &format!("  {:>7.3}%  {:>4}  {}\n", p * 100.0, c, names[c]);
         }
     }
     super::out(&out)
+}
+
+/// `labels` (from `source`) when there is one per class.
+fn check_labels(source: &str, labels: Vec<String>, classes: usize) -> CliResult<Vec<String>> {
+    if labels.len() != classes {
+        return Err(CliError::Failed(format!(
+            "{source}: {} labels for the model's {classes} classes",
+            labels.len()
+        )));
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_std_and_resize_values() {
+        let want = Some([0.485, 0.456, 0.406]);
+        for s in [
+            "0.485,0.456,0.406",
+            "[0.485, 0.456, 0.406]",
+            "0.485 0.456 0.406",
+        ] {
+            assert_eq!(three_numbers(s), want, "{s}");
+        }
+        for bad in ["1,2", "1,2,3,4", "a,b,c", "1,,2", "", "inf,1,1"] {
+            assert_eq!(three_numbers(bad), None, "{bad}");
+        }
+        assert_eq!(resize_value("none"), Some(None));
+        assert_eq!(resize_value(" 256 "), Some(Some(256)));
+        assert_eq!(resize_value("0"), None);
+        assert_eq!(resize_value("big"), None);
+    }
 }

@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod check;
 pub mod commands;
+pub mod model;
 #[cfg(feature = "serve")]
 pub mod serve;
 
@@ -129,20 +130,22 @@ pub fn synopsis(command: &str) -> &'static str {
         "info" => "resincept info",
         "models" => "resincept models",
         "run" => {
-            "resincept run --model NAME (--weights FILE | --synthetic-seed N) --input FILE \
-             --output FILE [--device gpu|cpu] [--transform-input]"
+            "resincept run --model NAME|FILE.onnx [--weights FILE | --synthetic-seed N] \
+             --input FILE --output FILE [--device gpu|cpu] [--transform-input]"
         }
         "classify" => {
-            "resincept classify IMAGE... --model NAME (--weights FILE | --synthetic-seed N) \
-             [--top K] [--device gpu|cpu] [--transform-input]"
+            "resincept classify IMAGE... --model NAME|FILE.onnx [--weights FILE | \
+             --synthetic-seed N] [--mean M,M,M] [--std S,S,S] [--resize N|none] [--crop C] \
+             [--interpolation bilinear|bicubic] [--labels FILE] [--top K] [--device gpu|cpu] \
+             [--transform-input]"
         }
         "bench" => {
-            "resincept bench --model NAME [--batch N] [--size S] [--iters N] [--warmup N] \
-             [--precision f32] [--weights FILE | --synthetic-seed N] [--split-k auto|on|off|N] \
-             [--grouped-direct N] [--profile] [--json]"
+            "resincept bench --model NAME|FILE.onnx [--batch N] [--size S] [--iters N] \
+             [--warmup N] [--precision f32] [--weights FILE | --synthetic-seed N] \
+             [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]"
         }
         "check" => {
-            "resincept check --model NAME [--batch N] [--size S | --input FILE] \
+            "resincept check --model NAME|FILE.onnx [--batch N] [--size S | --input FILE] \
              [--weights FILE | --synthetic-seed N] [--transform-input] [--layers | --expect FILE]"
         }
         "serve" => {
@@ -183,12 +186,15 @@ pub enum Command {
     /// List the models with parameters, multiply-adds and default input size.
     #[command(override_usage = synopsis("models"))]
     Models,
-    /// Run a model on the f32 tensor `input` (N,3,H,W) of a safetensors file;
-    /// write the logits as tensor `output` (N,classes).
+    /// Run a model on a tensor of a safetensors file: a zoo model on `input`
+    /// (N,3,H,W), writing the logits as `output` (N,classes); an ONNX model on
+    /// the tensor named as its input (or `input`), in its own shape and layout,
+    /// writing each output under its own name.
     #[command(override_usage = synopsis("run"))]
     Run(RunArgs),
-    /// Decode PNG/JPEG images, preprocess as torchvision does for the model,
-    /// print the top-K classes with probabilities.
+    /// Decode PNG/JPEG images, preprocess them as the model expects (the zoo's
+    /// torchvision/timm transforms; an ONNX model's metadata or the flags), print
+    /// the top-K classes with probabilities.
     #[command(override_usage = synopsis("classify"))]
     Classify(ClassifyArgs),
     /// Compile a model for the GPU, warm up, time it: median/min/max latency,
@@ -219,11 +225,13 @@ pub enum Command {
 /// `--model`, and where the weights come from.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
-    /// Model name (see `resincept models`).
-    #[arg(long, value_name = "NAME")]
+    /// A zoo model's name (see `resincept models`), or an ONNX file
+    /// (`path/model.onnx`, which carries its own weights).
+    #[arg(long, value_name = "NAME|FILE.onnx")]
     pub model: String,
-    /// Safetensors state_dict (scripts/export_weights.py; bench and check:
-    /// default synthetic weights).
+    /// Safetensors state_dict of a zoo model (scripts/export_weights.py; a
+    /// fine-tuned head's width is read from it; bench and check: default
+    /// synthetic weights).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<String>,
     /// Use synthetic-v1 weights with this seed instead (bench and check:
@@ -238,10 +246,12 @@ pub struct RunArgs {
     /// The model and its weights.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Safetensors file holding tensor `input`.
+    /// Safetensors file holding tensor `input` (an ONNX model's: its input's
+    /// own name, or `input`).
     #[arg(long, value_name = "FILE")]
     pub input: String,
-    /// Safetensors file to write (tensor `output`).
+    /// Safetensors file to write (tensor `output`; an ONNX model's outputs
+    /// under their own names).
     #[arg(long, value_name = "FILE")]
     pub output: String,
     /// gpu (default) or cpu (the reference executor).
@@ -266,6 +276,31 @@ pub struct ClassifyArgs {
     /// How many classes to print per image.
     #[arg(long, value_name = "K", default_value_t = 5, value_parser = positive)]
     pub top: usize,
+    /// Per-channel mean subtracted after scaling pixels to [0, 1], three
+    /// numbers (default: the zoo model's, or the ONNX model's metadata `mean`).
+    #[arg(long, value_name = "M,M,M", allow_hyphen_values = true)]
+    pub mean: Option<String>,
+    /// Per-channel standard deviation divided by (default: the zoo model's, or
+    /// the ONNX model's metadata `std`).
+    #[arg(long, value_name = "S,S,S")]
+    pub std: Option<String>,
+    /// Resize the shorter side to N pixels first, or `none` (default: the zoo
+    /// model's, or the ONNX model's metadata `resize`).
+    #[arg(long, value_name = "N|none")]
+    pub resize: Option<String>,
+    /// Centre crop: the network's input height and width (default: the zoo
+    /// model's, the ONNX model's metadata `crop`, or its fixed input size).
+    #[arg(long, value_name = "C", value_parser = positive)]
+    pub crop: Option<usize>,
+    /// The resize's filter, PIL's: bilinear or bicubic (default: the zoo
+    /// model's, the ONNX model's metadata `interpolation`, else bilinear).
+    #[arg(long, value_name = "bilinear|bicubic")]
+    pub interpolation: Option<String>,
+    /// Class names, one per line, in logit order (default: ImageNet's or
+    /// CIFAR-10's for the zoo's own heads, the ONNX model's metadata `labels`,
+    /// else class indices).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<String>,
     /// gpu (default) or cpu.
     #[arg(long, value_name = "gpu|cpu")]
     pub device: Option<String>,
@@ -280,10 +315,11 @@ pub struct BenchArgs {
     /// The model and its weights (default synthetic, seed 1).
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Batch size.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
-    pub batch: usize,
-    /// Input height and width (default: the model's).
+    /// Batch size (default 1; an ONNX model's fixed batch).
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub batch: Option<usize>,
+    /// Input height and width (default: the zoo model's; an ONNX model's
+    /// symbolic dims other than the batch).
     #[arg(long, value_name = "S", value_parser = positive)]
     pub size: Option<usize>,
     /// Timed runs.
@@ -318,21 +354,25 @@ pub struct CheckArgs {
     /// The model and its weights (default synthetic, seed 1).
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Batch size of the synthetic input (default 1).
+    /// Batch size of the synthetic input (default 1; an ONNX model's fixed
+    /// batch).
     #[arg(long, value_name = "N", value_parser = positive)]
     pub batch: Option<usize>,
-    /// Height and width of the synthetic input (default: the model's).
+    /// Height and width of the synthetic input (default: the zoo model's; an
+    /// ONNX model's symbolic dims other than the batch).
     #[arg(long, value_name = "S", value_parser = positive)]
     pub size: Option<usize>,
-    /// Safetensors file holding tensor `input` (N,3,H,W) instead.
+    /// Safetensors file holding tensor `input` (N,3,H,W) instead (an ONNX
+    /// model's: its input's own name, or `input`).
     #[arg(long, value_name = "FILE")]
     pub input: Option<String>,
     /// inception_v3: torchvision's transform_input first (see `run`).
     #[arg(long)]
     pub transform_input: bool,
-    /// Safetensors file holding tensor `output`: PyTorch's logits for the same
-    /// input and weights (export_weights.py --reference writes one), which both
-    /// executors must meet within 1e-4·max|output|.
+    /// Safetensors file holding tensor `output` (an ONNX model's: its first
+    /// output's own name, or `output`): PyTorch's logits for the same input and
+    /// weights (export_weights.py --reference writes one), which both executors
+    /// must meet within 1e-4·max|output|.
     #[arg(long, value_name = "FILE")]
     pub expect: Option<String>,
     /// Compare every layer's output, not only the model's.
@@ -350,11 +390,13 @@ pub struct ServeArgs {
     /// The name clients use (default: the zoo name, or the ONNX file's stem).
     #[arg(long, value_name = "SERVED_NAME")]
     pub name: Option<String>,
-    /// Input height and width (default: the model's).
+    /// Input height and width (default: the zoo model's; an ONNX model's
+    /// symbolic dims other than the batch).
     #[arg(long, value_name = "S", value_parser = positive)]
     pub size: Option<usize>,
     /// The batch the model is compiled for: concurrent requests are merged
-    /// into GPU runs of at most this many images.
+    /// into GPU runs of at most this many images (an ONNX model with a fixed
+    /// batch: that batch).
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = positive)]
     pub max_batch_size: usize,
     /// How long a queued request may wait for others to join its batch (0:
@@ -474,7 +516,7 @@ mod tests {
             panic!()
         };
         assert_eq!(b.model.model, "resnet50");
-        assert_eq!((b.batch, b.iters, b.warmup), (4, 20, 3));
+        assert_eq!((b.batch, b.iters, b.warmup), (Some(4), 20, 3));
         assert!(b.json && !b.profile);
         let cli = parse(&argv("classify a.png --model x b.jpg"))
             .unwrap()

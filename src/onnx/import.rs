@@ -357,9 +357,12 @@ pub fn import_model(
         return Err(Error::Io {
             path: origin.into(),
             message: format!(
-                "input `{}`: shape {shape:?} is too large (at most {} elements, {} per dim)",
+                "input `{}`: shape {shape:?} is too large ({} bytes of f32; at most {} \
+                 elements, {} bytes, and {} per dim)",
                 input.name,
+                crate::tensor::shape_bytes(&shape, 4),
                 super::tensor::MAX_ELEMENTS,
+                super::tensor::MAX_ELEMENTS * 4,
                 super::attrs::MAX_SIZE_ATTR
             ),
         });

@@ -151,22 +151,34 @@ fn parse_labels(s: &str) -> Vec<String> {
     }
 }
 
-impl OnnxModelInfo {
-    fn new(model: &proto::ModelProto, opset: i64, input: IoInfo, outputs: Vec<IoInfo>) -> Self {
-        let metadata: BTreeMap<String, String> = model
-            .metadata_props
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect();
+impl Preprocess {
+    /// The hints in `metadata` (a model's `metadata_props`); a value that
+    /// does not parse is left out (`None`), the raw text stays in the map.
+    pub fn from_metadata(metadata: &BTreeMap<String, String>) -> Self {
         let get = |k: &str| metadata.get(k).map(String::as_str);
-        let preprocess = Preprocess {
+        Preprocess {
             mean: get("mean").and_then(parse_floats),
             std: get("std").and_then(parse_floats),
             resize: get("resize").and_then(|s| s.trim().parse().ok()),
             crop: get("crop").and_then(|s| s.trim().parse().ok()),
             interpolation: get("interpolation").map(|s| s.trim().to_string()),
             labels: get("labels").map(parse_labels),
-        };
+        }
+    }
+}
+
+fn metadata_of(model: &proto::ModelProto) -> BTreeMap<String, String> {
+    model
+        .metadata_props
+        .iter()
+        .map(|e| (e.key.clone(), e.value.clone()))
+        .collect()
+}
+
+impl OnnxModelInfo {
+    fn new(model: &proto::ModelProto, opset: i64, input: IoInfo, outputs: Vec<IoInfo>) -> Self {
+        let metadata = metadata_of(model);
+        let preprocess = Preprocess::from_metadata(&metadata);
         Self {
             opset,
             ir_version: model.ir_version,
@@ -299,16 +311,45 @@ pub fn evaluate_with(path: impl AsRef<Path>, opts: &ImportOptions) -> Result<Vec
 /// The graph inputs of the model at `path` that are not initializers, in
 /// order, as declared (shape and layout not yet known: empty and NCHW).
 pub fn graph_inputs(path: impl AsRef<Path>) -> Result<Vec<IoInfo>> {
+    Ok(declared(path)?.inputs)
+}
+
+/// What a model file declares, read without importing it: what a caller
+/// needs to choose the input shape before [`load_with`] (the batch and
+/// image size for symbolic dims, a classifier's preprocessing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    /// The graph inputs that are not initializers, in order, as declared
+    /// (shape and layout not yet known: empty and NCHW).
+    pub inputs: Vec<IoInfo>,
+    /// All `metadata_props`.
+    pub metadata: BTreeMap<String, String>,
+    /// Preprocessing hints read from them ([`Preprocess::from_metadata`]).
+    pub preprocess: Preprocess,
+}
+
+/// Reads what the model at `path` declares (see [`Declared`]): the file is
+/// read and decoded with the same checks as [`load_with`], nothing is
+/// imported.
+pub fn declared(path: impl AsRef<Path>) -> Result<Declared> {
     let path = path.as_ref();
     let origin = path.display().to_string();
     let bytes = load::read_file_limited(path, load::MAX_MODEL_BYTES)?;
     let model = load::decode_model(&bytes, &origin)?;
     let g = model.graph.as_ref().expect("checked by decode_model");
-    g.input
+    let inputs = g
+        .input
         .iter()
         .filter(|i| !g.initializer.iter().any(|t| t.name == i.name))
         .map(|i| import::declared_io(i, &origin))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = metadata_of(&model);
+    let preprocess = Preprocess::from_metadata(&metadata);
+    Ok(Declared {
+        inputs,
+        metadata,
+        preprocess,
+    })
 }
 
 /// Imports a model from bytes (`<memory>` in errors; external data is an

@@ -94,11 +94,14 @@ impl ModelSpec {
 pub struct GpuEngine {
     model: CompiledGraph,
     ctx: Arc<Context>,
+    /// One image as the compiled graph takes it: `(C, H, W)`, or `(H, W,
+    /// C)` for an NHWC input.
+    image: [usize; 3],
 }
 
 impl GpuEngine {
     /// Compiles `graph` (built for the spec's `max_batch` and image size)
-    /// with `weights` on `ctx`.
+    /// with `weights` on `ctx`, for `C×H×W` images (NCHW in and out).
     pub fn compile(
         ctx: Arc<Context>,
         graph: &Graph,
@@ -107,14 +110,56 @@ impl GpuEngine {
     ) -> crate::Result<Self> {
         let [_, h, w] = spec.input.dims[..] else {
             return Err(crate::Error::Invalid(format!(
-                "input `{}` must be 3×H×W per image, spec says {:?}",
+                "input `{}` must be C×H×W per image, spec says {:?}",
                 spec.input.name, spec.input.dims
             )));
         };
         let opts = CompileOptions::new(spec.max_batch, h, w);
+        Self::compile_with(ctx, graph, weights, spec, &opts)
+    }
+
+    /// Compiles `graph` with `opts`, whose batch must be the spec's
+    /// `max_batch` and whose input and output layouts are the model's own
+    /// (an ONNX model's: NHWC in or out is taken and given as is, on the
+    /// GPU). The spec's input dims may have any rank; their values, in
+    /// order, must be those of one image of the compiled input in its
+    /// layout (`(C, L)` for `(N, C, L)`, i.e. `(N, C, L, 1)`), and the
+    /// output's those of one image of output 0.
+    pub fn compile_with(
+        ctx: Arc<Context>,
+        graph: &Graph,
+        weights: &Weights,
+        spec: &ModelSpec,
+        opts: &CompileOptions,
+    ) -> crate::Result<Self> {
+        if opts.batch != spec.max_batch {
+            return Err(crate::Error::Invalid(format!(
+                "compile options for a batch of {}, the spec's max_batch is {}",
+                opts.batch, spec.max_batch
+            )));
+        }
+        let model = CompiledGraph::compile(ctx.clone(), graph, weights, opts)?;
+        let [_, a, b, c] = model.input_layout().dims(model.input_shape());
+        if a * b * c != spec.input.per_image() {
+            return Err(crate::Error::Shape {
+                node: spec.input.name.clone(),
+                expected: format!("an image of {a}×{b}×{c} values, as compiled"),
+                actual: format!("spec dims {:?}", spec.input.dims),
+            });
+        }
+        let out = model.output_shapes().first().cloned().unwrap_or_default();
+        let per_image: usize = out.iter().skip(1).product();
+        if out.is_empty() || per_image != spec.output.per_image() {
+            return Err(crate::Error::Shape {
+                node: spec.output.name.clone(),
+                expected: format!("output 0 as compiled, {out:?}"),
+                actual: format!("spec dims {:?}", spec.output.dims),
+            });
+        }
         Ok(GpuEngine {
-            model: CompiledGraph::compile(ctx.clone(), graph, weights, &opts)?,
+            model,
             ctx,
+            image: [a, b, c],
         })
     }
 
@@ -127,12 +172,16 @@ impl GpuEngine {
 impl Engine for GpuEngine {
     fn run(&self, batch: Tensor) -> Result<Tensor, String> {
         let n = batch.shape.first().copied().unwrap_or(0);
+        // The batch is `(n, …dims)` as the spec says; the compiled graph
+        // takes 4-D in its layout, with the same values in the same order.
+        let [a, b, c] = self.image;
+        let batch = Tensor::new(vec![n, a, b, c], batch.data).map_err(|e| e.to_string())?;
         let mut outs = self.model.run(&batch).map_err(|e| e.to_string())?;
         if outs.is_empty() {
             return Err("the model has no output".into());
         }
         let logits = outs.swap_remove(0);
-        // (N, K, 1, 1) → (N, K).
+        // (N, K, 1, 1) → (N, K); (N, …) → (N, per image).
         let per_image = logits.data.len() / n.max(1);
         Tensor::new(vec![n, per_image], logits.data).map_err(|e| e.to_string())
     }
