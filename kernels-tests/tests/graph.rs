@@ -7,11 +7,14 @@
 //! oracle is always the CPU executor on the graph *as built* (no passes), so
 //! a pass that changes the meaning of a graph fails here even on the CPU.
 
-use kernels_tests::{assert_close, gpu, rand_vec, Rng};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, SplitK, TOLERANCE};
+use kernels_tests::{assert_close, gpu, rand_vec, storages, Rng};
+use resincept::exec::gpu::{
+    CompileOptions, CompiledGraph, F16Storage, Precision, SplitK, TOLERANCE, TOLERANCE_F16,
+};
 use resincept::exec::{check_params, cpu, param_specs_for};
 use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
+use resincept::shaders::Storage;
 use resincept::weights::Weights;
 use resincept::{Context, ContextOptions, Error, Tensor};
 use std::sync::Arc;
@@ -948,6 +951,204 @@ fn compile_errors() {
     }
     let e = CompiledGraph::compile(ctx, &g, &w, &CompileOptions::new(1, 0, 4)).unwrap_err();
     assert!(matches!(e, Error::Graph { .. }), "{e:?}");
+}
+
+// ---------------------------------------------------------------- f16 precision
+
+/// The f16 storage modes this device runs, as compile options (the
+/// packed mode always; native where the device has `SHADER_F16`).
+fn f16_modes(ctx: &Context) -> Vec<(Storage, CompileOptions)> {
+    storages(ctx)
+        .into_iter()
+        .filter_map(|s| {
+            let forced = match s {
+                Storage::F32 => return None,
+                Storage::F16 => F16Storage::Native,
+                Storage::F16Packed => F16Storage::Packed,
+            };
+            let o = CompileOptions::new(1, 1, 1)
+                .with_precision(Precision::F16)
+                .with_f16_storage(forced);
+            Some((s, o))
+        })
+        .collect()
+}
+
+/// `base`'s shape and passes in `f16`'s precision and storage.
+fn in_f16(base: CompileOptions, f16: &CompileOptions) -> CompileOptions {
+    CompileOptions {
+        precision: f16.precision,
+        f16_storage: f16.f16_storage,
+        ..base
+    }
+}
+
+/// The f16 GPU run of `cg` against the CPU executor in f16 on the same
+/// (optimised) graph, so both round at the same places; within
+/// [`TOLERANCE_F16`].
+fn compare_f16(case: &str, cg: &CompiledGraph, w: &Weights, x: &Tensor) {
+    let want = cpu::run_with(cg.graph(), w, x, Precision::F16).unwrap();
+    let got = cg.run(x).unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(got.len(), want.len(), "{case}: number of outputs");
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.shape, w.shape, "{case}: output {k} shape");
+        assert_close(
+            &format!("{case} output {k}"),
+            &g.data,
+            &w.data,
+            TOLERANCE_F16,
+        );
+    }
+}
+
+/// Random block graphs (odd channel counts and concat offsets among them)
+/// in f16, native and packed, with no passes and with all: the GPU gives
+/// the f16 CPU executor's results, and reports its storage.
+#[test]
+fn random_graphs_f16_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for seed in 0..8 {
+        let (g, shape) = random_graph(seed);
+        let w = Weights::from_synthetic(seed, &g.param_specs());
+        let x = input_for(seed + 1000, shape);
+        for (storage, f16) in f16_modes(&ctx) {
+            for (pname, opts) in [
+                ("none", PassOptions::none()),
+                ("all", PassOptions::default()),
+            ] {
+                let case = format!("seed {seed} {} passes {pname}", storage.name());
+                let o = CompileOptions::new(shape[0], shape[2], shape[3])
+                    .with_passes(opts)
+                    .poisoned();
+                let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o, &f16))
+                    .unwrap_or_else(|e| panic!("{case}: {e}"));
+                assert_eq!(cg.stats().storage, storage, "{case}");
+                compare_f16(&case, &cg, &w, &x);
+            }
+        }
+    }
+}
+
+/// Each block kind alone in f16 (batch 2, a non-square size, all passes),
+/// with split-K forced on for two real blocks (the scratch stays f32), and
+/// a batch in micro-batches.
+#[test]
+fn blocks_f16_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    type Build = fn(&mut Graph, ValueId) -> R<ValueId>;
+    let cases: [(&str, Build); 4] = [
+        ("bottleneck projection s2", |g, x| {
+            bottleneck(g, "l2.0", x, 3, 8, 2, true)
+        }),
+        ("inception", |g, x| inception(g, "Mixed", x, 3)),
+        ("preact projection", |g, x| preact(g, "p", x, 3, 8, true)),
+        ("inception-resnet", |g, x| inception_resnet(g, "b35", x, 3)),
+    ];
+    for (storage, f16) in f16_modes(&ctx) {
+        for (name, build) in cases {
+            let shape = [2, 6, 7, 9];
+            let mut g = Graph::new();
+            let x = g.input("x", shape).unwrap();
+            let y = build(&mut g, x).unwrap();
+            g.output(y);
+            let w = Weights::from_synthetic(11, &g.param_specs());
+            let xin = input_for(12, shape);
+            let o = in_f16(CompileOptions::new(2, 7, 9).poisoned(), &f16);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+            compare_f16(&format!("{} {name}", storage.name()), &cg, &w, &xin);
+            let o = o.with_micro_batch(1);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+            assert_eq!(cg.stats().micro_batches, 2);
+            compare_f16(
+                &format!("{} {name} micro-batches", storage.name()),
+                &cg,
+                &w,
+                &xin,
+            );
+        }
+        for (block, shape) in [
+            ("resnet_bottleneck", [1, 256, 7, 7]),
+            ("inception_v3_c", [1, 768, 7, 7]),
+        ] {
+            let g = resincept::models::build_block(block, shape).unwrap();
+            let w = Weights::from_synthetic(21, &g.param_specs());
+            let xin = input_for(22, shape);
+            let [n, _, h, wd] = shape;
+            let on = CompileOptions::new(n, h, wd)
+                .poisoned()
+                .with_split_k(SplitK::On);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(on, &f16)).unwrap();
+            assert!(cg.stats().split_k_convs > 0, "{block}: nothing split");
+            let case = format!("{} {block} split-K", storage.name());
+            compare_f16(&case, &cg, &w, &xin);
+        }
+    }
+}
+
+/// f16 halves the bytes: activations (the plan's arena at f16 sizes) and
+/// conv/linear weights (per-channel vectors stay f32), and the weights of
+/// an f32 and an f16 compile on one context are separate buffers. The
+/// storage is the device's native f16 unless packed is forced, and
+/// forcing native on a device without `SHADER_F16` is an error naming it.
+#[test]
+fn f16_stats_and_storage_choice() {
+    let Some(ctx) = gpu() else { return };
+    let g = resincept::models::build("resnet18", 1, 64).unwrap();
+    let w = Weights::from_synthetic(5, &g.param_specs());
+    let base = CompileOptions::new(2, 64, 64);
+    let f32c = CompiledGraph::compile(ctx.clone(), &g, &w, &base).unwrap();
+    let a = f32c.stats().clone();
+    assert_eq!(a.storage, Storage::F32);
+    let half = base.with_precision(Precision::F16);
+    let expected = if ctx.supports(Storage::F16) {
+        Storage::F16
+    } else {
+        Storage::F16Packed
+    };
+    let before = CompiledGraph::bytes_created_on_this_thread();
+    let f16c = CompiledGraph::compile(ctx.clone(), &g, &w, &half).unwrap();
+    let b = f16c.stats().clone();
+    assert_eq!(b.storage, expected, "{b:?}");
+    // Not shared with the f32 compile: this compile uploaded its own.
+    assert!(
+        CompiledGraph::bytes_created_on_this_thread() - before >= b.weight_bytes,
+        "{b:?}"
+    );
+    for (what, f32b, f16b) in [
+        ("weight_bytes", a.weight_bytes, b.weight_bytes),
+        ("arena_bytes", a.arena_bytes, b.arena_bytes),
+        (
+            "lower_bound_bytes",
+            a.lower_bound_bytes,
+            b.lower_bound_bytes,
+        ),
+    ] {
+        let r = f16b as f64 / f32b as f64;
+        assert!(
+            r > 0.45 && r <= 0.55,
+            "{what}: f16 {f16b} / f32 {f32b} = {r}"
+        );
+    }
+    let packed = half.with_f16_storage(F16Storage::Packed);
+    let p = CompiledGraph::compile(ctx.clone(), &g, &w, &packed).unwrap();
+    assert_eq!(p.stats().storage, Storage::F16Packed);
+    assert_eq!(p.stats().arena_bytes, b.arena_bytes);
+    let native = half.with_f16_storage(F16Storage::Native);
+    match CompiledGraph::compile(ctx.clone(), &g, &w, &native) {
+        Ok(cg) => {
+            assert!(ctx.supports(Storage::F16));
+            assert_eq!(cg.stats().storage, Storage::F16);
+        }
+        Err(e) => {
+            assert!(!ctx.supports(Storage::F16), "{e}");
+            assert!(e.to_string().contains("SHADER_F16"), "{e}");
+        }
+    }
+    // Precision names parse back; bad ones name the choices.
+    assert_eq!(Precision::parse("f16").unwrap(), Precision::F16);
+    assert_eq!(F16Storage::parse("packed").unwrap(), F16Storage::Packed);
+    let e = Precision::parse("bf16").unwrap_err().to_string();
+    assert!(e.contains("bf16") && e.contains("f32, f16"), "{e}");
 }
 
 // ---------------------------------------------------------------- stats and profile

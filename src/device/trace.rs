@@ -18,7 +18,7 @@ use super::cache::ready_now;
 use super::context::Context;
 use super::dispatch::{encode_commands, Command};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Module, Storage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,8 +28,11 @@ use std::path::Path;
 pub struct Check<'a> {
     /// What it is, for messages (`fc (logits)`).
     pub label: String,
-    /// The range (f32 elements).
+    /// The range.
     pub span: Span<'a>,
+    /// How its elements are stored: f32, or IEEE half (`dtype` `f16` in
+    /// the trace) for either f16 storage mode.
+    pub storage: Storage,
     /// How close the replay must come: `|replay − wgpu| ≤ atol + rtol·|wgpu|`
     /// (the kernel's declared tolerance).
     pub atol: f32,
@@ -84,7 +87,7 @@ pub fn record(
             buffers.len() - 1
         })
     };
-    let mut shaders: Vec<Shader> = Vec::new();
+    let mut shaders: Vec<Module> = Vec::new();
     let mut pipelines: Vec<Value> = Vec::new();
     let mut pipeline_ids: HashMap<wgpu::ComputePipeline, usize> = HashMap::new();
     let mut bind_groups: Vec<Value> = Vec::new();
@@ -112,10 +115,10 @@ pub fn record(
             Command::Dispatch(d) => {
                 dispatches += 1;
                 let r = d.record();
-                let shader = match shaders.iter().position(|&s| s == r.shader) {
+                let shader = match shaders.iter().position(|&s| s == r.module) {
                     Some(k) => k,
                     None => {
-                        shaders.push(r.shader);
+                        shaders.push(r.module);
                         shaders.len() - 1
                     }
                 };
@@ -202,7 +205,7 @@ pub fn record(
             "buffer": id,
             "offset": c.span.offset,
             "size": c.span.size,
-            "dtype": "f32",
+            "dtype": if c.storage.is_f16() { "f16" } else { "f32" },
             "expected": blob(&bytes),
             "atol": c.atol,
             "rtol": c.rtol,
@@ -217,7 +220,11 @@ pub fn record(
         "format": "resincept-trace",
         "version": 1,
         "name": name,
-        "features": [],
+        "features": if shaders.iter().any(|m| m.storage == Storage::F16) {
+            vec!["shader-f16"]
+        } else {
+            Vec::new()
+        },
         "limits": {
             "maxStorageBufferBindingSize": max_binding.max(d.max_storage_buffer_binding_size),
             "maxBufferSize": max_buffer.max(d.max_buffer_size),
@@ -231,7 +238,7 @@ pub fn record(
         },
         "shaders": shaders
             .iter()
-            .map(|s| json!({ "file": s.file_name(), "code": s.source() }))
+            .map(|s| json!({ "file": s.name(), "code": s.source() }))
             .collect::<Vec<_>>(),
         "buffers": buffer_json,
         "pipelines": pipelines,

@@ -28,7 +28,9 @@ pub(super) struct Output {
 
 /// Builds every output of `g` compiled for micro-batches of `micro` images
 /// of the whole batch `full`: a transpose step (pushed onto `steps`) where
-/// `H·W > 1` and `C > 1`, and a staging buffer for the whole batch.
+/// `H·W > 1` and `C > 1`, or in f16 always (it converts to f32), and a
+/// staging buffer for the whole batch.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn build(
     g: &Graph,
     plan: &Plan,
@@ -37,6 +39,7 @@ pub(super) fn build(
     steps: &mut Vec<Step>,
     full: [usize; 4],
     micro: usize,
+    storage: crate::shaders::Storage,
 ) -> Result<Vec<Output>> {
     let ctx = alloc.ctx;
     let mut outputs = Vec::new();
@@ -45,12 +48,13 @@ pub(super) fn build(
         let len: usize = s.iter().product();
         let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
         let slot = mem.dense(plan, v, name)?;
-        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 {
+        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 || storage.is_f16() {
             let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
             let d = layout::transpose_gpu(
                 ctx,
                 &format!("{name}:nhwc_to_nchw"),
-                layout::Direction::NhwcToNchw,
+                storage,
+                layout::Direction::NhwcToNchwF32,
                 s,
                 slot,
                 &buf,
