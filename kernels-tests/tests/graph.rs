@@ -992,6 +992,13 @@ fn compare_f16(case: &str, cg: &CompiledGraph, w: &Weights, x: &Tensor) {
     assert_eq!(got.len(), want.len(), "{case}: number of outputs");
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g.shape, w.shape, "{case}: output {k} shape");
+        let worst = g
+            .data
+            .iter()
+            .zip(&w.data)
+            .map(|(a, b)| (a - b).abs() / (TOLERANCE_F16.atol + TOLERANCE_F16.rtol * b.abs()))
+            .fold(0.0f32, f32::max);
+        println!("{case} output {k}: worst |gpu − cpu| is {worst:.3} of the tolerance");
         assert_close(
             &format!("{case} output {k}"),
             &g.data,

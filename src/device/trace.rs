@@ -96,6 +96,8 @@ pub fn record(
     let mut max_binding = 0u64;
     let mut max_storage = 0usize;
     let mut max_workgroup_bytes = 0u32;
+    let d = wgpu::Limits::default();
+    let mut offset_alignment = u64::from(d.min_storage_buffer_offset_alignment);
     for c in commands {
         match *c {
             Command::Copy {
@@ -143,6 +145,10 @@ pub fn record(
                 })];
                 for s in &r.storage {
                     max_binding = max_binding.max(s.size);
+                    // The largest power of two dividing every offset.
+                    if s.offset != 0 {
+                        offset_alignment = offset_alignment.min(1 << s.offset.trailing_zeros());
+                    }
                     entries.push(json!({
                         "buffer": id_of(&s.buffer, None),
                         "offset": s.offset,
@@ -215,7 +221,9 @@ pub fn record(
     // What the trace needs, never less than WebGPU's defaults (which every
     // WebGPU device has): not the recording device's own limits, which
     // another implementation on the same hardware may report differently.
-    let d = wgpu::Limits::default();
+    // The storage offset alignment is the coarsest every bound offset
+    // meets (an activation arena placed on a device aligning to 16 bytes
+    // needs a replay device that allows 16; WebGPU's default is 256).
     let trace = json!({
         "format": "resincept-trace",
         "version": 1,
@@ -235,6 +243,7 @@ pub fn record(
             "maxComputeWorkgroupSizeY": d.max_compute_workgroup_size_y,
             "maxComputeWorkgroupSizeZ": d.max_compute_workgroup_size_z,
             "maxComputeWorkgroupsPerDimension": d.max_compute_workgroups_per_dimension,
+            "minStorageBufferOffsetAlignment": offset_alignment,
         },
         "shaders": shaders
             .iter()
