@@ -225,7 +225,10 @@ impl Context {
     /// even) in either f16 mode, whose bytes are the same.
     pub fn tensor_buffer_init(&self, label: &str, storage: Storage, data: &[f32]) -> wgpu::Buffer {
         if storage.is_f16() {
-            let bits = crate::kernels::f16_bits(data);
+            let bits: Vec<u16> = data
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect();
             self.storage_buffer_init_bytes(label, bytemuck::cast_slice(&bits))
         } else {
             self.storage_buffer_init(label, data)

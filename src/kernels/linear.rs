@@ -154,6 +154,7 @@ pub fn linear_cpu_f16(
 }
 
 /// Builds the GPU dispatch; `w` holds [`pack_weights`]' output.
+#[allow(clippy::too_many_arguments)]
 pub fn linear_gpu<'a>(
     ctx: &Context,
     label: &str,

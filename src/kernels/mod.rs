@@ -132,8 +132,9 @@ impl Tolerance {
     /// |b| ≤ (|r| + 2⁻²⁵) / (1 − 2⁻¹¹)                             (from |r − b| ≤ u(b)/2)
     /// ```
     ///
-    /// so `rtol' = c / (1 − 2⁻¹¹)` and `atol' = atol·(1 + 2⁻¹⁰) + 1.5·2⁻²⁴
-    /// + rtol'·2⁻²⁵`. A copy (`atol = rtol = 0`) of values that are already
+    /// so `rtol' = c / (1 − 2⁻¹¹)` and
+    /// `atol' = atol·(1 + 2⁻¹⁰) + 1.5·2⁻²⁴ + rtol'·2⁻²⁵`. A copy
+    /// (`atol = rtol = 0`) of values that are already
     /// f16 is exact and needs none of this; a conversion of f32 to f16
     /// (the input transpose) gets `rtol' ≈ 1.5·2⁻¹⁰`. Values beyond f16's
     /// range (±65504) are outside the bound: WGSL leaves their conversion

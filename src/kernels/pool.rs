@@ -370,6 +370,7 @@ pub fn global_avg_pool_cpu_f16(
 
 /// Builds the GPU dispatch for global average pooling: `x` NHWC
 /// (N, H·W, C) → `out` (N, C).
+#[allow(clippy::too_many_arguments)]
 pub fn global_avg_pool_gpu<'a>(
     ctx: &Context,
     label: &str,
