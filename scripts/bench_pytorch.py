@@ -15,13 +15,17 @@ on the GPU and times the forward pass alone with CUDA events.
 
 Precision: TF32 is OFF by default (`torch.backends.cudnn.allow_tf32` and
 `torch.backends.cuda.matmul.allow_tf32` False), so convolutions really run
-in fp32 like resincept's shaders; `--tf32` turns it on. cuDNN autotuning
-(`cudnn.benchmark`) is on; `--no-cudnn-benchmark` turns it off.
+in fp32 like resincept's shaders; `--tf32` turns it on. `--precision f16`
+runs PyTorch's FP16 (`model.half()` and a half input, the logits cast back
+to float: the counterpart of `resincept bench --precision f16`); pair it
+with `--channels-last`, cuDNN's fast layout for FP16 tensor cores. cuDNN
+autotuning (`cudnn.benchmark`) is on; `--no-cudnn-benchmark` turns it off.
 
 Examples:
     python scripts/bench_pytorch.py --model resnet50 --batch 1
     python scripts/bench_pytorch.py --model all --batch 8 --iters 50 --json
     python scripts/bench_pytorch.py --model inception_v3 --channels-last --compile
+    python scripts/bench_pytorch.py --model resnet50 --batch 32 --precision f16 --channels-last
 
 Needs torch (with CUDA), torchvision and timm (timm only for the timm models).
 """
@@ -214,14 +218,19 @@ def bench_one(name, args):
     model = model.to(dev)
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
+    # FP16: weights and activations in half; the host input is converted
+    # on the GPU (as resincept converts its f32 input), the logits come
+    # back as float.
+    dtype = torch.float16 if args.precision == "f16" else torch.float32
+    model = model.to(dtype)
     if args.compile:
         model = torch.compile(model)
-    x_gpu = x_cpu.to(dev).contiguous(memory_format=fmt)
+    x_gpu = x_cpu.to(dev).to(dtype).contiguous(memory_format=fmt)
     x_pinned = x_cpu.pin_memory() if args.pin_memory else x_cpu
 
     def step_end_to_end():
         x = x_pinned.to(dev, non_blocking=args.pin_memory)
-        x = x.contiguous(memory_format=fmt)
+        x = x.to(dtype).contiguous(memory_format=fmt)
         return model(x).float().cpu()  # .cpu() waits for the GPU
 
     t0 = time.perf_counter()
@@ -255,11 +264,13 @@ def bench_one(name, args):
         variant += "+channels_last"
     if args.tf32:
         variant += "+tf32"
+    if args.precision == "f16":
+        variant += "+fp16"
     result = {
         "model": name,
         "batch": args.batch,
         "size": size,
-        "precision": "tf32" if args.tf32 else "f32",
+        "precision": "f16" if args.precision == "f16" else ("tf32" if args.tf32 else "f32"),
         "adapter": torch.cuda.get_device_name(dev),
         "backend": "pytorch-cuda %s (%s)" % (torch.__version__, variant),
         "driver": "CUDA %s, cuDNN %s"
@@ -319,7 +330,12 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=0, help="default: the model's")
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--precision", default="f32", choices=["f32"])
+    p.add_argument(
+        "--precision",
+        default="f32",
+        choices=["f32", "f16"],
+        help="f16: model.half() (PyTorch FP16)",
+    )
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--tf32", action="store_true", help="allow TF32 convs/matmuls")

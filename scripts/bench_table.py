@@ -15,6 +15,11 @@ When resincept was also run with split-K targets (`--split-k N`) or another
 grouped-direct threshold (`--grouped-direct N`), a second table gives its
 median latency per (model, batch, size) for every setting it was run with,
 fastest marked.
+
+Rows with `"precision": "f16"` (resincept bench --precision f16, PyTorch
+--precision f16) are kept out of those tables and get their own: per
+(model, batch, size), resincept f32 and f16 (split-K auto), f16/f32, PyTorch
+f32 and FP16, and resincept f16 / PyTorch FP16.
 """
 import json
 import sys
@@ -40,8 +45,13 @@ def cell(r):
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    ours = load(sys.argv[1])
-    torch = load(sys.argv[2])
+    ours_all = load(sys.argv[1])
+    torch_all = load(sys.argv[2])
+    half = lambda r: r.get("precision") == "f16"
+    ours = [r for r in ours_all if not half(r)]
+    torch = [r for r in torch_all if not half(r)]
+    ours16 = [r for r in ours_all if half(r)]
+    torch16 = [r for r in torch_all if half(r)]
     keys = []
     for r in ours + torch:
         k = (r["model"], r["batch"], r["size"])
@@ -94,7 +104,39 @@ def main():
                 t = times.get(s)
                 cells.append("—" if t is None else ("**%.2f**" if t == best else "%.2f") % t)
             print("| %s | %d | %d | %s |" % (k[0], k[1], k[2], " | ".join(cells)))
-    devices = sorted({r.get("adapter", "?") + " / " + r.get("backend", "?") for r in ours + torch})
+    if ours16 or torch16:
+        print()
+        print("| model | batch | size | resincept f32 ms | resincept f16 ms | f16 / f32 "
+              "| PyTorch f32 ms | PyTorch FP16 ms | resincept f16 / PyTorch FP16 |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        keys16 = []
+        for r in ours16 + torch16:
+            k = (r["model"], r["batch"], r["size"])
+            if k not in keys16:
+                keys16.append(k)
+
+        def first(rows, k, split=None):
+            for r in rows:
+                if (r["model"], r["batch"], r["size"]) == k and (
+                        split is None or r.get("split_k", "auto") == split):
+                    return r
+            return None
+
+        def ms(r):
+            return "—" if r is None else "%.2f" % r["latency_ms_median"]
+
+        def ratio(a, b):
+            return "—" if a is None or b is None else "%.2f" % (
+                a["latency_ms_median"] / b["latency_ms_median"])
+
+        for k in keys16:
+            o32, o16 = first(ours, k, "auto"), first(ours16, k, "auto")
+            p32, p16 = first(torch, k), first(torch16, k)
+            print("| %s | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+                k[0], k[1], k[2], ms(o32), ms(o16), ratio(o16, o32), ms(p32), ms(p16),
+                ratio(o16, p16)))
+    devices = sorted({r.get("adapter", "?") + " / " + r.get("backend", "?")
+                      for r in ours_all + torch_all})
     print()
     for d in devices:
         print("- " + d)

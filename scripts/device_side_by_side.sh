@@ -2,13 +2,16 @@
 # The H100 side-by-side of docs/BENCHMARKS.md in one device call: resincept
 # (Vulkan; split-K auto, which is on for a GPU, and off) and PyTorch (CUDA,
 # eager fp32, TF32 off) on the same card, same models, batches and sizes,
-# both timed end to end; then the per-layer profile, the conv layers alone
-# (split-K A/B) and the golden suite on the card. Writes at most 7 files to
-# $OUT (or ./device-out): info.txt, resincept.jsonl, pytorch.jsonl,
-# profile.txt, layers.txt, golden.txt, log.txt (everything on stderr).
+# both timed end to end; resincept's f16 precision against its f32 and
+# against PyTorch FP16 (.half(), channels_last) for ResNet-50 and
+# Inception-v3 at batch 1 and 32; then the per-layer profile, the conv
+# layers alone (split-K A/B, f32 and native f16) and the golden suite (f16
+# included) on the card. Writes at most 7 files to $OUT (or ./device-out):
+# info.txt, resincept.jsonl, pytorch.jsonl, profile.txt, layers.txt,
+# golden.txt, log.txt (everything on stderr).
 #
 # Prepare on the development machine: bash scripts/prepare_device.sh
-# Then one device call with carry [".gl", ".devbin"] (about 5 minutes):
+# Then one device call with carry [".gl", ".devbin"] (about 7 minutes):
 #   bash scripts/device_side_by_side.sh
 # It ends by printing the BENCHMARKS.md table (scripts/bench_table.py).
 set -uo pipefail
@@ -48,6 +51,26 @@ for model in resnet50 inception_v3; do
       --json >> "$out/pytorch.jsonl" 2>> "$log"
   done
 done
+# 1a. f16 precision: resincept's (native f16 on a card with SHADER_F16)
+#     against its f32 runs above and PyTorch FP16 (.half(), channels_last,
+#     cuDNN's tensor-core layout). Needs `resincept bench --precision f16`;
+#     a CLI without it is noted in the log and the f16 rows are left out.
+if "$bin" bench --help 2>&1 | grep -q -- 'f16'; then
+  for model in resnet50 inception_v3; do
+    for batch in 1 32; do
+      "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 --precision f16 \
+        --json >> "$out/resincept.jsonl" 2>> "$log"
+    done
+  done
+else
+  echo "resincept bench has no --precision f16: f16 rows left out" >> "$log"
+fi
+for model in resnet50 inception_v3; do
+  for batch in 1 32; do
+    python3 scripts/bench_pytorch.py --model "$model" --batch "$batch" --warmup 5 --iters 30 \
+      --precision f16 --channels-last --json >> "$out/pytorch.jsonl" 2>> "$log"
+  done
+done
 # 1b. ResNeXt-50: the direct conv for grouped convs up to 0 (never), 16
 #     (the default) and 32 channels per group, beside PyTorch.
 for batch in 1 32; do
@@ -62,11 +85,14 @@ done
 for batch in 1 32; do
   "$bin" bench --model resnet50 --batch "$batch" --iters 5 --profile
 done > "$out/profile.txt" 2>> "$log"
-# 3. The 22 conv layers alone, launcher's choice and unsplit.
-timeout 200 .devbin/conv2d-test --ignored bench_layers --nocapture > "$out/layers.txt" 2>&1
+# 3. The 22 conv layers alone, launcher's choice and unsplit, in f32 and
+#    in native f16 (packed f16 is the fallback for devices without
+#    SHADER_F16; add f16-packed here to time it too).
+RESINCEPT_BENCH_STORAGE=f32,f16 timeout 300 .devbin/conv2d-test --ignored bench_layers \
+  --nocapture > "$out/layers.txt" 2>&1
 # 4. The golden suite (PyTorch's outputs) on this card, then the card
 #    against the CPU executor layer by layer (split-K on, as a GPU runs).
-timeout 200 .devbin/golden-test > "$out/golden.txt" 2>&1
+timeout 300 .devbin/golden-test > "$out/golden.txt" 2>&1
 for model in resnet50 inception_v3; do
   timeout 60 "$bin" check --model "$model" --layers >> "$out/golden.txt" 2>&1
 done

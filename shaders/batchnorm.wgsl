@@ -2,9 +2,11 @@
 //   out[i] = (x[i] - mean[c]) * (1 / sqrt(var[c] + eps)) * gamma[c] + beta[c]
 //   with c = i % C; then max(., 0) when relu != 0.
 // Same operation order as the CPU reference (batchnorm_cpu). One invocation
-// per element, channels fastest, so neighbouring invocations read
+// per two consecutive elements (2i, 2i + 1: one word of packed f16, so its
+// store is whole), channels fastest, so neighbouring invocations read
 // neighbouring x and the four per-channel vectors stay in cache. The grid is
-// folded into x and y (see kernels::grid_1d).
+// folded into x and y (see kernels::grid_1d). x and out are f32 or f16
+// (src/shaders.rs); the four vectors and the arithmetic are f32.
 
 struct Params {
     // N * H * W * C.
@@ -24,7 +26,7 @@ const WG: u32 = 256u;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input activations, NHWC (N, H, W, C).
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+//#tensor x 1 read_write
 // Per-channel scale gamma (C).
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 // Per-channel shift beta (C).
@@ -34,7 +36,7 @@ const WG: u32 = 256u;
 // Per-channel running variance (C).
 @group(0) @binding(5) var<storage, read> var_: array<f32>;
 // Output, NHWC like x; may not alias x.
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+//#tensor out 6 read_write
 
 // ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
 // tested on the bits: WGSL lets a compiler assume floats are never NaN, and
@@ -46,18 +48,28 @@ fn relu(v: f32) -> f32 {
     return max(v, 0.0);
 }
 
-@compute @workgroup_size(256)
-fn batchnorm(@builtin(global_invocation_id) gid: vec3<u32>,
-             @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if (i >= p.len) {
-        return;
-    }
+// The result for element i, whose input is xv.
+fn normalise(i: u32, xv: f32) -> f32 {
     let c = i % p.channels;
     let inv = 1.0 / sqrt(var_[c] + p.eps);
-    var v = (x[i] - mean[c]) * inv * gamma[c] + beta[c];
+    var v = (xv - mean[c]) * inv * gamma[c] + beta[c];
     if (p.relu != 0u) {
         v = relu(v);
     }
-    out[i] = v;
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn batchnorm(@builtin(global_invocation_id) gid: vec3<u32>,
+             @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = 2u * (gid.x + gid.y * nwg.x * WG);
+    if (i >= p.len) {
+        return;
+    }
+    if (i + 1u < p.len) {
+        let xv = x_ld2(i);
+        out_st2(i, vec2<f32>(normalise(i, xv.x), normalise(i + 1u, xv.y)));
+    } else {
+        out_st(i, normalise(i, x_ld(i)));
+    }
 }

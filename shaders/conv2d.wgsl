@@ -25,20 +25,28 @@
 // issued into registers before the current tile's math (software
 // pipelining), so with NBUF = 2 one barrier per k-tile suffices.
 //
-// Entry points: `conv2d` reads A one f32 at a time (any C_in/groups);
-// `conv2d_vec4` reads A as vec4 (needs C_in % 4 == 0 and C_in/groups % 4 == 0,
-// so four consecutive k are four aligned, contiguous channels of one tap).
+// Entry points: `conv2d` reads A one element at a time (any C_in/groups);
+// `conv2d_vec4` reads A four channels at a time (needs C_in % 4 == 0 and
+// C_in/groups % 4 == 0, so four consecutive k are four aligned, contiguous
+// channels of one tap).
 // `conv2d_grouped` is the direct conv for grouped convs with few channels
 // per group (ResNeXt's 3x3s: 4 to 16), where a 64-wide tile would be mostly
 // padding: one invocation per output pixel and 4 channels of its group,
 // summing K in the same order (with FMA, out-of-image taps as zeros) as
 // the tiled entries, so it gives their results bit for bit.
-// Split-K: with k_split > 1 the grid's z is groups * k_split; slice s
-// multiplies k-tiles s*kt_per_split.. (at most kt_per_split of them) and
-// writes its raw partial sums to `out` viewed as [k_split][M][C_out] (no
-// epilogue); `conv2d_splitk_reduce` then adds the slices in order, applies
-// the epilogue and writes the real output. With k_split == 1 the conv
-// writes the output itself.
+// Split-K: with k_split > 1 the grid's z is groups * k_split and the conv
+// runs as `conv2d_split` / `conv2d_vec4_split`: slice s multiplies k-tiles
+// s*kt_per_split.. (at most kt_per_split of them) and writes its raw
+// partial sums, f32, to `part` ([k_split][M][C_out], no epilogue);
+// `conv2d_splitk_reduce` then adds the slices in order, applies the
+// epilogue and writes the real output.
+// Precision: `input`, `weight`, `residual` and `out` are `//#tensor`s
+// (f32, f16 or packed f16, see src/shaders.rs); they are converted to f32
+// as they are loaded, so workgroup memory, the accumulators, the epilogue
+// and split-K's partial sums are f32 in every mode, and a finished output
+// is rounded once, when stored. The product of two f16 values is exact in
+// f32, so an f16 conv computes exactly what the f32 conv computes on the
+// f16-rounded input and weights, then rounds.
 // Override constants: WM, WN in {4, 8}; NBUF in {1, 2}; MODE:
 //   0 general (k -> (i, j, c), both image bounds checked per tap),
 //   1 pointwise (1x1, any stride/padding: k is the channel, the tap is the
@@ -100,23 +108,29 @@ override B_LEN: u32 = NBUF * BK * (BN / 4u);
 
 // Params: shapes, strides, paddings, tile counts, epilogue flags.
 @group(0) @binding(0) var<uniform> p: Params;
-// (Declared read_write though only read: activations share one arena buffer,
-// and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
-// Input activations NHWC, read one f32 at a time (entry `conv2d`).
-@group(0) @binding(1) var<storage, read_write> input: array<f32>;
-// The same input viewed as vec4 (entry `conv2d_vec4`; C_in % 4 == 0).
-@group(0) @binding(1) var<storage, read_write> input4: array<vec4<f32>>;
-// Packed weights [groups][k_pad][n_pad] as vec4 along n.
-@group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;
-// Per-output-channel multiplier (folded batchnorm), C_out entries.
+// (Activations are declared read_write though only read: they share one
+// arena buffer, and WebGPU forbids a buffer bound read-only and read-write
+// in one dispatch.)
+// Input activations NHWC, loaded one element at a time (entries `conv2d`,
+// `conv2d_split`, `conv2d_grouped`) or four aligned channels at a time
+// (`conv2d_vec4`, `conv2d_vec4_split`; C_in % 4 == 0).
+//#tensor input 1 read_write
+// The split-K reduce's view of binding 1: the partial sums
+// [k_split][M][C_out], f32 in every precision.
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+// Packed weights [groups][k_pad][n_pad], loaded as 4 along n.
+//#tensor weight 2 read
+// Per-output-channel multiplier (folded batchnorm), C_out f32.
 @group(0) @binding(3) var<storage, read> scale: array<f32>;
-// Per-output-channel offset (folded batchnorm or bias), C_out entries.
+// Per-output-channel offset (folded batchnorm or bias), C_out f32.
 @group(0) @binding(4) var<storage, read> shift: array<f32>;
 // Residual NHWC (N, OH, OW, C_out); read only when has_res != 0.
-@group(0) @binding(5) var<storage, read_write> residual: array<f32>;
+//#tensor residual 5 read_write
 // Output NHWC (N, OH, OW, out_c_total); channels out_c_offset.. written.
-// With k_split > 1: the partial sums [k_split][M][C_out] instead.
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+//#tensor out 6 read_write
+// The split-K slices' view of binding 6: their raw partial sums
+// [k_split][M][C_out], f32 in every precision (the scratch buffer).
+@group(0) @binding(6) var<storage, read_write> part: array<f32>;
 
 var<workgroup> As: array<vec4<f32>, A_LEN>;
 var<workgroup> Bs: array<vec4<f32>, B_LEN>;
@@ -263,7 +277,7 @@ fn load_b_one(kt: u32, idx: u32) -> vec4<f32> {
     let kr = idx / (BN / 4u);
     let n = n0 + (idx % (BN / 4u)) * 4u;
     if (n < p.n_pad) {
-        return weight[((grp * p.k_tiles * BK + kt * BK + kr) * p.n_pad + n) / 4u];
+        return weight_ld4((grp * p.k_tiles * BK + kt * BK + kr) * p.n_pad + n);
     }
     return vec4<f32>(0.0);
 }
@@ -301,7 +315,7 @@ fn init_rows_scalar() {
 
 fn load_a_one(r: u32, t: Tap) -> f32 {
     if (in_image(r, t)) {
-        return input[row_base[r] + t.off];
+        return input_ld(row_base[r] + t.off);
     }
     return 0.0;
 }
@@ -348,7 +362,7 @@ fn init_rows_vec4() {
 
 fn load_a4_one(r: u32, t: Tap) -> vec4<f32> {
     if (in_image(r, t)) {
-        return input4[(row_base[r] + t.off) / 4u];
+        return input_ld4(row_base[r] + t.off);
     }
     return vec4<f32>(0.0);
 }
@@ -446,49 +460,86 @@ fn relu(v: f32) -> f32 {
     return max(v, 0.0);
 }
 
-// scale/shift, optional scaled residual, optional ReLU: the finished
-// output (m, o) from its full sum x.
-fn finish(m: u32, o: u32, x: f32) {
+// scale/shift, optional scaled residual, optional ReLU, all in f32: the
+// finished output (m, o) from its full sum x, before its one rounding to
+// the output's storage.
+fn finish(m: u32, o: u32, x: f32) -> f32 {
     var v = fma(x, scale[o], shift[o]);
     if (p.has_res != 0u) {
-        v = v + p.res_scale * residual[m * p.cout + o];
+        v = v + p.res_scale * residual_ld(m * p.cout + o);
     }
     if (p.relu != 0u) {
         v = relu(v);
     }
-    out[m * p.out_c_total + p.out_c_offset + o] = v;
+    return v;
 }
 
-// Output (m, n) of this group, nothing outside C_out/groups: finished, or
-// (split-K) this slice's raw partial sum.
-fn emit(m: u32, n: u32, x: f32) {
-    if (n >= p.cout_g) {
+// Outputs (m, o .. o+3), finished and stored; channels from `end` on are
+// not written (their finish reads the last channel's vectors and is
+// dropped). Four in range are one st4 (whole words in packed f16 when the
+// element index is even); fewer, at a tile's last columns only, are
+// stored one at a time by a loop (kept a loop: the shader compiles
+// faster, and it runs rarely).
+fn store4(m: u32, o: u32, end: u32, v: vec4<f32>) {
+    let last = end - 1u;
+    let f = vec4<f32>(finish(m, min(o, last), v.x), finish(m, min(o + 1u, last), v.y),
+                      finish(m, min(o + 2u, last), v.z), finish(m, min(o + 3u, last), v.w));
+    let at = m * p.out_c_total + p.out_c_offset + o;
+    if (o + 3u < end) {
+        out_st4(at, f);
         return;
     }
-    let o = grp * p.cout_g + n;
-    if (p.k_split > 1u) {
-        out[(split * p.m_total + m) * p.cout + o] = x;
-        return;
+    for (var c = 0u; c < 3u; c++) {
+        if (o + c < end) {
+            out_st(at + c, f[c]);
+        }
     }
-    finish(m, o, x);
 }
 
+// Outputs (m, n .. n+3) of this group; nothing past C_out/groups.
 fn emit4(m: u32, n: u32, v: vec4<f32>) {
-    emit(m, n, v.x);
-    emit(m, n + 1u, v.y);
-    emit(m, n + 2u, v.z);
-    emit(m, n + 3u, v.w);
+    let o0 = grp * p.cout_g;
+    store4(m, o0 + n, o0 + p.cout_g, v);
 }
 
-// Row i of this invocation (see the accumulators) with its two column groups.
-fn emit_row(i: u32, v0: vec4<f32>, v1: vec4<f32>) {
+// Split-K: this slice's raw partial sums of (m, n .. n+3), f32, no epilogue.
+fn part4(m: u32, n: u32, v: vec4<f32>) {
+    let at = (split * p.m_total + m) * p.cout + grp * p.cout_g + n;
+    for (var c = 0u; c < 4u; c++) {
+        if (n + c < p.cout_g) {
+            part[at + c] = v[c];
+        }
+    }
+}
+
+// Row i of this invocation (see the accumulators): its output pixel, or
+// m_total when past the last.
+fn row_m(i: u32) -> u32 {
     let m = m0 + ty * 4u + (i % 4u) + (i / 4u) * 64u;
+    return select(p.m_total, m, m < p.m_total);
+}
+
+// Row i with its two column groups, finished.
+fn emit_row(i: u32, v0: vec4<f32>, v1: vec4<f32>) {
+    let m = row_m(i);
     if (m >= p.m_total) {
         return;
     }
     emit4(m, n0 + tx * 4u, v0);
     if (WN == 8u) {
         emit4(m, n0 + tx * 4u + 64u, v1);
+    }
+}
+
+// Row i with its two column groups, as split-K partial sums.
+fn part_row(i: u32, v0: vec4<f32>, v1: vec4<f32>) {
+    let m = row_m(i);
+    if (m >= p.m_total) {
+        return;
+    }
+    part4(m, n0 + tx * 4u, v0);
+    if (WN == 8u) {
+        part4(m, n0 + tx * 4u + 64u, v1);
     }
 }
 
@@ -505,29 +556,45 @@ fn epilogue() {
     }
 }
 
+fn epilogue_split() {
+    part_row(0u, c0_0, c0_1);
+    part_row(1u, c1_0, c1_1);
+    part_row(2u, c2_0, c2_1);
+    part_row(3u, c3_0, c3_1);
+    if (WM == 8u) {
+        part_row(4u, c4_0, c4_1);
+        part_row(5u, c5_0, c5_1);
+        part_row(6u, c6_0, c6_1);
+        part_row(7u, c7_0, c7_1);
+    }
+}
+
 // ---- entry points -------------------------------------------------------
-// Both run the same software pipeline: k-tile kt+1 is loaded from global
+// All run the same software pipeline: k-tile kt+1 is loaded from global
 // memory into registers while k-tile kt is multiplied out of workgroup
 // memory, then stored into the other buffer (NBUF = 2: one barrier per
-// k-tile) or, after a barrier, the same one (NBUF = 1).
+// k-tile) or, after a barrier, the same one (NBUF = 1). The `_split`
+// entries are the split-K slices (they write raw f32 partial sums to
+// `part`); the others write finished outputs to `out`. (Two entries
+// because `out` and `part` are two views of binding 6, which one entry
+// point may not both use.)
 
-@compute @workgroup_size(16, 16)
-fn conv2d(@builtin(workgroup_id) wid: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) l: u32) {
-    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
-        return;
-    }
-    setup(wid, nwg, l);
-    init_rows_scalar();
-    k_lane = l % 16u;
-    // This slice's k-tiles kt0..nt (all of them without split-K). The
-    // barriers below depend on nt, so it is computed from builtins and the
-    // uniform only: WGSL's uniformity analysis (Tint enforces it) counts
-    // anything read from a private variable, such as `split`, as
-    // non-uniform. Same value as split * p.kt_per_split.
-    let kt0 = (wid.z / p.groups) * p.kt_per_split;
-    let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
+// This workgroup's first k-tile and its count: all of them without
+// split-K, slice wid.z / groups's with it. The barriers depend on them, so
+// they come from builtins and the uniform only: WGSL's uniformity analysis
+// (Tint enforces it) counts anything read from a private variable, such as
+// `split`, as non-uniform.
+fn kt_first(wid: vec3<u32>) -> u32 {
+    return (wid.z / p.groups) * p.kt_per_split;
+}
+
+fn kt_count(wid: vec3<u32>) -> u32 {
+    let kt0 = kt_first(wid);
+    return min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
+}
+
+// The k loop with A loaded one element at a time.
+fn mainloop_scalar(kt0: u32, nt: u32) {
     load_a_scalar(kt0);
     load_b(kt0);
     store_a_scalar(0u);
@@ -549,26 +616,10 @@ fn conv2d(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier();
     }
-    epilogue();
 }
 
-@compute @workgroup_size(16, 16)
-fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
-               @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) l: u32) {
-    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
-        return;
-    }
-    setup(wid, nwg, l);
-    init_rows_vec4();
-    k_lane = (l % 4u) * 4u;
-    // This slice's k-tiles kt0..nt (all of them without split-K). The
-    // barriers below depend on nt, so it is computed from builtins and the
-    // uniform only: WGSL's uniformity analysis (Tint enforces it) counts
-    // anything read from a private variable, such as `split`, as
-    // non-uniform. Same value as split * p.kt_per_split.
-    let kt0 = (wid.z / p.groups) * p.kt_per_split;
-    let nt = min(kt0 + p.kt_per_split, p.k_tiles) - kt0;
+// The k loop with A loaded four channels at a time.
+fn mainloop_vec4(kt0: u32, nt: u32) {
     load_a_vec4(kt0);
     load_b(kt0);
     store_a_vec4(0u);
@@ -590,7 +641,68 @@ fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
         }
         workgroupBarrier();
     }
+}
+
+// Tile setup for the scalar path.
+fn start_scalar(wid: vec3<u32>, nwg: vec3<u32>, l: u32) {
+    setup(wid, nwg, l);
+    init_rows_scalar();
+    k_lane = l % 16u;
+}
+
+// Tile setup for the vec4 path.
+fn start_vec4(wid: vec3<u32>, nwg: vec3<u32>, l: u32) {
+    setup(wid, nwg, l);
+    init_rows_vec4();
+    k_lane = (l % 4u) * 4u;
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d(@builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) l: u32) {
+    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
+        return;
+    }
+    start_scalar(wid, nwg, l);
+    mainloop_scalar(kt_first(wid), kt_count(wid));
     epilogue();
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_vec4(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) l: u32) {
+    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
+        return;
+    }
+    start_vec4(wid, nwg, l);
+    mainloop_vec4(kt_first(wid), kt_count(wid));
+    epilogue();
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_split(@builtin(workgroup_id) wid: vec3<u32>,
+                @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) l: u32) {
+    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
+        return;
+    }
+    start_scalar(wid, nwg, l);
+    mainloop_scalar(kt_first(wid), kt_count(wid));
+    epilogue_split();
+}
+
+@compute @workgroup_size(16, 16)
+fn conv2d_vec4_split(@builtin(workgroup_id) wid: vec3<u32>,
+                     @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) l: u32) {
+    if (wid.x + wid.y * nwg.x >= p.tiles_per_group) {
+        return;
+    }
+    start_vec4(wid, nwg, l);
+    mainloop_vec4(kt_first(wid), kt_count(wid));
+    epilogue_split();
 }
 
 // Direct conv: invocation i is output pixel m = i / (groups * n_pad / 4),
@@ -633,9 +745,9 @@ fn conv2d_grouped(@builtin(global_invocation_id) gid: vec3<u32>,
             for (var c = 0u; c < p.cin_g; c++) {
                 var a = 0.0;
                 if (inside) {
-                    a = input[base + c];
+                    a = input_ld(base + c);
                 }
-                acc = fma(vec4<f32>(a), weight[w_at], acc);
+                acc = fma(vec4<f32>(a), weight_ld4(4u * w_at), acc);
                 w_at += nq;
             }
         }
@@ -643,22 +755,33 @@ fn conv2d_grouped(@builtin(global_invocation_id) gid: vec3<u32>,
     emit4(m, q * 4u, acc);
 }
 
-// Split-K reduction, one invocation per output (m, o) of the conv (M x C_out,
-// grid folded into x and y): the k_split partial sums the conv wrote to
-// binding 1 (`input`, viewed as [k_split][M][C_out]) added in slice order,
-// then the same epilogue as an unsplit conv.
+// Split-K reduction: invocation i finishes outputs (m, 4q .. 4q+3) of the
+// conv (M x ceil(C_out/4) invocations, grid folded into x and y): the
+// k_split partial sums the conv wrote to binding 1 (`partials`, viewed as
+// [k_split][M][C_out]) added in slice order, then the same epilogue as an
+// unsplit conv (four channels per invocation, so packed f16 stores whole
+// words where the output index is even).
 @compute @workgroup_size(256)
 fn conv2d_splitk_reduce(@builtin(global_invocation_id) gid: vec3<u32>,
                         @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
-    let total = p.m_total * p.cout;
-    if (i >= total) {
+    let quads = (p.cout + 3u) / 4u;
+    if (i >= p.m_total * quads) {
         return;
     }
-    let m = i / p.cout;
-    var acc = input[i];
-    for (var s = 1u; s < p.k_split; s++) {
-        acc = acc + input[s * total + i];
+    let m = i / quads;
+    let o = (i - m * quads) * 4u;
+    let total = p.m_total * p.cout;
+    let at = m * p.cout + o;
+    var acc = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (o + c < p.cout) {
+            var a = partials[at + c];
+            for (var s = 1u; s < p.k_split; s++) {
+                a = a + partials[s * total + at + c];
+            }
+            acc[c] = a;
+        }
     }
-    finish(m, i - m * p.cout, acc);
+    store4(m, o, p.cout, acc);
 }

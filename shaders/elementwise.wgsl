@@ -1,9 +1,11 @@
-// Elementwise kernels over flat f32 arrays (layout-agnostic).
+// Elementwise kernels over flat arrays (layout-agnostic).
 //   add:  out[i] = alpha * a[i] + beta * b[i], then ReLU when relu != 0
 //   relu alone is `add` with beta == 0: b is then never read (the host binds
 //   a dummy buffer), so an infinite a[i] stays infinite rather than NaN.
-// One invocation per element; the grid is folded into x and y so that more
-// than 65535 * 256 elements can be covered (see kernels::grid_1d).
+// One invocation per two consecutive elements (2i, 2i + 1: one word of
+// packed f16, so its store is whole); the grid is folded into x and y so
+// that more than 65535 * 256 pairs can be covered (see kernels::grid_1d).
+// Loads convert to f32, the arithmetic is f32, the store rounds once.
 
 struct Params {
     len: u32,
@@ -19,11 +21,11 @@ const WG: u32 = 256u;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // First operand (a).
-@group(0) @binding(1) var<storage, read_write> a: array<f32>;
+//#tensor a 1 read_write
 // Second operand (b); not read when beta == 0.
-@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+//#tensor b 2 read_write
 // The output; may not alias a or b.
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+//#tensor out 3 read_write
 
 // ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
 // tested on the bits: WGSL lets a compiler assume floats are never NaN, and
@@ -35,19 +37,28 @@ fn relu(v: f32) -> f32 {
     return max(v, 0.0);
 }
 
-@compute @workgroup_size(256)
-fn add(@builtin(global_invocation_id) gid: vec3<u32>,
-       @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if (i >= p.len) {
-        return;
-    }
-    var v = p.alpha * a[i];
+// The result for element i.
+fn value(i: u32) -> f32 {
+    var v = p.alpha * a_ld(i);
     if (p.beta != 0.0) {
-        v = v + p.beta * b[i];
+        v = v + p.beta * b_ld(i);
     }
     if (p.relu != 0u) {
         v = relu(v);
     }
-    out[i] = v;
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>,
+       @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = 2u * (gid.x + gid.y * nwg.x * WG);
+    if (i >= p.len) {
+        return;
+    }
+    if (i + 1u < p.len) {
+        out_st2(i, vec2<f32>(value(i), value(i + 1u)));
+    } else {
+        out_st(i, value(i));
+    }
 }

@@ -15,6 +15,8 @@
 // flight together (features past `in` read x as 0). At the end the KS partial sums of each (row, o) are added in
 // a fixed order in workgroup memory (the staging array, reused) and the bias is added.
 // The tile index is folded into x and y of the grid (see kernels::grid_1d).
+// x, wt and out are f32 or f16 (src/shaders.rs), converted on load; the
+// bias, workgroup memory and every sum are f32; out is rounded once.
 
 struct Params {
     // Rows N.
@@ -45,13 +47,13 @@ const THREADS: u32 = TO * KS;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input rows (N, in).
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+//#tensor x 1 read_write
 // Packed weight, (in, out): wt[i * out + o] = weight[o, i].
-@group(0) @binding(2) var<storage, read> wt: array<f32>;
+//#tensor wt 2 read
 // Bias (out); a dummy buffer, never read, when has_bias == 0.
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 // Output rows (N, out). May not alias x.
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+//#tensor out 4 read_write
 
 // The staged chunk of x: xs[k][h][j] = x[n0 + 4h + j, k0 + k]. Once the
 // reduction loop is done it holds each invocation's partial sums instead
@@ -65,10 +67,10 @@ const_assert BK == THREADS;
 fn ld4(i: u32, oc: u32) -> vec4<f32> {
     let last = p.in_features - 1u;
     let o = p.out_features;
-    return vec4<f32>(wt[min(i, last) * o + oc],
-                     wt[min(i + 1u, last) * o + oc],
-                     wt[min(i + 2u, last) * o + oc],
-                     wt[min(i + 3u, last) * o + oc]);
+    return vec4<f32>(wt_ld(min(i, last) * o + oc),
+                     wt_ld(min(i + 1u, last) * o + oc),
+                     wt_ld(min(i + 2u, last) * o + oc),
+                     wt_ld(min(i + 3u, last) * o + oc));
 }
 
 // Accumulates staged features k .. k+3 times their weights w into the two
@@ -115,7 +117,7 @@ fn linear(@builtin(workgroup_id) wid: vec3<u32>,
             let k = e % BK;
             var v = 0.0;
             if (n0 + r < p.batch && k0 + k < p.in_features) {
-                v = x[(n0 + r) * p.in_features + k0 + k];
+                v = x_ld((n0 + r) * p.in_features + k0 + k);
             }
             xs[k][r / 4u][r % 4u] = v;
         }
@@ -145,6 +147,6 @@ fn linear(@builtin(workgroup_id) wid: vec3<u32>,
         if (p.has_bias != 0u) {
             s += bias[o];
         }
-        out[n * p.out_features + o] = s;
+        out_st(n * p.out_features + o, s);
     }
 }

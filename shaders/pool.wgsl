@@ -5,14 +5,18 @@
 //     as 0 by the average, whose divisor is (he - hs)*(we - ws) when
 //     count_include_pad, else the number of in-bounds taps. The result goes
 //     to out[((n*OH + oy)*OW + ox)*out_c_total + out_c_offset + c].
-//     One invocation per output element, channels fastest (coalesced reads
-//     and writes); grid folded into x and y (see kernels::grid_1d).
+//     One invocation per two consecutive channels c, c + 1 of an output
+//     pixel (channels fastest: coalesced reads and writes; one word of
+//     packed f16 where the output index is even; an odd C leaves a lone
+//     last channel); grid folded into x and y (see kernels::grid_1d).
 //   global_avg_pool: (N, HW, C) -> (N, C), mean over the HW rows. One
 //     workgroup per (n, block of GC channels): GC lanes along the channels
 //     (coalesced rows) times GR lanes striding over the rows, then a fixed
 //     order reduction of the GR partial sums in workgroup memory.
 // The host guarantees (PoolParams::validate) that every window holds at
 // least one in-bounds tap.
+// x and out are f32 or f16 (src/shaders.rs); every sum is f32, and the
+// result is rounded once when stored.
 
 struct Params {
     // Batch N.
@@ -45,7 +49,8 @@ struct Params {
     out_c_offset: u32,
     // 1: the average divides by the padded window size.
     count_include_pad: u32,
-    // Output elements to compute: N*OH*OW*C (global pool: unused).
+    // Invocations: N*OH*OW*ceil(C/2), one per channel pair (global pool:
+    // unused).
     total: u32,
 }
 
@@ -60,10 +65,10 @@ const GR: u32 = 8u;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Input activations, NHWC (N, H, W, C).
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+//#tensor x 1 read_write
 // Output, NHWC (N, OH, OW, out_c_total); only channels
 // [out_c_offset, out_c_offset + C) are written. May not alias x.
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+//#tensor out 2 read_write
 
 struct Window {
     // In-bounds row range [y0, y1) and column range [x0, x1).
@@ -75,13 +80,17 @@ struct Window {
     padded: u32,
     // Index of x[n, 0, 0, c].
     base: u32,
-    // Index of the output element.
+    // Index of the output element (n, oy, ox, c).
     dst: u32,
+    // True when channel c + 1 is this invocation's too.
+    two: bool,
 }
 
+// The window of invocation i: channels c, c + 1 of one output pixel.
 fn window(i: u32) -> Window {
-    let c = i % p.c;
-    let t = i / p.c;
+    let pairs = (p.c + 1u) / 2u;
+    let c = 2u * (i % pairs);
+    let t = i / pairs;
     let ox = t % p.ow;
     let t2 = t / p.ow;
     let oy = t2 % p.oh;
@@ -98,7 +107,26 @@ fn window(i: u32) -> Window {
     win.padded = u32((he - hs) * (we - ws));
     win.base = n * p.h * p.w * p.c + c;
     win.dst = ((n * p.oh + oy) * p.ow + ox) * p.out_c_total + p.out_c_offset + c;
+    win.two = c + 1u < p.c;
     return win;
+}
+
+// Tap (y, xx) of the window's channels (the second 0 when there is one).
+fn tap(win: Window, y: u32, xx: u32) -> vec2<f32> {
+    let at = win.base + (y * p.w + xx) * p.c;
+    if (win.two) {
+        return x_ld2(at);
+    }
+    return vec2<f32>(x_ld(at), 0.0);
+}
+
+// Stores the window's one or two results.
+fn store(win: Window, v: vec2<f32>) {
+    if (win.two) {
+        out_st2(win.dst, v);
+    } else {
+        out_st(win.dst, v.x);
+    }
 }
 
 // max(a, b) as PyTorch's max pooling computes it: a NaN in the window wins.
@@ -113,6 +141,10 @@ fn max_nan(a: f32, b: f32) -> f32 {
     return max(a, b);
 }
 
+fn max_nan2(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    return vec2<f32>(max_nan(a.x, b.x), max_nan(a.y, b.y));
+}
+
 @compute @workgroup_size(256)
 fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
             @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -122,13 +154,13 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     let win = window(i);
     // The first in-bounds tap seeds the maximum (no -inf literal in WGSL).
-    var m = x[win.base + (win.y0 * p.w + win.x0) * p.c];
+    var m = tap(win, win.y0, win.x0);
     for (var y = win.y0; y < win.y1; y++) {
         for (var xx = win.x0; xx < win.x1; xx++) {
-            m = max_nan(m, x[win.base + (y * p.w + xx) * p.c]);
+            m = max_nan2(m, tap(win, y, xx));
         }
     }
-    out[win.dst] = m;
+    store(win, m);
 }
 
 @compute @workgroup_size(256)
@@ -140,17 +172,17 @@ fn avg_pool(@builtin(global_invocation_id) gid: vec3<u32>,
     }
     let win = window(i);
     // Row-major order, as the CPU reference sums.
-    var s = 0.0;
+    var s = vec2<f32>(0.0);
     for (var y = win.y0; y < win.y1; y++) {
         for (var xx = win.x0; xx < win.x1; xx++) {
-            s += x[win.base + (y * p.w + xx) * p.c];
+            s += tap(win, y, xx);
         }
     }
     var div = win.padded;
     if (p.count_include_pad == 0u) {
         div = (win.y1 - win.y0) * (win.x1 - win.x0);
     }
-    out[win.dst] = s / f32(div);
+    store(win, s / f32(div));
 }
 
 var<workgroup> partial: array<array<f32, GC>, GR>;
@@ -171,7 +203,7 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>,
     var s = 0.0;
     if (c < p.c) {
         for (var r = lid.y; r < rows; r += GR) {
-            s += x[(n * rows + r) * p.c + c];
+            s += x_ld((n * rows + r) * p.c + c);
         }
     }
     partial[lid.y][lid.x] = s;
@@ -181,6 +213,6 @@ fn global_avg_pool(@builtin(workgroup_id) wid: vec3<u32>,
         for (var k = 0u; k < GR; k++) {
             t += partial[k][lid.x];
         }
-        out[n * p.c + c] = t / f32(rows);
+        out_st(n * p.c + c, t / f32(rows));
     }
 }

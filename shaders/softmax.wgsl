@@ -4,8 +4,10 @@
 // and y (see kernels::grid_1d). Three passes over the row, each invocation
 // striding by WG:
 //   1. local maxima, reduced to m by a tree in workgroup memory;
-//   2. e = exp(x - m) written to out, local sums reduced to s likewise;
-//   3. out = e / s (each invocation rereads only what it wrote itself).
+//   2. local sums of exp(x - m), reduced to s likewise;
+//   3. out = exp(x - m) / s, the exponential recomputed rather than read
+//      back from out, so that an f16 out is rounded once.
+// x and out are f32 or f16 (src/shaders.rs); all arithmetic is f32.
 
 struct Params {
     // Rows N.
@@ -23,9 +25,9 @@ const WG: u32 = 256u;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
 // Logits, (N, K) rows.
-@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+//#tensor x 1 read_write
 // Probabilities, (N, K) rows. May not alias x.
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+//#tensor out 2 read_write
 
 var<workgroup> red: array<f32, WG>;
 
@@ -42,9 +44,9 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
 
     // Pass 1: the row maximum. Every row has at least one class, so the
     // first element seeds the maximum (WGSL has no -inf literal).
-    var m = x[base];
+    var m = x_ld(base);
     for (var k = li; k < p.classes; k += WG) {
-        m = max(m, x[base + k]);
+        m = max(m, x_ld(base + k));
     }
     red[li] = m;
     workgroupBarrier();
@@ -60,9 +62,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
     // Pass 2: exponentials and their sum.
     var sum = 0.0;
     for (var k = li; k < p.classes; k += WG) {
-        let e = exp(x[base + k] - m);
-        out[base + k] = e;
-        sum += e;
+        sum += exp(x_ld(base + k) - m);
     }
     red[li] = sum;
     workgroupBarrier();
@@ -74,8 +74,14 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let total = red[0];
 
-    // Pass 3: normalise.
-    for (var k = li; k < p.classes; k += WG) {
-        out[base + k] = out[base + k] / total;
+    // Pass 3: normalise, two consecutive classes per invocation (one word
+    // of packed f16 where the index is even).
+    for (var k = 2u * li; k < p.classes; k += 2u * WG) {
+        let e0 = exp(x_ld(base + k) - m) / total;
+        if (k + 1u < p.classes) {
+            out_st2(base + k, vec2<f32>(e0, exp(x_ld(base + k + 1u) - m) / total));
+        } else {
+            out_st(base + k, e0);
+        }
     }
 }

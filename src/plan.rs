@@ -459,6 +459,13 @@ pub fn f32_bytes(_value: ValueId, shape: [usize; 4]) -> u64 {
     shape.iter().product::<usize>() as u64 * 4
 }
 
+/// Bytes of an f16 value of `shape` (the executor's f16 precision, native
+/// or packed alike): its element count times 2, rounded up to a whole
+/// 4-byte word (a packed pair, and wgpu's binding-size granule).
+pub fn f16_bytes(_value: ValueId, shape: [usize; 4]) -> u64 {
+    (shape.iter().product::<usize>() as u64 * 2).div_ceil(4) * 4
+}
+
 /// How [`Plan::with_memory`] lays storage roots out in bytes: plain
 /// numbers, so that the plan depends on no GPU API (the executor copies them
 /// from its device's limits).

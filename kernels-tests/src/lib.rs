@@ -1,8 +1,10 @@
 //! Shared helpers for resincept's GPU tests: the shared context (or a loud
-//! skip), NaN-filled output buffers, a deterministic RNG, and the tolerance
-//! comparison that prints the first mismatches.
+//! skip), the storage modes to sweep, NaN-filled output buffers in any
+//! storage, a deterministic RNG, and the tolerance comparison that prints
+//! the first mismatches.
 
 use resincept::kernels::Tolerance;
+use resincept::shaders::Storage;
 use resincept::Context;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -27,10 +29,58 @@ pub fn gpu() -> Option<Arc<Context>> {
     }
 }
 
+/// The environment variable that makes a device without `SHADER_F16` fail
+/// the f16 sweeps instead of skipping their native-f16 cases (CI's
+/// lavapipe pass sets it: lavapipe has the feature).
+pub const REQUIRE_F16: &str = "RESINCEPT_REQUIRE_F16";
+
+/// The storage modes a kernel test sweeps on `ctx`: f32 and packed f16
+/// everywhere, native f16 where the device has `SHADER_F16`. Without it
+/// the native cases are skipped with a loud `SKIP` line (a failure with
+/// [`REQUIRE_F16`]`=1`).
+pub fn storages(ctx: &Context) -> Vec<Storage> {
+    let mut all = storages_on(ctx);
+    if let Ok(only) = std::env::var(ONLY_STORAGE) {
+        all.retain(|s| only.split(',').any(|o| o.trim() == s.name()));
+        eprintln!("{ONLY_STORAGE}={only}: sweeping {all:?} only");
+    }
+    all
+}
+
+/// The environment variable that restricts [`storages`] to the named
+/// modes (comma-separated `f32`, `f16`, `f16-packed`), for timing one
+/// mode; CI never sets it.
+pub const ONLY_STORAGE: &str = "RESINCEPT_ONLY_STORAGE";
+
+fn storages_on(ctx: &Context) -> Vec<Storage> {
+    if ctx.supports(Storage::F16) {
+        return Storage::ALL.to_vec();
+    }
+    if std::env::var(REQUIRE_F16).is_ok_and(|v| v == "1") {
+        panic!(
+            "{REQUIRE_F16}=1 but {} ({:?}) lacks SHADER_F16",
+            ctx.info.name, ctx.info.backend
+        );
+    }
+    eprintln!(
+        "SKIP: native f16 cases ({} ({:?}) lacks SHADER_F16); f32 and packed f16 run",
+        ctx.info.name, ctx.info.backend
+    );
+    vec![Storage::F32, Storage::F16Packed]
+}
+
 /// A storage buffer of `len` f32 filled with NaN, so that an element the
 /// shader never writes fails the comparison.
 pub fn nan_buffer(ctx: &Context, len: usize) -> wgpu::Buffer {
     ctx.storage_buffer_init("nan-filled output", &vec![f32::NAN; len.max(1)])
+}
+
+/// A tensor buffer of `len` elements stored as `storage` says, filled with
+/// NaN (the word 0x7fc07fc0 is a NaN as an f32 and as each f16 half).
+pub fn nan_tensor(ctx: &Context, storage: Storage, len: usize) -> wgpu::Buffer {
+    let words = storage.bytes(len.max(1)) / 4;
+    let nan = f32::from_bits(0x7fc0_7fc0);
+    ctx.storage_buffer_init("nan-filled output", &vec![nan; words as usize])
 }
 
 /// The bits of the NaN that [`sentinel_buffer`] holds: a quiet NaN with a
@@ -46,6 +96,31 @@ pub fn sentinel_buffer(ctx: &Context, len: usize) -> wgpu::Buffer {
     ctx.storage_buffer_init("sentinel-filled output", &vec![v; len.max(1)])
 }
 
+/// [`SENTINEL_NAN_BITS`] for f16 tensors: a quiet half NaN with a payload
+/// no kernel produces (converting an f32 NaN gives 0x7e00 or keeps the
+/// f32 payload's top bits).
+pub const SENTINEL_F16_BITS: u16 = 0x7ebd;
+
+/// A tensor buffer of `len` elements stored as `storage` says, holding the
+/// sentinel NaN ([`SENTINEL_NAN_BITS`] or [`SENTINEL_F16_BITS`]).
+pub fn sentinel_tensor(ctx: &Context, storage: Storage, len: usize) -> wgpu::Buffer {
+    if !storage.is_f16() {
+        return sentinel_buffer(ctx, len);
+    }
+    let words = storage.bytes(len.max(1)) / 4;
+    let w = u32::from(SENTINEL_F16_BITS) * 0x1_0001;
+    ctx.storage_buffer_init(
+        "sentinel-filled output",
+        &vec![f32::from_bits(w); words as usize],
+    )
+}
+
+/// True when `v` (read back as f32) is one of the sentinel NaNs.
+fn is_sentinel(v: f32) -> bool {
+    let f16 = half::f16::from_bits(SENTINEL_F16_BITS).to_f32().to_bits();
+    v.to_bits() == SENTINEL_NAN_BITS || v.to_bits() == f16
+}
+
 /// [`assert_close`] for outputs where NaN is expected: an element still
 /// holding the [`SENTINEL_NAN_BITS`] pre-fill fails (never written); where
 /// `want` is NaN, `got` must be NaN; elsewhere `got` must be within `tol`.
@@ -53,7 +128,7 @@ pub fn assert_close_nan(case: &str, got: &[f32], want: &[f32], tol: Tolerance) {
     assert_eq!(got.len(), want.len(), "{case}: length mismatch");
     let mut bad = Vec::new();
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let ok = if g.to_bits() == SENTINEL_NAN_BITS {
+        let ok = if is_sentinel(g) {
             false
         } else if w.is_nan() {
             g.is_nan()
@@ -222,7 +297,8 @@ pub const TRACE_DIR: &str = "RESINCEPT_TRACE_DIR";
 
 /// With [`TRACE_DIR`] set, records `dispatches` as a trace under
 /// `$RESINCEPT_TRACE_DIR/<family>-<pid>-<n>-<case>`, whose checks are `outputs`
-/// (label, buffer, the kernel's tolerance). Call it *before* the test runs
+/// (label, buffer, the kernel's tolerance, how the buffer's elements are
+/// stored). Call it *before* the test runs
 /// the dispatches, while the outputs still hold their NaN pre-fill, so the
 /// replay starts from the same state and an element it never writes stays
 /// NaN. The trace runs the dispatches once itself; kernels write their
@@ -232,7 +308,7 @@ pub fn trace_dispatches(
     family: &str,
     case: &str,
     dispatches: &[&resincept::device::Dispatch],
-    outputs: &[(&str, &wgpu::Buffer, Tolerance)],
+    outputs: &[(&str, &wgpu::Buffer, Tolerance, Storage)],
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -259,9 +335,10 @@ pub fn trace_dispatches(
         .collect();
     let checks: Vec<_> = outputs
         .iter()
-        .map(|(label, b, tol)| resincept::device::trace::Check {
+        .map(|(label, b, tol, storage)| resincept::device::trace::Check {
             label: label.to_string(),
             span: resincept::device::Span::whole(b),
+            storage: *storage,
             atol: tol.atol,
             rtol: tol.rtol,
         })

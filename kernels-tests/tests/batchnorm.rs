@@ -1,8 +1,9 @@
 //! GPU-vs-CPU tests for inference batchnorm (NHWC on the GPU, NCHW in the
-//! reference).
+//! reference), in every storage mode.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
 use resincept::kernels::batchnorm::{self, BatchNormParams};
+use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
@@ -20,22 +21,34 @@ fn bn_params(seed: u64, c: usize) -> [Vec<f32>; 4] {
 }
 
 /// Runs the GPU kernel and the reference on NCHW `x`; compares in NCHW.
-fn check(ctx: &Context, case: &str, p: &BatchNormParams, x: &[f32], bn: &[Vec<f32>; 4]) {
+fn check(
+    ctx: &Context,
+    storage: Storage,
+    case: &str,
+    p: &BatchNormParams,
+    x: &[f32],
+    bn: &[Vec<f32>; 4],
+) {
+    let case = &format!("{} {case}", storage.name());
     let shape = [p.batch, p.channels, p.h, p.w];
     let len = x.len();
     let [gamma, beta, mean, var] = bn;
     let mut want = vec![0.0; len];
-    batchnorm::batchnorm_cpu(p, x, gamma, beta, mean, var, &mut want);
-    let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(x, shape));
+    if storage.is_f16() {
+        batchnorm::batchnorm_cpu_f16(p, x, gamma, beta, mean, var, &mut want);
+    } else {
+        batchnorm::batchnorm_cpu(p, x, gamma, beta, mean, var, &mut want);
+    }
+    let bx = ctx.tensor_buffer_init("x", storage, &nchw_to_nhwc(x, shape));
     let bg = ctx.storage_buffer_init("gamma", gamma);
     let bb = ctx.storage_buffer_init("beta", beta);
     let bm = ctx.storage_buffer_init("mean", mean);
     let bv = ctx.storage_buffer_init("var", var);
-    let out = nan_buffer(ctx, len);
-    let d = batchnorm::batchnorm_gpu(ctx, case, p, &bx, &bg, &bb, &bm, &bv, &out).unwrap();
+    let out = nan_tensor(ctx, storage, len);
+    let d = batchnorm::batchnorm_gpu(ctx, case, storage, p, &bx, &bg, &bb, &bm, &bv, &out).unwrap();
     ctx.run_dispatches(&[&d]).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&out, len).unwrap(), shape);
-    assert_close(case, &got, &want, batchnorm::TOLERANCE);
+    let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, len).unwrap(), shape);
+    assert_close(case, &got, &want, batchnorm::tolerance(storage));
 }
 
 #[test]
@@ -65,7 +78,9 @@ fn batchnorm_sweep() {
                 };
                 let x = rand_vec(10 + si as u64, n * c * h * w);
                 let bn = bn_params(100 + si as u64, c);
-                check(&ctx, &format!("{p:?}"), &p, &x, &bn);
+                for storage in storages(&ctx) {
+                    check(&ctx, storage, &format!("{p:?}"), &p, &x, &bn);
+                }
             }
         }
     }
@@ -89,23 +104,36 @@ fn batchnorm_zero_variance_channel() {
         let x = rand_vec(3, 2 * 3 * 4 * 5);
         let mut bn = bn_params(4, 3);
         bn[3][1] = 0.0;
-        check(&ctx, &format!("zero variance, eps {eps}"), &p, &x, &bn);
+        for storage in storages(&ctx) {
+            check(
+                &ctx,
+                storage,
+                &format!("zero variance, eps {eps}"),
+                &p,
+                &x,
+                &bn,
+            );
+        }
     }
 }
 
 #[test]
 fn batchnorm_folded_grid() {
-    // More than 65535 workgroups of 256: exercises the grid folded into y.
+    // 3·3315·3374 elements: more pairs than 65535 workgroups of 256 hold,
+    // so the grid folds into y, and in f32 just under 128 MiB (WebGPU's
+    // default binding limit).
     let Some(ctx) = gpu() else { return };
     let p = BatchNormParams {
         batch: 1,
         channels: 3,
-        h: 2400,
-        w: 2400,
+        h: 3315,
+        w: 3374,
         eps: 1e-3,
         relu: true,
     };
-    let x = rand_vec(5, 3 * 2400 * 2400);
+    let x = rand_vec(5, 3 * 3315 * 3374);
     let bn = bn_params(6, 3);
-    check(&ctx, "folded grid", &p, &x, &bn);
+    for storage in storages(&ctx) {
+        check(&ctx, storage, "folded grid", &p, &x, &bn);
+    }
 }

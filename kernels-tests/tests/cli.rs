@@ -2495,7 +2495,6 @@ fn onnx_mixed_output_layouts() {
             }),
             ..Default::default()
         }),
-        ..Default::default()
     });
     let model = dir.join("mixed.onnx");
     std::fs::write(&model, m.encode_to_vec()).unwrap();

@@ -3,14 +3,17 @@
 //! regression cases, and the launcher's errors.
 //!
 //! Every case builds NCHW input / OIHW weights on the host, runs
-//! `conv2d_cpu` as the oracle, runs the GPU kernel on the NHWC copy with a
-//! NaN-filled output, and compares with `conv2d::TOLERANCE`. Sizes are kept
-//! small: lavapipe runs about a GFLOP/s.
+//! `conv2d_cpu` (or `conv2d_cpu_f16`) as the oracle, runs the GPU kernel on
+//! the NHWC copy with a NaN-filled output in every storage mode (f32,
+//! native f16, packed f16), and compares with `conv2d::tolerance`. Sizes
+//! are kept small: lavapipe runs about a GFLOP/s.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec, trace_dispatches};
+use kernels_tests::trace_dispatches;
+use kernels_tests::{assert_close, gpu, nan_buffer, nan_tensor, rand_vec, storages};
 use resincept::device::Span;
 use resincept::graph::Padding;
 use resincept::kernels::conv2d::{self, Conv2dParams, Launch, TapMode, Variant};
+use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
@@ -24,12 +27,31 @@ fn unsplit(v: Variant) -> Option<Launch> {
 }
 
 /// Runs `p` on the GPU (with `launch`, or [`conv2d::conv2d_gpu`]'s choice)
-/// and checks it against the CPU reference: channels `out_c_offset..+C_out`
-/// within tolerance, every other channel of the output tensor still NaN.
-/// A split-K launch gets a NaN-filled scratch buffer. Returns the whole
-/// GPU output (NCHW, `out_c_total` channels).
+/// in every storage mode of [`storages`] and checks each against its CPU
+/// reference: channels `out_c_offset..+C_out` within tolerance, every
+/// other channel of the output tensor still NaN. A split-K launch gets a
+/// NaN-filled (f32) scratch buffer. Returns the whole GPU output of each
+/// storage mode, in order (NCHW, `out_c_total` channels).
 fn check(
     ctx: &Context,
+    name: &str,
+    p: &Conv2dParams,
+    launch: Option<Launch>,
+    seed: u64,
+) -> Vec<Vec<f32>> {
+    storages(ctx)
+        .into_iter()
+        .map(|storage| {
+            let name = format!("{} {name}", storage.name());
+            check_in(ctx, storage, &name, p, launch, seed)
+        })
+        .collect()
+}
+
+/// [`check`] in one storage mode.
+fn check_in(
+    ctx: &Context,
+    storage: Storage,
     name: &str,
     p: &Conv2dParams,
     launch: Option<Launch>,
@@ -54,7 +76,12 @@ fn check(
     let out_len: usize = out_shape.iter().product();
 
     let mut want = vec![f32::NAN; out_len];
-    conv2d::conv2d_cpu(
+    let reference = if storage.is_f16() {
+        conv2d::conv2d_cpu_f16
+    } else {
+        conv2d::conv2d_cpu
+    };
+    reference(
         p,
         &input,
         &weight,
@@ -64,20 +91,22 @@ fn check(
         &mut want,
     );
 
-    let b_in = ctx.storage_buffer_init("input", &nchw_to_nhwc(&input, in_shape));
-    let b_w = ctx.storage_buffer_init("weight", &conv2d::pack_weights(p, &weight));
+    let b_in = ctx.tensor_buffer_init("input", storage, &nchw_to_nhwc(&input, in_shape));
+    let packed = conv2d::pack_weights(p, &weight);
+    let b_w = ctx.tensor_buffer_init("weight", storage, &packed);
     let b_scale = ctx.storage_buffer_init("scale", &scale);
     let b_shift = ctx.storage_buffer_init("shift", &shift);
     let b_res = residual
         .as_ref()
-        .map(|r| ctx.storage_buffer_init("residual", &nchw_to_nhwc(r, res_shape)));
-    let b_out = nan_buffer(ctx, out_len);
+        .map(|r| ctx.tensor_buffer_init("residual", storage, &nchw_to_nhwc(r, res_shape)));
+    let b_out = nan_tensor(ctx, storage, out_len);
     let ds = match launch {
         Some(l) => {
             let scratch = (l.splits > 1).then(|| nan_buffer(ctx, l.scratch_len(p)));
             conv2d::conv2d_gpu_launch(
                 ctx,
                 name,
+                storage,
                 p,
                 l,
                 &b_in,
@@ -92,6 +121,7 @@ fn check(
         None => conv2d::conv2d_gpu(
             ctx,
             name,
+            storage,
             p,
             &b_in,
             &b_w,
@@ -112,16 +142,20 @@ fn check(
     assert_eq!(ds[0].flops, 2 * p.macs(), "{name}: flops");
     let k = p.kernel[0] * p.kernel[1] * cin_g;
     let refs: Vec<_> = ds.iter().collect();
-    let tol = conv2d::tolerance_for_k(k);
+    let tol = conv2d::tolerance(storage, k);
     // The Dawn replay takes the launcher's variants (those the validation
     // gate compiles too); variants only tests force would each cost lavapipe
     // a minute of shader compilation there.
     let wg = ctx.limits.max_compute_workgroup_storage_size;
     if launch.is_none_or(|l| l.direct || Variant::launcher_variants(wg).contains(&l.variant)) {
-        trace_dispatches(ctx, "conv2d", name, &refs, &[("output", &b_out, tol)]);
+        let outputs = [("output", &b_out, tol, storage)];
+        trace_dispatches(ctx, "conv2d", name, &refs, &outputs);
     }
     ctx.run_dispatches(&refs).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&b_out, out_len).unwrap(), out_shape);
+    let got = nhwc_to_nchw(
+        &ctx.read_tensor(&b_out, storage, out_len).unwrap(),
+        out_shape,
+    );
 
     // Split the output tensor into this conv's channels and the rest.
     let plane = oh * ow;
@@ -142,7 +176,8 @@ fn check(
         }
     }
     let label = format!("{name} {p:?} launch {launch:?}");
-    // TOLERANCE itself up to K = 1024 (every case here but the bench's).
+    // TOLERANCE (or TOLERANCE_F16) itself up to K = 1024 (every case
+    // here but the bench's).
     assert_close(&label, &got_in, &want_in, tol);
     got
 }
@@ -402,7 +437,9 @@ fn direct_conv() {
         let a = check(&ctx, &format!("{name}, direct"), p, Some(direct), seed);
         let b = check(&ctx, &format!("{name}, tiled"), p, Some(tiled), seed);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert!(bits(&a) == bits(&b), "{name}: direct and tiled differ");
+        for (k, (a, b)) in a.iter().zip(&b).enumerate() {
+            assert!(bits(a) == bits(b), "{name}: direct and tiled differ ({k})");
+        }
     }
     // Wide groups stay tiled: ResNeXt's last stage, 32 per group; unless
     // the executor asks for more, and 0 turns the direct conv off.
@@ -445,6 +482,7 @@ fn direct_conv() {
     let e = conv2d::conv2d_gpu_launch(
         &ctx,
         "split direct",
+        Storage::F32,
         p,
         bad,
         &buf,
@@ -950,15 +988,56 @@ fn launcher_errors() {
     let s = ctx.storage_buffer("s", 8);
     let out = ctx.storage_buffer("out", 8 * 25);
     // Too-small input buffer: a shape error naming the conv.
-    let e =
-        conv2d::conv2d_gpu(&ctx, "layer1.0.conv1", &p, &small, &w, &s, &s, None, &out).unwrap_err();
+    let f32s = Storage::F32;
+    let e = conv2d::conv2d_gpu(
+        &ctx,
+        "layer1.0.conv1",
+        f32s,
+        &p,
+        &small,
+        &w,
+        &s,
+        &s,
+        None,
+        &out,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("layer1.0.conv1"), "{e}");
+    // In f16 the same input needs half the bytes: 200 elements are 400.
+    let half_in = ctx.buffer("half", 400, wgpu::BufferUsages::STORAGE);
+    let ok = conv2d::conv2d_gpu(
+        &ctx,
+        "f16 input",
+        Storage::F16Packed,
+        &p,
+        &half_in,
+        &w,
+        &s,
+        &s,
+        None,
+        &out,
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let e = conv2d::conv2d_gpu(
+        &ctx,
+        "f16 input",
+        Storage::F16Packed,
+        &p,
+        &small,
+        &w,
+        &s,
+        &s,
+        None,
+        &out,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("f16-packed"), "{e}");
     // residual_scale without a residual buffer.
     let pr = Conv2dParams {
         residual_scale: Some(1.0),
         ..p.clone()
     };
-    let e = conv2d::conv2d_gpu(&ctx, "res", &pr, &ok_in, &w, &s, &s, None, &out).unwrap_err();
+    let e = conv2d::conv2d_gpu(&ctx, "res", f32s, &pr, &ok_in, &w, &s, &s, None, &out).unwrap_err();
     assert!(e.to_string().contains("residual"), "{e}");
     // A variant that cannot compute the shape.
     let v = Variant {
@@ -968,8 +1047,8 @@ fn launcher_errors() {
         wn: 4,
         nbuf: 1,
     };
-    let e =
-        conv2d::conv2d_gpu_variant(&ctx, "v", &p, v, &ok_in, &w, &s, &s, None, &out).unwrap_err();
+    let e = conv2d::conv2d_gpu_variant(&ctx, "v", f32s, &p, v, &ok_in, &w, &s, &s, None, &out)
+        .unwrap_err();
     assert!(e.to_string().contains("mode"), "{e}");
 
     // Split-K: K = 8·9 = 72 is 5 k-tiles. 4 slices of ⌈5/4⌉ = 2 leave the
@@ -986,6 +1065,7 @@ fn launcher_errors() {
         conv2d::conv2d_gpu_launch(
             &ctx,
             "split",
+            f32s,
             &p,
             l,
             &ok_in,
@@ -1108,7 +1188,9 @@ fn model_layers() -> Vec<(&'static str, Conv2dParams)> {
 /// prints ms and GFLOP/s per layer for the launcher's choice
 /// ([`Launch::choose`]) and, where that splits K, the same variant unsplit
 /// (the split-K A/B); `RESINCEPT_CONV_SWEEP=1` also times every valid
-/// variant (to tune [`Variant::choose`]). Batch-1 layers are
+/// variant (to tune [`Variant::choose`]). Each storage mode of
+/// `RESINCEPT_BENCH_STORAGE` (comma-separated `f32`, `f16`, `f16-packed`;
+/// default all the device runs) is timed in turn. Batch-1 layers are
 /// first checked against the CPU reference. A measurement, not a test: run
 /// on a real GPU with
 /// `cargo test --release -p kernels-tests --test conv2d -- --ignored bench_layers --nocapture`.
@@ -1116,27 +1198,45 @@ fn model_layers() -> Vec<(&'static str, Conv2dParams)> {
 #[ignore]
 fn bench_layers() {
     let Some(ctx) = gpu() else { return };
+    let mut modes = storages(&ctx);
+    if let Ok(want) = std::env::var("RESINCEPT_BENCH_STORAGE") {
+        modes.retain(|s| want.split(',').any(|w| w.trim() == s.name()));
+    }
+    for storage in modes {
+        bench_layers_in(&ctx, storage);
+    }
+}
+
+/// [`bench_layers`] in one storage mode.
+fn bench_layers_in(ctx: &std::sync::Arc<Context>, storage: Storage) {
+    let ctx = ctx.clone();
     let sweep = std::env::var("RESINCEPT_CONV_SWEEP").is_ok_and(|v| v == "1");
     let limit = ctx.limits.max_compute_workgroup_storage_size;
-    println!("adapter: {} ({:?})", ctx.info.name, ctx.info.backend);
+    println!(
+        "adapter: {} ({:?}), storage {}",
+        ctx.info.name,
+        ctx.info.backend,
+        storage.name()
+    );
     // Sums over the layers: [batch][launcher's choice, same without split-K].
     let mut total = [[0.0f64; 2]; 2];
     for (bi, batch) in [1usize, 32].into_iter().enumerate() {
         for (li, (name, p1)) in model_layers().into_iter().enumerate() {
             let p = Conv2dParams { batch, ..p1 };
             if batch == 1 && p.macs() < 400_000_000 {
-                check(&ctx, name, &p, None, 1000 + li as u64);
+                check_in(&ctx, storage, name, &p, None, 1000 + li as u64);
             }
             let [oh, ow] = p.out_hw().unwrap();
             let cin_g = p.in_channels / p.groups;
-            let b_in = ctx.storage_buffer_init(
+            let b_in = ctx.tensor_buffer_init(
                 "in",
+                storage,
                 &rand_vec(1, p.batch * p.in_channels * p.in_h * p.in_w),
             );
             let w = rand_vec(2, p.out_channels * cin_g * p.kernel[0] * p.kernel[1]);
-            let b_w = ctx.storage_buffer_init("w", &conv2d::pack_weights(&p, &w));
+            let b_w = ctx.tensor_buffer_init("w", storage, &conv2d::pack_weights(&p, &w));
             let b_s = ctx.storage_buffer_init("s", &vec![1.0; p.out_channels]);
-            let b_out = ctx.storage_buffer("out", p.batch * oh * ow * p.out_channels);
+            let b_out = nan_tensor(&ctx, storage, p.batch * oh * ow * p.out_channels);
             let target = Some(conv2d::SPLIT_K_TARGET_WORKGROUPS);
             let chosen = Launch::choose(
                 name,
@@ -1187,6 +1287,7 @@ fn bench_layers() {
                 let ds = conv2d::conv2d_gpu_launch(
                     &ctx,
                     name,
+                    storage,
                     &p,
                     *l,
                     &b_in,
@@ -1222,8 +1323,9 @@ fn bench_layers() {
                     total[bi][1] += per;
                 }
                 println!(
-                    "{}batch {batch:>2} {name:<24} {:>8.3} ms {:>8.0} GFLOP/s  split {:>2} vec4={} {:?} {}x{} nbuf {} tiles {}",
+                    "{}{} batch {batch:>2} {name:<24} {:>8.3} ms {:>8.0} GFLOP/s  split {:>2} vec4={} {:?} {}x{} nbuf {} tiles {}",
                     if vi == 0 { "* " } else { "  " },
+                    storage.name(),
                     per * 1e3,
                     ds[0].flops as f64 / per / 1e9,
                     l.splits,
@@ -1238,8 +1340,9 @@ fn bench_layers() {
         }
     }
     println!(
-        "sum of chosen: batch 1 {:.3} ms, batch 32 {:.3} ms; without split-K: batch 1 {:.3} ms, \
+        "{}: sum of chosen: batch 1 {:.3} ms, batch 32 {:.3} ms; without split-K: batch 1 {:.3} ms, \
          batch 32 {:.3} ms",
+        storage.name(),
         total[0][0] * 1e3,
         total[1][0] * 1e3,
         total[0][1] * 1e3,

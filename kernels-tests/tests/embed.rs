@@ -10,7 +10,7 @@
 use kernels_tests::{assert_close, gpu};
 use resincept::device::context::REQUIRED_LIMITS;
 use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, TOLERANCE};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, Precision, TOLERANCE, TOLERANCE_F16};
 use resincept::weights::{synthetic_input, Weights};
 use resincept::{models, Context, Error, Tensor};
 use std::sync::Arc;
@@ -148,6 +148,43 @@ fn encoded_runs_on_the_applications_device() {
     // The two inputs give different logits: the second run did not reuse
     // the first's.
     assert_ne!(read(&ctx, &used[0]), read(&ctx, &used[1]));
+}
+
+/// f16 on an application's device created without `SHADER_F16`: the
+/// executor stores f16 packed (every device can), and `encode` keeps its
+/// f32 contract: f32 images in, f32 logits out, equal to `run`'s bit for
+/// bit and to the f16 CPU executor's within the f16 graph tolerance.
+#[test]
+fn f16_encoded_run_without_the_feature() {
+    let Some((adapter, device, queue)) = app_device(gpu().unwrap().adapter.limits()) else {
+        return;
+    };
+    let ctx = Arc::new(Context::from_wgpu(adapter, device.clone(), queue.clone()).unwrap());
+    let (batch, size) = (2, 32);
+    let (graph, weights) = synthetic_model(batch, size);
+    let opts = CompileOptions::new(batch, size, size)
+        .poisoned()
+        .with_precision(Precision::F16);
+    let model = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
+    assert_eq!(
+        model.stats().storage,
+        resincept::shaders::Storage::F16Packed
+    );
+    assert_eq!(model.input_bytes(), (batch * 3 * size * size * 4) as u64);
+    assert_eq!(model.output_bytes(), vec![(batch * 10 * 4) as u64]);
+    let input = synthetic_input(3, &[batch, 3, size, size]);
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let images = buffer(&device, "app images", &input.data, usage);
+    let logits = buffer(&device, "logits", &vec![f32::NAN; batch * 10], usage);
+    let mut enc = encoder(&device);
+    model.encode(&mut enc, &images, &[&logits]).unwrap();
+    queue.submit([enc.finish()]);
+    let got = read(&ctx, &logits);
+    assert_eq!(bits(&got), bits(&model.run(&input).unwrap()[0].data));
+    let compiled = model.graph().clone();
+    let want = cpu::run_with(&compiled, &weights, &input, Precision::F16).unwrap();
+    assert_close("f16 encoded run", &got, &want[0].data, TOLERANCE_F16);
 }
 
 /// Wrong buffers are refused, naming what is wrong, and nothing is

@@ -16,15 +16,21 @@
 //!   executor against the CPU one at other batches, sizes and seeds, and
 //!   batch consistency (a batch of two equals each sample run alone).
 //!
+//! * f16 precision (`golden_f16_*`): every model and block fixture (the
+//!   team's and our own) run in f16 on the GPU, natively and packed,
+//!   against the float64 output within [`f16_rel_tol`], models with the
+//!   same top-1 as f32.
+//!
 //! GPU parts print `SKIP: no GPU adapter` and pass without one (they fail
 //! instead with `RESINCEPT_REQUIRE_GPU=1`).
 
-use kernels_tests::{assert_close, golden_dir, golden_files, gpu};
+use kernels_tests::{assert_close, golden_dir, golden_files, gpu, storages};
 use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage, Precision};
 use resincept::graph::Graph;
 use resincept::kernels::Tolerance;
 use resincept::models::{self, Options};
+use resincept::shaders::Storage;
 use resincept::weights::{self, Weights};
 use resincept::Tensor;
 use std::collections::HashMap;
@@ -472,6 +478,285 @@ fn batch_consistency() {
                 &part,
                 &alone,
             );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- f16 precision
+
+/// The f16 bar for a graph: `|got − want| ≤ f16_rel_tol(D) · max|want|`
+/// elementwise, against PyTorch's float64 output, where D is the graph's
+/// [`rounding_depth`].
+///
+/// Derivation. In f16 every stored result and every conv/linear weight
+/// is rounded once; WGSL lets the GPU take either neighbour, so each
+/// rounding is a relative error uniform within ±2⁻¹⁰ at worst (standard
+/// deviation 2⁻¹⁰/√3). Everything else is f32, which the f32 bar (1e-4)
+/// covers. To first order a relative perturbation of one layer's values
+/// moves the output by the same relative amount (the nets' batchnorms keep
+/// each layer's gain near 1), and the roundings of different elements and
+/// layers are independent, so along a path of D roundings the errors add
+/// in quadrature: a standard deviation of √D·2⁻¹⁰/√3 of the output's
+/// scale. Three standard deviations, plus the output's own last rounding
+/// (up to 2⁻¹⁰ of it), give `2⁻¹⁰ · (1 + √(3·D))`: 1.2e-2 of max|y| for
+/// ResNet-18 (D = 43), 1.9e-2 for ResNet-50 (109), 3.3e-2 for
+/// Inception-ResNet-v2 (353), 4e-3 to 8e-3 for the blocks. The measured
+/// errors (`docs/BENCHMARKS.md`, f16 section) are 25–80 times smaller for
+/// the models, 6–19 times for the blocks: these synthetic nets' logits
+/// are dominated by their last layers, whose single rounding is most of
+/// the error.
+fn f16_rel_tol(depth: usize) -> f32 {
+    (1.0 + (3.0 * depth as f32).sqrt()) / 1024.0
+}
+
+/// The most f16 roundings on any path from the input to an output of `g`
+/// (the graph as compiled, after the passes): two per conv and linear
+/// layer (its weights and its result, epilogue included), one per other
+/// node whose result is computed (batchnorm, add, ReLU, average pools,
+/// softmax), none for exact ones (max pool, concat, flatten).
+fn rounding_depth(g: &Graph) -> usize {
+    use resincept::graph::{Op, PoolKind};
+    let mut depth = vec![0usize; g.shapes.len()];
+    for n in &g.nodes {
+        let own = match &n.op {
+            Op::Input | Op::Concat | Op::Flatten => 0,
+            Op::Pool(p) if p.kind == PoolKind::Max => 0,
+            Op::Conv2d(_) | Op::Linear { .. } => 2,
+            _ => 1,
+        };
+        let before = n.inputs.iter().map(|v| depth[v.0]).max().unwrap_or(0);
+        depth[n.output.0] = before + own;
+    }
+    g.outputs.iter().map(|v| depth[v.0]).max().unwrap_or(0)
+}
+
+/// Indices of the `k` largest values of `row`, largest first.
+fn top_k(row: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+    idx.truncate(k);
+    idx
+}
+
+/// What an f16 run of one fixture measured, for the report.
+struct F16Report {
+    max_err: f32,
+    mean_err: f32,
+    top1: usize,
+    top5: usize,
+    rows: usize,
+}
+
+/// Runs fixture `path` in f16 on the GPU with `storage` and checks it:
+/// within [`f16_rel_tol`]·max|y| of the float64 output, and (for a
+/// classifier: `top1`) on every input the top-1 class of the f32 run. The f32 run's top-1 is the float64
+/// output's wherever that output's top-1 leads its runner-up by more than
+/// twice the f32 bar (the f32 golden tests hold the f32 run within
+/// [`REL_TOL`]·max|y| of it, so no other class can overtake); where the
+/// lead is smaller the f32 run is made and asked.
+fn check_fixture_f16(path: &Path, storage: Storage, top1: bool) -> Option<F16Report> {
+    let ctx = gpu()?;
+    let f = Fixture::load(path);
+    let case = format!("{} {}", f.case, storage.name());
+    let graph = f.graph();
+    let w = f.weights(&graph);
+    let [n, _, h, wd] = f.input.nchw().unwrap();
+    let forced = match storage {
+        Storage::F16 => F16Storage::Native,
+        _ => F16Storage::Packed,
+    };
+    let o = CompileOptions::new(n, h, wd)
+        .poisoned()
+        .with_precision(Precision::F16)
+        .with_f16_storage(forced);
+    let t = Instant::now();
+    let cg = CompiledGraph::compile(ctx.clone(), &graph, &w, &o)
+        .unwrap_or_else(|e| panic!("{case}: compile: {e}"));
+    assert_eq!(cg.stats().storage, storage, "{case}");
+    let got = cg
+        .run(&f.input)
+        .unwrap_or_else(|e| panic!("{case}: run: {e}"));
+    let got = &got[0];
+    println!("{case}: compile and run {:.1} s", t.elapsed().as_secs_f64());
+    assert_eq!(got.shape, f.output.shape, "{case}");
+    let scale = f.output.max_abs();
+    let errs: Vec<f32> = got
+        .data
+        .iter()
+        .zip(&f.output.data)
+        .map(|(g, w)| (g - w).abs())
+        .collect();
+    let max_err = errs
+        .iter()
+        .fold(0.0f32, |a, &e| if e.is_nan() { f32::NAN } else { a.max(e) });
+    let mean_err = errs.iter().sum::<f32>() / errs.len() as f32;
+    // The graph as compiled: folded batchnorms and fused epilogues round
+    // once, with their conv.
+    let depth = rounding_depth(cg.graph());
+    let bound = f16_rel_tol(depth);
+    let tol = Tolerance {
+        atol: bound * scale,
+        rtol: 0.0,
+    };
+    assert_close(&case, &got.data, &f.output.data, tol);
+    if !top1 {
+        println!(
+            "{case}: f16 vs float64: max|err| {:.2e} of max|y| ({scale:.3}), mean|err| {:.2e}; \
+             bound {bound:.2e} (depth {depth})",
+            max_err / scale,
+            mean_err / scale
+        );
+        return Some(F16Report {
+            max_err: max_err / scale,
+            mean_err: mean_err / scale,
+            top1: 0,
+            top5: 0,
+            rows: 0,
+        });
+    }
+    // Top-1 against the f32 run, top-5 overlap reported.
+    let classes = f.output.shape[1];
+    let rows = f.output.data.len() / classes;
+    let mut f32_run: Option<Tensor> = None;
+    let (mut top1, mut top5) = (0, 0);
+    for r in 0..rows {
+        let want = &f.output.data[r * classes..(r + 1) * classes];
+        let mine = &got.data[r * classes..(r + 1) * classes];
+        let order = top_k(want, 5.min(classes));
+        let lead = if classes > 1 {
+            want[order[0]] - want[order[1]]
+        } else {
+            f32::INFINITY
+        };
+        let f32_top = if lead > 2.0 * REL_TOL * scale {
+            order[0]
+        } else {
+            let run = f32_run
+                .get_or_insert_with(|| run_gpu(&case, &graph, &w, &f.input).unwrap().remove(0));
+            top_k(&run.data[r * classes..(r + 1) * classes], 1)[0]
+        };
+        let my_order = top_k(mine, 5.min(classes));
+        assert_eq!(
+            my_order[0], f32_top,
+            "{case}: image {r}: f16 top-1 class {} ({}) is not f32's {} ({})",
+            my_order[0], mine[my_order[0]], f32_top, mine[f32_top]
+        );
+        top1 += 1;
+        top5 += my_order.iter().filter(|c| order.contains(c)).count();
+    }
+    println!(
+        "{case}: f16 vs float64: max|err| {:.3e} = {:.2e} of max|y| ({scale:.3}), mean|err| {:.3e} \
+         = {:.2e} of max|y|; bound {bound:.2e} (depth {depth}); top-1 as f32 {top1}/{rows}, \
+         top-5 overlap {top5}/{}",
+        max_err,
+        max_err / scale,
+        mean_err,
+        mean_err / scale,
+        5 * rows
+    );
+    Some(F16Report {
+        max_err: max_err / scale,
+        mean_err: mean_err / scale,
+        top1,
+        top5,
+        rows,
+    })
+}
+
+/// Every fixture of `model` (the team's `golden/models` and our own
+/// `fixtures/models`) in f16, natively (where the device has
+/// `SHADER_F16`) and packed. Our Inception fixtures scaled by 1e6 and 1e8
+/// (`input_scale`) are left out, checked to be out of f16's range: their
+/// input itself overflows f16 (65504), as it would in PyTorch's `.half()`.
+fn check_model_f16(model: &str) {
+    let Some(ctx) = gpu() else { return };
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/models");
+    let mut files: Vec<_> = golden_files("models")
+        .into_iter()
+        .chain(kernels_tests::safetensors_in(&own))
+        .filter(|p| model_of(p) == model)
+        .collect();
+    files.retain(|p| {
+        let f = Fixture::load(p);
+        if f.input.max_abs() > 65504.0 {
+            println!(
+                "{}: not run in f16: max|input| {:.3e} is beyond f16's 65504",
+                f.case,
+                f.input.max_abs()
+            );
+            return false;
+        }
+        true
+    });
+    assert!(!files.is_empty(), "no f16-range fixture for {model}");
+    for p in &files {
+        for storage in storages(&ctx).into_iter().filter(|s| s.is_f16()) {
+            let r = check_fixture_f16(p, storage, true).unwrap();
+            assert_eq!(r.top1, r.rows);
+            assert!(r.max_err >= r.mean_err && r.top5 <= 5 * r.rows);
+        }
+    }
+}
+
+#[test]
+fn golden_f16_resnet18() {
+    check_model_f16("resnet18");
+}
+
+#[test]
+fn golden_f16_resnet50() {
+    check_model_f16("resnet50");
+}
+
+#[test]
+fn golden_f16_resnetv2_50() {
+    check_model_f16("resnetv2_50");
+}
+
+#[test]
+fn golden_f16_inception_v3() {
+    check_model_f16("inception_v3");
+}
+
+#[test]
+fn golden_f16_inception_v4() {
+    check_model_f16("inception_v4");
+}
+
+#[test]
+fn golden_f16_inception_resnet_v2() {
+    check_model_f16("inception_resnet_v2");
+}
+
+/// Our own fixtures' grouped and widened ResNets in f16.
+#[test]
+fn golden_f16_resnext_and_wide() {
+    for model in [
+        "resnext50_32x4d",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet50_2",
+        "wide_resnet101_2",
+    ] {
+        check_model_f16(model);
+    }
+}
+
+/// Every block fixture (the team's and our own odd-size ones) in f16,
+/// natively and packed: shallow, so their outputs depend on their inputs
+/// (the check the input-insensitive Inception model fixtures cannot make).
+#[test]
+fn golden_f16_blocks() {
+    let Some(ctx) = gpu() else { return };
+    let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blocks");
+    let files: Vec<_> = golden_files("blocks")
+        .into_iter()
+        .chain(kernels_tests::safetensors_in(&own))
+        .collect();
+    assert!(files.len() >= 30, "{} block fixtures", files.len());
+    for p in &files {
+        for storage in storages(&ctx).into_iter().filter(|s| s.is_f16()) {
+            check_fixture_f16(p, storage, false).unwrap();
         }
     }
 }

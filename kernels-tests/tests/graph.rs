@@ -7,11 +7,14 @@
 //! oracle is always the CPU executor on the graph *as built* (no passes), so
 //! a pass that changes the meaning of a graph fails here even on the CPU.
 
-use kernels_tests::{assert_close, gpu, rand_vec, Rng};
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, SplitK, TOLERANCE};
+use kernels_tests::{assert_close, gpu, rand_vec, storages, Rng};
+use resincept::exec::gpu::{
+    CompileOptions, CompiledGraph, F16Storage, Precision, SplitK, TOLERANCE, TOLERANCE_F16,
+};
 use resincept::exec::{check_params, cpu, param_specs_for};
 use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
+use resincept::shaders::Storage;
 use resincept::weights::Weights;
 use resincept::{Context, ContextOptions, Error, Tensor};
 use std::sync::Arc;
@@ -950,6 +953,307 @@ fn compile_errors() {
     assert!(matches!(e, Error::Graph { .. }), "{e:?}");
 }
 
+// ---------------------------------------------------------------- f16 precision
+
+/// The f16 storage modes this device runs, as compile options (the
+/// packed mode always; native where the device has `SHADER_F16`).
+fn f16_modes(ctx: &Context) -> Vec<(Storage, CompileOptions)> {
+    storages(ctx)
+        .into_iter()
+        .filter_map(|s| {
+            let forced = match s {
+                Storage::F32 => return None,
+                Storage::F16 => F16Storage::Native,
+                Storage::F16Packed => F16Storage::Packed,
+            };
+            let o = CompileOptions::new(1, 1, 1)
+                .with_precision(Precision::F16)
+                .with_f16_storage(forced);
+            Some((s, o))
+        })
+        .collect()
+}
+
+/// `base`'s shape and passes in `f16`'s precision and storage.
+fn in_f16(base: CompileOptions, f16: &CompileOptions) -> CompileOptions {
+    CompileOptions {
+        precision: f16.precision,
+        f16_storage: f16.f16_storage,
+        ..base
+    }
+}
+
+/// The f16 GPU run of `cg` against the CPU executor in f16 on the same
+/// (optimised) graph, so both round at the same places; within
+/// [`TOLERANCE_F16`].
+fn compare_f16(case: &str, cg: &CompiledGraph, w: &Weights, x: &Tensor) {
+    let want = cpu::run_with(cg.graph(), w, x, Precision::F16).unwrap();
+    let got = cg.run(x).unwrap_or_else(|e| panic!("{case}: {e}"));
+    assert_eq!(got.len(), want.len(), "{case}: number of outputs");
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.shape, w.shape, "{case}: output {k} shape");
+        let worst = g
+            .data
+            .iter()
+            .zip(&w.data)
+            .map(|(a, b)| (a - b).abs() / (TOLERANCE_F16.atol + TOLERANCE_F16.rtol * b.abs()))
+            .fold(0.0f32, f32::max);
+        println!("{case} output {k}: worst |gpu − cpu| is {worst:.3} of the tolerance");
+        assert_close(
+            &format!("{case} output {k}"),
+            &g.data,
+            &w.data,
+            TOLERANCE_F16,
+        );
+    }
+}
+
+/// Random block graphs (odd channel counts and concat offsets among them)
+/// in f16, native and packed, with no passes and with all: the GPU gives
+/// the f16 CPU executor's results, and reports its storage.
+#[test]
+fn random_graphs_f16_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    for seed in 0..8 {
+        let (g, shape) = random_graph(seed);
+        let w = Weights::from_synthetic(seed, &g.param_specs());
+        let x = input_for(seed + 1000, shape);
+        for (storage, f16) in f16_modes(&ctx) {
+            for (pname, opts) in [
+                ("none", PassOptions::none()),
+                ("all", PassOptions::default()),
+            ] {
+                let case = format!("seed {seed} {} passes {pname}", storage.name());
+                let o = CompileOptions::new(shape[0], shape[2], shape[3])
+                    .with_passes(opts)
+                    .poisoned();
+                let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o, &f16))
+                    .unwrap_or_else(|e| panic!("{case}: {e}"));
+                assert_eq!(cg.stats().storage, storage, "{case}");
+                compare_f16(&case, &cg, &w, &x);
+            }
+        }
+    }
+}
+
+/// Each block kind alone in f16 (batch 2, a non-square size, all passes),
+/// with split-K forced on for two real blocks (the scratch stays f32), and
+/// a batch in micro-batches.
+#[test]
+fn blocks_f16_match_cpu() {
+    let Some(ctx) = gpu() else { return };
+    type Build = fn(&mut Graph, ValueId) -> R<ValueId>;
+    let cases: [(&str, Build); 4] = [
+        ("bottleneck projection s2", |g, x| {
+            bottleneck(g, "l2.0", x, 3, 8, 2, true)
+        }),
+        ("inception", |g, x| inception(g, "Mixed", x, 3)),
+        ("preact projection", |g, x| preact(g, "p", x, 3, 8, true)),
+        ("inception-resnet", |g, x| inception_resnet(g, "b35", x, 3)),
+    ];
+    for (storage, f16) in f16_modes(&ctx) {
+        for (name, build) in cases {
+            let shape = [2, 6, 7, 9];
+            let mut g = Graph::new();
+            let x = g.input("x", shape).unwrap();
+            let y = build(&mut g, x).unwrap();
+            g.output(y);
+            let w = Weights::from_synthetic(11, &g.param_specs());
+            let xin = input_for(12, shape);
+            let o = in_f16(CompileOptions::new(2, 7, 9).poisoned(), &f16);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+            compare_f16(&format!("{} {name}", storage.name()), &cg, &w, &xin);
+            let o = o.with_micro_batch(1);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+            assert_eq!(cg.stats().micro_batches, 2);
+            compare_f16(
+                &format!("{} {name} micro-batches", storage.name()),
+                &cg,
+                &w,
+                &xin,
+            );
+        }
+        for (block, shape) in [
+            ("resnet_bottleneck", [1, 256, 7, 7]),
+            ("inception_v3_c", [1, 768, 7, 7]),
+        ] {
+            let g = resincept::models::build_block(block, shape).unwrap();
+            let w = Weights::from_synthetic(21, &g.param_specs());
+            let xin = input_for(22, shape);
+            let [n, _, h, wd] = shape;
+            let on = CompileOptions::new(n, h, wd)
+                .poisoned()
+                .with_split_k(SplitK::On);
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(on, &f16)).unwrap();
+            assert!(cg.stats().split_k_convs > 0, "{block}: nothing split");
+            let case = format!("{} {block} split-K", storage.name());
+            compare_f16(&case, &cg, &w, &xin);
+        }
+    }
+}
+
+/// f16 halves the bytes: activations (the plan's arena at f16 sizes) and
+/// conv/linear weights (per-channel vectors stay f32), and the weights of
+/// an f32 and an f16 compile on one context are separate buffers. The
+/// storage is the device's native f16 unless packed is forced, and
+/// forcing native on a device without `SHADER_F16` is an error naming it.
+#[test]
+fn f16_stats_and_storage_choice() {
+    let Some(ctx) = gpu() else { return };
+    let g = resincept::models::build("resnet18", 1, 64).unwrap();
+    let w = Weights::from_synthetic(5, &g.param_specs());
+    let base = CompileOptions::new(2, 64, 64);
+    let f32c = CompiledGraph::compile(ctx.clone(), &g, &w, &base).unwrap();
+    let a = f32c.stats().clone();
+    assert_eq!(a.storage, Storage::F32);
+    let half = base.with_precision(Precision::F16);
+    let expected = if ctx.supports(Storage::F16) {
+        Storage::F16
+    } else {
+        Storage::F16Packed
+    };
+    let before = CompiledGraph::bytes_created_on_this_thread();
+    let f16c = CompiledGraph::compile(ctx.clone(), &g, &w, &half).unwrap();
+    let b = f16c.stats().clone();
+    assert_eq!(b.storage, expected, "{b:?}");
+    // Not shared with the f32 compile: this compile uploaded its own.
+    assert!(
+        CompiledGraph::bytes_created_on_this_thread() - before >= b.weight_bytes,
+        "{b:?}"
+    );
+    for (what, f32b, f16b) in [
+        ("weight_bytes", a.weight_bytes, b.weight_bytes),
+        ("arena_bytes", a.arena_bytes, b.arena_bytes),
+        (
+            "lower_bound_bytes",
+            a.lower_bound_bytes,
+            b.lower_bound_bytes,
+        ),
+    ] {
+        let r = f16b as f64 / f32b as f64;
+        assert!(
+            r > 0.45 && r <= 0.55,
+            "{what}: f16 {f16b} / f32 {f32b} = {r}"
+        );
+    }
+    let packed = half.with_f16_storage(F16Storage::Packed);
+    let p = CompiledGraph::compile(ctx.clone(), &g, &w, &packed).unwrap();
+    assert_eq!(p.stats().storage, Storage::F16Packed);
+    assert_eq!(p.stats().arena_bytes, b.arena_bytes);
+    let native = half.with_f16_storage(F16Storage::Native);
+    match CompiledGraph::compile(ctx.clone(), &g, &w, &native) {
+        Ok(cg) => {
+            assert!(ctx.supports(Storage::F16));
+            assert_eq!(cg.stats().storage, Storage::F16);
+        }
+        Err(e) => {
+            assert!(!ctx.supports(Storage::F16), "{e}");
+            assert!(e.to_string().contains("SHADER_F16"), "{e}");
+        }
+    }
+    // Precision names parse back; bad ones name the choices.
+    assert_eq!(Precision::parse("f16").unwrap(), Precision::F16);
+    assert_eq!(F16Storage::parse("packed").unwrap(), F16Storage::Packed);
+    let e = Precision::parse("bf16").unwrap_err().to_string();
+    assert!(e.contains("bf16") && e.contains("f32, f16"), "{e}");
+}
+
+/// The bar for f16's memory: on ResNet-50 (224²) and Inception-v3
+/// (299²) at batch 1, f16 compiles hold at most 0.55× the f32 weight and
+/// activation bytes (compiled, so the bytes are the buffers made), and at
+/// batch 32 the plan's f16 arena is at most 0.55× the f32 one (planned on
+/// the CPU: lavapipe's 128 MiB bindings would split that batch).
+#[test]
+fn f16_halves_resnet50_and_inception_v3() {
+    let Some(ctx) = gpu() else { return };
+    for (model, size) in [("resnet50", 224), ("inception_v3", 299)] {
+        let g = resincept::models::build(model, 1, size).unwrap();
+        let w = Weights::from_synthetic(1, &g.param_specs());
+        let o = CompileOptions::new(1, size, size);
+        let a = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+        let o16 = o.with_precision(Precision::F16);
+        let b = CompiledGraph::compile(ctx.clone(), &g, &w, &o16).unwrap();
+        let (a, b) = (a.stats(), b.stats());
+        for (what, x, y) in [
+            ("weight_bytes", a.weight_bytes, b.weight_bytes),
+            ("arena_bytes", a.arena_bytes, b.arena_bytes),
+            (
+                "lower_bound_bytes",
+                a.lower_bound_bytes,
+                b.lower_bound_bytes,
+            ),
+        ] {
+            let r = y as f64 / x as f64;
+            println!("{model} batch 1 {what}: f32 {x}, f16 {y}, {r:.4}");
+            assert!(r <= 0.55, "{model} {what}: f16 {y} / f32 {x} = {r}");
+        }
+        let (f32a, f16a) = plan_arenas(model, 32, size);
+        let r = f16a as f64 / f32a as f64;
+        println!("{model} batch 32 arena_bytes: f32 {f32a}, f16 {f16a}, {r:.4}");
+        assert!(r <= 0.55, "{model} batch 32 arena: {r}");
+    }
+}
+
+/// The arena the executor's plan gives `model` at `batch` and `size` (all
+/// passes, 256-byte offsets, one buffer for reads and writes, as
+/// `CompiledGraph::compile` plans on a typical GPU), in f32 and in f16.
+fn plan_arenas(model: &str, batch: usize, size: usize) -> (u64, u64) {
+    use resincept::plan::{f16_bytes, f32_bytes, MemoryOptions, Plan};
+    let g = passes::optimize(
+        &resincept::models::build(model, batch, size).unwrap(),
+        &PassOptions::default(),
+    )
+    .unwrap();
+    let shapes = g.infer_shapes([batch, 3, size, size]).unwrap();
+    let memory = MemoryOptions {
+        split_read_write: false,
+        ..MemoryOptions::default()
+    };
+    let arena = |bytes: &dyn Fn(ValueId, [usize; 4]) -> u64| {
+        Plan::with_memory(&g, &shapes, bytes, &memory)
+            .unwrap()
+            .placement
+            .arena_bytes
+    };
+    (arena(&f32_bytes), arena(&f16_bytes))
+}
+
+/// The f16 memory table of `docs/BENCHMARKS.md`: every zoo model at its
+/// default size, weights and batch-1 arena as compiled on this device,
+/// batch-32 arena as planned. A report, not a test (it compiles every
+/// model twice): `cargo test --release -p kernels-tests --test graph --
+/// --ignored f16_bytes_table --nocapture`.
+#[test]
+#[ignore]
+fn f16_bytes_table() {
+    let Some(ctx) = gpu() else { return };
+    println!("| model | size | weights f32 | weights f16 | ÷ | arena b1 f32 | arena b1 f16 | ÷ | arena b32 f32 | arena b32 f16 | ÷ |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for &model in resincept::models::MODEL_NAMES {
+        let size = resincept::models::info(model).unwrap().default_size;
+        let g = resincept::models::build(model, 1, size).unwrap();
+        let w = Weights::from_synthetic(1, &g.param_specs());
+        let o = CompileOptions::new(1, size, size);
+        let a = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+        let a = a.stats().clone();
+        let b =
+            CompiledGraph::compile(ctx.clone(), &g, &w, &o.with_precision(Precision::F16)).unwrap();
+        let b = b.stats().clone();
+        let (p32, p16) = plan_arenas(model, 32, size);
+        let r = |x: u64, y: u64| y as f64 / x as f64;
+        println!(
+            "| {model} | {size} | {} | {} | {:.3} | {} | {} | {:.3} | {p32} | {p16} | {:.3} |",
+            a.weight_bytes,
+            b.weight_bytes,
+            r(a.weight_bytes, b.weight_bytes),
+            a.arena_bytes,
+            b.arena_bytes,
+            r(a.arena_bytes, b.arena_bytes),
+            r(p32, p16)
+        );
+    }
+}
+
 // ---------------------------------------------------------------- stats and profile
 
 fn bottleneck_graph() -> Graph {
@@ -1126,8 +1430,18 @@ fn device_bytes_are_every_buffer_created() {
     use resincept::device::buffers::created_on_this_thread;
     let graph = resincept::models::build("inception_v3", 1, 107).unwrap();
     let weights = Weights::from_synthetic(11, &graph.param_specs());
-    for (poison, batch) in [(false, 1), (true, 3)] {
+    let f16 = CompileOptions::new(1, 1, 1).with_precision(Precision::F16);
+    let packed = f16.with_f16_storage(F16Storage::Packed);
+    for (poison, batch, precision) in [
+        (false, 1, None),
+        (true, 3, None),
+        (true, 2, Some(f16)),
+        (false, 1, Some(packed)),
+    ] {
         let mut opts = CompileOptions::new(batch, 107, 107).with_split_k(SplitK::On);
+        if let Some(p) = precision {
+            opts = in_f16(opts, &p);
+        }
         if poison {
             opts = opts.poisoned();
         }
@@ -1235,4 +1549,29 @@ fn nhwc_input_and_output() {
     assert_eq!(nhwc.run(&one).unwrap()[1].data, want[1].data[..6]);
     let e = nhwc.run(&input).unwrap_err().to_string();
     assert!(e.contains("NHWC") && e.contains("2×9×7×5"), "{e}");
+    // In f16 the boundary still converts f32 ↔ f16 (the identity transpose
+    // of (N, 1, 1, H·W·C)): one dispatch each side, and the same f16
+    // values as the NCHW graph in either storage mode.
+    let mut modes = vec![F16Storage::Packed];
+    if ctx.supports(Storage::F16) {
+        modes.push(F16Storage::Native);
+    }
+    for mode in modes {
+        let half = plain.with_precision(Precision::F16).with_f16_storage(mode);
+        let nchw = CompiledGraph::compile(ctx.clone(), &g, &weights, &half).unwrap();
+        let nhwc_half = half
+            .with_input_layout(Layout::Nhwc)
+            .with_output_layout(Layout::Nhwc);
+        let nhwc = CompiledGraph::compile(ctx.clone(), &g, &weights, &nhwc_half).unwrap();
+        let labels = nhwc.dispatch_labels();
+        assert_eq!(labels.len(), nchw.dispatch_labels().len(), "{mode:?}");
+        let want = nchw.run(&input).unwrap();
+        let got = nhwc.run(&x_nhwc).unwrap();
+        assert_eq!(
+            got[0].data,
+            nchw_to_nhwc(&want[0].data, [2, 6, 9, 7]),
+            "{mode:?}"
+        );
+        assert_eq!(got[1].data, want[1].data, "{mode:?}");
+    }
 }

@@ -1,25 +1,44 @@
-//! GPU-vs-CPU tests for the fully connected layer and its weight packing.
+//! GPU-vs-CPU tests for the fully connected layer and its weight packing,
+//! in every storage mode.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
 use resincept::device::Span;
 use resincept::kernels::linear::{self, LinearParams};
 use resincept::Context;
 
+/// Runs the layer in every storage mode against its reference.
 fn check(ctx: &Context, p: &LinearParams, with_bias: bool, seed: u64) {
-    let case = format!("{p:?} bias={with_bias}");
+    for storage in storages(ctx) {
+        check_in(ctx, storage, p, with_bias, seed);
+    }
+}
+
+fn check_in(
+    ctx: &Context,
+    storage: resincept::shaders::Storage,
+    p: &LinearParams,
+    with_bias: bool,
+    seed: u64,
+) {
+    let case = format!("{} {p:?} bias={with_bias}", storage.name());
     let x = rand_vec(seed, p.batch * p.in_features);
     let w = rand_vec(seed + 1, p.out_features * p.in_features);
     let b = rand_vec(seed + 2, p.out_features);
     let bias = with_bias.then_some(&b[..]);
     let mut want = vec![0.0; p.batch * p.out_features];
-    linear::linear_cpu(p, &x, &w, bias, &mut want);
-    let bx = ctx.storage_buffer_init("x", &x);
-    let bw = ctx.storage_buffer_init("w", &linear::pack_weights(p, &w));
+    if storage.is_f16() {
+        linear::linear_cpu_f16(p, &x, &w, bias, &mut want);
+    } else {
+        linear::linear_cpu(p, &x, &w, bias, &mut want);
+    }
+    let bx = ctx.tensor_buffer_init("x", storage, &x);
+    let bw = ctx.tensor_buffer_init("w", storage, &linear::pack_weights(p, &w));
     let bb = ctx.storage_buffer_init("bias", &b);
-    let out = nan_buffer(ctx, p.batch * p.out_features);
+    let out = nan_tensor(ctx, storage, p.batch * p.out_features);
     let d = linear::linear_gpu(
         ctx,
         &case,
+        storage,
         p,
         &bx,
         &bw,
@@ -32,8 +51,10 @@ fn check(ctx: &Context, p: &LinearParams, with_bias: bool, seed: u64) {
         2 * (p.batch * p.in_features * p.out_features) as u64
     );
     ctx.run_dispatches(&[&d]).unwrap();
-    let got = ctx.read_buffer(&out, p.batch * p.out_features).unwrap();
-    assert_close(&case, &got, &want, linear::TOLERANCE);
+    let got = ctx
+        .read_tensor(&out, storage, p.batch * p.out_features)
+        .unwrap();
+    assert_close(&case, &got, &want, linear::tolerance(storage));
 }
 
 #[test]
@@ -105,5 +126,7 @@ fn linear_rejects_empty() {
         in_features: 0,
         out_features: 4,
     };
-    assert!(linear::linear_gpu(&ctx, "fc", &p, &b, &b, None, &o).is_err());
+    for storage in storages(&ctx) {
+        assert!(linear::linear_gpu(&ctx, "fc", storage, &p, &b, &b, None, &o).is_err());
+    }
 }

@@ -8,9 +8,11 @@
 //! written" still fails where NaN is expected.
 //!
 //! The inputs carry a positive NaN and a negative one (sign bit set: x86
-//! makes those), since the shaders test NaN on the bits.
+//! makes those), since the shaders test NaN on the bits. Every GPU case
+//! runs in every storage mode (f16 NaNs are converted to f32 NaNs on load
+//! and back on store).
 
-use kernels_tests::{assert_close_nan, gpu, rand_vec, sentinel_buffer};
+use kernels_tests::{assert_close_nan, gpu, rand_vec, sentinel_tensor, storages};
 use resincept::device::Span;
 use resincept::kernels::{batchnorm, conv2d, elementwise, pool};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
@@ -65,18 +67,28 @@ fn relu_keeps_nan() {
     assert_eq!(nan_mask(&want_add), either, "CPU add+relu");
 
     let Some(ctx) = gpu() else { return };
-    let bx = ctx.storage_buffer_init("x", &x);
-    let by = ctx.storage_buffer_init("y", &y);
-    let out = sentinel_buffer(&ctx, len);
-    let d = elementwise::relu_gpu(&ctx, "relu", len, &bx, &out).unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = ctx.read_buffer(&out, len).unwrap();
-    assert_close_nan("relu", &got, &want, elementwise::TOLERANCE);
-    let out = sentinel_buffer(&ctx, len);
-    let d = elementwise::add_gpu(&ctx, "add", &p, &bx, Some(Span::whole(&by)), &out).unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = ctx.read_buffer(&out, len).unwrap();
-    assert_close_nan("add+relu", &got, &want_add, elementwise::TOLERANCE);
+    for st in storages(&ctx) {
+        let (mut want, mut want_add) = (want.clone(), want_add.clone());
+        if st.is_f16() {
+            elementwise::relu_cpu(&resincept::kernels::rounded_f16(&x), &mut want);
+            resincept::kernels::round_f16_in_place(&mut want);
+            elementwise::add_cpu_f16(&p, &x, &y, &mut want_add);
+        }
+        let tol = elementwise::tolerance(st);
+        let bx = ctx.tensor_buffer_init("x", st, &x);
+        let by = ctx.tensor_buffer_init("y", st, &y);
+        let out = sentinel_tensor(&ctx, st, len);
+        let d = elementwise::relu_gpu(&ctx, "relu", st, len, &bx, &out).unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = ctx.read_tensor(&out, st, len).unwrap();
+        assert_close_nan(&format!("{} relu", st.name()), &got, &want, tol);
+        let out = sentinel_tensor(&ctx, st, len);
+        let d =
+            elementwise::add_gpu(&ctx, "add", st, &p, &bx, Some(Span::whole(&by)), &out).unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = ctx.read_tensor(&out, st, len).unwrap();
+        assert_close_nan(&format!("{} add+relu", st.name()), &got, &want_add, tol);
+    }
 }
 
 #[test]
@@ -101,19 +113,27 @@ fn batchnorm_relu_keeps_nan() {
     assert_eq!(nan_mask(&want), nan_mask(&x), "CPU batchnorm+relu");
 
     let Some(ctx) = gpu() else { return };
-    let b = |l: &str, v: &[f32]| ctx.storage_buffer_init(l, v);
-    let (bx, bg, bb, bm, bv) = (
-        b("x", &nchw_to_nhwc(&x, shape)),
-        b("gamma", &gamma),
-        b("beta", &beta),
-        b("mean", &mean),
-        b("var", &var),
-    );
-    let out = sentinel_buffer(&ctx, len);
-    let d = batchnorm::batchnorm_gpu(&ctx, "bn", &p, &bx, &bg, &bb, &bm, &bv, &out).unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&out, len).unwrap(), shape);
-    assert_close_nan("batchnorm+relu", &got, &want, batchnorm::TOLERANCE);
+    for st in storages(&ctx) {
+        let mut want = want.clone();
+        if st.is_f16() {
+            batchnorm::batchnorm_cpu_f16(&p, &x, &gamma, &beta, &mean, &var, &mut want);
+        }
+        let b = |l: &str, v: &[f32]| ctx.storage_buffer_init(l, v);
+        let (bx, bg, bb, bm, bv) = (
+            ctx.tensor_buffer_init("x", st, &nchw_to_nhwc(&x, shape)),
+            b("gamma", &gamma),
+            b("beta", &beta),
+            b("mean", &mean),
+            b("var", &var),
+        );
+        let out = sentinel_tensor(&ctx, st, len);
+        let d =
+            batchnorm::batchnorm_gpu(&ctx, "bn", st, &p, &bx, &bg, &bb, &bm, &bv, &out).unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = nhwc_to_nchw(&ctx.read_tensor(&out, st, len).unwrap(), shape);
+        let case = format!("{} batchnorm+relu", st.name());
+        assert_close_nan(&case, &got, &want, batchnorm::tolerance(st));
+    }
 }
 
 #[test]
@@ -156,12 +176,22 @@ fn max_pool_window_with_nan_is_nan() {
     }
 
     let Some(ctx) = gpu() else { return };
-    let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, shape));
-    let out = sentinel_buffer(&ctx, 2 * oh * ow);
-    let d = pool::pool_gpu(&ctx, "maxpool", &p, &bx, &out).unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&out, 2 * oh * ow).unwrap(), [1, 2, oh, ow]);
-    assert_close_nan("max pool", &got, &want, pool::TOLERANCE);
+    for st in storages(&ctx) {
+        let mut want = want.clone();
+        if st.is_f16() {
+            pool::pool_cpu_f16(&p, &x, &mut want);
+        }
+        let bx = ctx.tensor_buffer_init("x", st, &nchw_to_nhwc(&x, shape));
+        let out = sentinel_tensor(&ctx, st, 2 * oh * ow);
+        let d = pool::pool_gpu(&ctx, "maxpool", st, &p, &bx, &out).unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = nhwc_to_nchw(
+            &ctx.read_tensor(&out, st, 2 * oh * ow).unwrap(),
+            [1, 2, oh, ow],
+        );
+        let case = format!("{} max pool", st.name());
+        assert_close_nan(&case, &got, &want, pool::tolerance(st));
+    }
 }
 
 #[test]
@@ -194,16 +224,23 @@ fn conv_relu_receptive_field_of_nan_is_nan() {
     }
 
     let Some(ctx) = gpu() else { return };
-    let b_in = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, [1, 4, 6, 7]));
-    let b_w = ctx.storage_buffer_init("w", &conv2d::pack_weights(&p, &w));
-    let b_scale = ctx.storage_buffer_init("scale", &scale);
-    let b_shift = ctx.storage_buffer_init("shift", &shift);
-    let out = sentinel_buffer(&ctx, 8 * 42);
-    let d = conv2d::conv2d_gpu(
-        &ctx, "conv", &p, &b_in, &b_w, &b_scale, &b_shift, None, &out,
-    )
-    .unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&out, 8 * 42).unwrap(), [1, 8, 6, 7]);
-    assert_close_nan("conv+relu", &got, &want, conv2d::TOLERANCE);
+    for st in storages(&ctx) {
+        let mut want = want.clone();
+        if st.is_f16() {
+            conv2d::conv2d_cpu_f16(&p, &x, &w, &scale, &shift, None, &mut want);
+        }
+        let b_in = ctx.tensor_buffer_init("x", st, &nchw_to_nhwc(&x, [1, 4, 6, 7]));
+        let b_w = ctx.tensor_buffer_init("w", st, &conv2d::pack_weights(&p, &w));
+        let b_scale = ctx.storage_buffer_init("scale", &scale);
+        let b_shift = ctx.storage_buffer_init("shift", &shift);
+        let out = sentinel_tensor(&ctx, st, 8 * 42);
+        let d = conv2d::conv2d_gpu(
+            &ctx, "conv", st, &p, &b_in, &b_w, &b_scale, &b_shift, None, &out,
+        )
+        .unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = nhwc_to_nchw(&ctx.read_tensor(&out, st, 8 * 42).unwrap(), [1, 8, 6, 7]);
+        let case = format!("{} conv+relu", st.name());
+        assert_close_nan(&case, &got, &want, conv2d::tolerance(st, 36));
+    }
 }

@@ -1,9 +1,12 @@
 //! GPU-vs-CPU tests for windowed max/avg pooling (PyTorch window and
-//! ceil_mode rules, channel-offset output) and global average pooling.
+//! ceil_mode rules, channel-offset output) and global average pooling, in
+//! every storage mode (odd channel counts and odd offsets put two writers
+//! on the halves of one packed f16 word).
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec, trace_dispatches};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
 use resincept::graph::PoolKind;
 use resincept::kernels::pool::{self, PoolParams};
+use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 use resincept::Context;
 
@@ -26,10 +29,16 @@ fn params(kind: PoolKind, [n, c, h, w]: [usize; 4], k: [usize; 2], s: [usize; 2]
     }
 }
 
-/// Runs pool `p` on the GPU and the CPU. Compares the written channel range
-/// with the pool tolerance and checks every other channel of the (NaN
-/// pre-filled) output is still NaN.
+/// Runs pool `p` on the GPU, in every storage mode, and the CPU. Compares
+/// the written channel range with the pool tolerance and checks every
+/// other channel of the (NaN pre-filled) output is still NaN.
 fn check(ctx: &Context, case: &str, p: &PoolParams) {
+    for storage in storages(ctx) {
+        check_in(ctx, storage, &format!("{} {case}", storage.name()), p);
+    }
+}
+
+fn check_in(ctx: &Context, storage: Storage, case: &str, p: &PoolParams) {
     p.validate(case).unwrap();
     let [oh, ow] = p.out_hw().unwrap();
     let in_shape = [p.batch, p.channels, p.in_h, p.in_w];
@@ -40,20 +49,19 @@ fn check(ctx: &Context, case: &str, p: &PoolParams) {
     );
     let out_len: usize = out_shape.iter().product();
     let mut want = vec![f32::NAN; out_len];
-    pool::pool_cpu(p, &x, &mut want);
+    if storage.is_f16() {
+        pool::pool_cpu_f16(p, &x, &mut want);
+    } else {
+        pool::pool_cpu(p, &x, &mut want);
+    }
 
-    let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, in_shape));
-    let out = nan_buffer(ctx, out_len);
-    let d = pool::pool_gpu(ctx, case, p, &bx, &out).unwrap();
-    trace_dispatches(
-        ctx,
-        "pool",
-        case,
-        &[&d],
-        &[("output", &out, pool::TOLERANCE)],
-    );
+    let bx = ctx.tensor_buffer_init("x", storage, &nchw_to_nhwc(&x, in_shape));
+    let out = nan_tensor(ctx, storage, out_len);
+    let d = pool::pool_gpu(ctx, case, storage, p, &bx, &out).unwrap();
+    let tol = pool::tolerance(storage);
+    trace_dispatches(ctx, "pool", case, &[&d], &[("output", &out, tol, storage)]);
     ctx.run_dispatches(&[&d]).unwrap();
-    let got = nhwc_to_nchw(&ctx.read_buffer(&out, out_len).unwrap(), out_shape);
+    let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, out_len).unwrap(), out_shape);
 
     let plane = oh * ow;
     let (mut g, mut r) = (Vec::new(), Vec::new());
@@ -68,7 +76,7 @@ fn check(ctx: &Context, case: &str, p: &PoolParams) {
             }
         }
     }
-    assert_close(case, &g, &r, pool::TOLERANCE);
+    assert_close(case, &g, &r, tol);
 }
 
 #[test]
@@ -262,10 +270,14 @@ fn pool_channel_offset() {
     // block's concat: only its channel range may change; the rest of the
     // NaN-filled wider tensor must stay NaN.
     let Some(ctx) = gpu() else { return };
+    // Odd offsets and odd totals: in packed f16 the pool's first or last
+    // channel shares a word with a channel it must not touch.
     for (kind, offset, total) in [
         (PoolKind::Max, 0, 8),
         (PoolKind::Avg, 5, 8),
         (PoolKind::Max, 2, 9),
+        (PoolKind::Avg, 1, 5),
+        (PoolKind::Max, 3, 7),
     ] {
         let p = PoolParams {
             padding: [1, 1],
@@ -346,7 +358,12 @@ fn pool_rejects_bad_params() {
         },
     ];
     for p in &bad {
-        assert!(pool::pool_gpu(&ctx, "bad", p, &x, &out).is_err(), "{p:?}");
+        for storage in storages(&ctx) {
+            assert!(
+                pool::pool_gpu(&ctx, "bad", storage, p, &x, &out).is_err(),
+                "{p:?}"
+            );
+        }
     }
 }
 
@@ -356,19 +373,26 @@ fn global_avg_pool_sweep() {
     // Planes 1×1 (a copy), 7×7 (ResNet), 8×8 (Inception), 17×17 (more rows
     // than lanes, not a multiple of 8); C=1 and C=3 (mostly idle lanes),
     // 1536 (Inception-v4/ResNet-v2 width, 48 channel blocks); batch 2.
-    for &hw in &[1usize, 7, 8, 17] {
-        for &c in &[1usize, 3, 1536] {
-            let n = 2;
-            let x = rand_vec(hw as u64 * 7 + c as u64, n * c * hw * hw);
-            let mut want = vec![0.0; n * c];
-            pool::global_avg_pool_cpu(n, c, hw * hw, &x, &mut want);
-            let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, [n, c, hw, hw]));
-            let out = nan_buffer(&ctx, n * c);
-            let case = format!("global avg {hw}x{hw} C={c}");
-            let d = pool::global_avg_pool_gpu(&ctx, &case, n, c, hw * hw, &bx, &out).unwrap();
-            ctx.run_dispatches(&[&d]).unwrap();
-            let got = ctx.read_buffer(&out, n * c).unwrap();
-            assert_close(&case, &got, &want, pool::TOLERANCE);
+    for storage in storages(&ctx) {
+        for &hw in &[1usize, 7, 8, 17] {
+            for &c in &[1usize, 3, 1536] {
+                let n = 2;
+                let x = rand_vec(hw as u64 * 7 + c as u64, n * c * hw * hw);
+                let mut want = vec![0.0; n * c];
+                if storage.is_f16() {
+                    pool::global_avg_pool_cpu_f16(n, c, hw * hw, &x, &mut want);
+                } else {
+                    pool::global_avg_pool_cpu(n, c, hw * hw, &x, &mut want);
+                }
+                let bx = ctx.tensor_buffer_init("x", storage, &nchw_to_nhwc(&x, [n, c, hw, hw]));
+                let out = nan_tensor(&ctx, storage, n * c);
+                let case = format!("{} global avg {hw}x{hw} C={c}", storage.name());
+                let d = pool::global_avg_pool_gpu(&ctx, &case, storage, n, c, hw * hw, &bx, &out)
+                    .unwrap();
+                ctx.run_dispatches(&[&d]).unwrap();
+                let got = ctx.read_tensor(&out, storage, n * c).unwrap();
+                assert_close(&case, &got, &want, pool::tolerance(storage));
+            }
         }
     }
 }
@@ -380,17 +404,24 @@ fn global_avg_pool_many_rows() {
     let Some(ctx) = gpu() else { return };
     let (n, c, hw) = (66_000, 3, 4);
     let x = rand_vec(9, n * c * hw);
-    let mut want = vec![0.0; n * c];
-    pool::global_avg_pool_cpu(n, c, hw, &x, &mut want);
-    let bx = ctx.storage_buffer_init("x", &nchw_to_nhwc(&x, [n, c, hw, 1]));
-    let out = nan_buffer(&ctx, n * c);
-    let d = pool::global_avg_pool_gpu(&ctx, "many rows", n, c, hw, &bx, &out).unwrap();
-    assert!(
-        d.workgroups()[1] > 1,
-        "grid not folded: {:?}",
-        d.workgroups()
-    );
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = ctx.read_buffer(&out, n * c).unwrap();
-    assert_close("many rows", &got, &want, pool::TOLERANCE);
+    for storage in storages(&ctx) {
+        let mut want = vec![0.0; n * c];
+        if storage.is_f16() {
+            pool::global_avg_pool_cpu_f16(n, c, hw, &x, &mut want);
+        } else {
+            pool::global_avg_pool_cpu(n, c, hw, &x, &mut want);
+        }
+        let bx = ctx.tensor_buffer_init("x", storage, &nchw_to_nhwc(&x, [n, c, hw, 1]));
+        let out = nan_tensor(&ctx, storage, n * c);
+        let d = pool::global_avg_pool_gpu(&ctx, "many rows", storage, n, c, hw, &bx, &out).unwrap();
+        assert!(
+            d.workgroups()[1] > 1,
+            "grid not folded: {:?}",
+            d.workgroups()
+        );
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = ctx.read_tensor(&out, storage, n * c).unwrap();
+        let case = format!("{} many rows", storage.name());
+        assert_close(&case, &got, &want, pool::tolerance(storage));
+    }
 }

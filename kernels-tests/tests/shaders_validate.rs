@@ -1,7 +1,17 @@
-//! CPU-only: every `shaders/*.wgsl` parses and validates with naga, the
-//! folder is not empty, and every file is in the embedded shader table.
+//! CPU-only: every `shaders/*.wgsl` template expands, for every storage
+//! mode, into a module that parses and validates with naga; the folder is
+//! not empty, and every file is in the embedded shader table.
 
+use resincept::shaders::{Module, Shader, Storage};
 use std::path::Path;
+
+/// Every module: each family in each storage mode.
+fn modules() -> Vec<Module> {
+    Shader::ALL
+        .iter()
+        .flat_map(|&s| Storage::ALL.iter().map(move |&st| Module::new(s, st)))
+        .collect()
+}
 
 #[test]
 fn every_shader_file_validates() {
@@ -13,33 +23,43 @@ fn every_shader_file_validates() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no .wgsl files in {}", dir.display());
-    for path in &files {
-        let src = std::fs::read_to_string(path).unwrap();
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let table: Vec<&str> = Shader::ALL.iter().map(|s| s.file_name()).collect();
+    assert_eq!(names, table, "shaders/ and the embedded table disagree");
+    for s in Shader::ALL {
+        let on_disk = std::fs::read_to_string(dir.join(s.file_name())).unwrap();
+        assert_eq!(
+            on_disk,
+            s.template(),
+            "{} embedded copy is stale",
+            s.file_name()
+        );
+    }
+    for m in modules() {
+        let src = m.source();
+        assert_eq!(
+            src,
+            resincept::shaders::expand(m.shader.template(), m.storage),
+            "{}: the cached expansion differs",
+            m.name()
+        );
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{}: {}", m.name(), e.emit_to_string(src)));
         naga::valid::Validator::new(
             naga::valid::ValidationFlags::all(),
             naga::valid::Capabilities::all(),
         )
         .validate(&module)
-        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
-    }
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
-    let table: Vec<&str> = resincept::shaders::Shader::ALL
-        .iter()
-        .map(|s| s.file_name())
-        .collect();
-    assert_eq!(names, table, "shaders/ and the embedded table disagree");
-    for s in resincept::shaders::Shader::ALL {
-        let on_disk = std::fs::read_to_string(dir.join(s.file_name())).unwrap();
+        .unwrap_or_else(|e| panic!("{}: {}", m.name(), e.emit_to_string(src)));
+        // Only the native-f16 modules may use f16 (and need the feature).
         assert_eq!(
-            on_disk,
-            s.source(),
-            "{} embedded copy is stale",
-            s.file_name()
+            src.contains("enable f16;"),
+            m.storage == Storage::F16,
+            "{}",
+            m.name()
         );
     }
 }
@@ -47,8 +67,8 @@ fn every_shader_file_validates() {
 /// The override constants each entry point is built with: every
 /// combination [`resincept::kernels::conv2d::Variant`] can ask for on the
 /// conv entries, none elsewhere (the defaults).
-fn constant_sets(shader: &str, entry: &str) -> Vec<Vec<(&'static str, f64)>> {
-    if shader != "conv2d.wgsl" || entry == "conv2d_splitk_reduce" || entry == "conv2d_grouped" {
+fn constant_sets(shader: Shader, entry: &str) -> Vec<Vec<(&'static str, f64)>> {
+    if shader != Shader::Conv2d || entry == "conv2d_splitk_reduce" || entry == "conv2d_grouped" {
         return vec![vec![]];
     }
     let mut sets = Vec::new();
@@ -64,23 +84,24 @@ fn constant_sets(shader: &str, entry: &str) -> Vec<Vec<(&'static str, f64)>> {
     sets
 }
 
-/// Calls `f(file, entry point, constant set, module, info)` for every
-/// entry point of every shader under every constant set the launcher uses,
-/// with the overrides applied (naga's `process_overrides`, as wgpu does).
+/// Calls `f(module, entry point, constant set, naga module, info)` for
+/// every entry point of every module (each family in each storage mode)
+/// under every constant set the launcher uses, with the overrides applied
+/// (naga's `process_overrides`, as wgpu does).
 fn for_each_specialisation(
-    mut f: impl FnMut(&str, &str, &[(&'static str, f64)], &naga::Module, &naga::valid::ModuleInfo),
+    mut f: impl FnMut(Module, &str, &[(&'static str, f64)], &naga::Module, &naga::valid::ModuleInfo),
 ) {
     let flags = naga::valid::ValidationFlags::all();
     let caps = naga::valid::Capabilities::all();
-    for s in resincept::shaders::Shader::ALL {
-        let file = s.file_name();
-        let module = naga::front::wgsl::parse_str(s.source()).unwrap();
+    for md in modules() {
+        let file = md.name();
+        let module = naga::front::wgsl::parse_str(md.source()).unwrap();
         let info = naga::valid::Validator::new(flags, caps)
             .validate(&module)
             .unwrap();
         for ep in &module.entry_points {
             let name = ep.name.as_str();
-            for set in constant_sets(file, name) {
+            for set in constant_sets(md.shader, name) {
                 let mut constants = naga::back::PipelineConstants::default();
                 for (k, v) in &set {
                     constants.insert(k.to_string(), *v);
@@ -92,25 +113,30 @@ fn for_each_specialisation(
                     &constants,
                 )
                 .unwrap_or_else(|e| panic!("{file} `{name}` {set:?}: overrides: {e}"));
-                f(file, name, &set, &m, &i);
+                f(md, name, &set, &m, &i);
             }
         }
     }
 }
 
-/// Every entry point of every shader, with every set of override
+/// Every entry point of every module, with every set of override
 /// constants the launcher uses, translates to SPIR-V (Vulkan), MSL
 /// (Metal), HLSL shader models 5.1 and 6.0 (DX12 with FXC or DXC) and
 /// GLSL ES 3.10 (GL) with naga, the translator
 /// wgpu runs on each backend. CI runs the kernels on Vulkan and GL for
 /// real; this is the check Metal and DX12 get without their hardware (the
 /// driver's own compile of the output is not covered). CPU only.
+///
+/// Native-f16 modules go where wgpu offers `SHADER_F16`: SPIR-V, MSL, and
+/// HLSL shader model 6.2 (16-bit types; DXC only), never GL. The f32 and
+/// packed-f16 modules go everywhere.
 #[test]
 fn every_entry_point_translates_for_every_backend() {
     use naga::back::{glsl, hlsl, msl, spv};
     let mut translated = 0;
-    for_each_specialisation(|file, name, set, m, i| {
-        let what = format!("{file} `{name}` {set:?}");
+    for_each_specialisation(|md, name, set, m, i| {
+        let what = format!("{} `{name}` {set:?}", md.name());
+        let native_f16 = md.storage == Storage::F16;
         let stage = naga::ShaderStage::Compute;
         let entry = Some((stage, name.to_string()));
 
@@ -139,7 +165,12 @@ fn every_entry_point_translates_for_every_backend() {
         // Shader model 6.0 is what wgpu asks of DXC; 5.1 is what it uses
         // with FXC, its fallback when no dxcompiler.dll ships beside the
         // program.
-        for shader_model in [hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0] {
+        let models = if native_f16 {
+            vec![hlsl::ShaderModel::V6_2]
+        } else {
+            vec![hlsl::ShaderModel::V5_1, hlsl::ShaderModel::V6_0]
+        };
+        for shader_model in models {
             let mut hlsl_out = String::new();
             let hlsl_options = hlsl::Options {
                 shader_model,
@@ -153,6 +184,10 @@ fn every_entry_point_translates_for_every_backend() {
                 .unwrap_or_else(|e| panic!("{what}: HLSL {shader_model:?}: {e}"));
         }
 
+        if native_f16 {
+            translated += 1;
+            return;
+        }
         let mut glsl_out = String::new();
         let glsl_pipeline = glsl::PipelineOptions {
             shader_stage: stage,
@@ -171,9 +206,9 @@ fn every_entry_point_translates_for_every_backend() {
         .unwrap_or_else(|e| panic!("{what}: GLSL: {e}"));
         translated += 1;
     });
-    // conv2d: 2 entries × 32 constant sets + the split-K reduce; plus the
-    // other families' entries.
-    assert!(translated > 65, "only {translated} translations");
+    // Per storage mode, conv2d: 4 tiled entries × 32 constant sets, the
+    // direct conv and the split-K reduce; plus the other families' entries.
+    assert!(translated > 3 * 130, "only {translated} translations");
     eprintln!("{translated} entry-point translations, each to SPIR-V, MSL, HLSL and GLSL");
 }
 
@@ -192,7 +227,7 @@ type Constants = Vec<(&'static str, f64)>;
 /// uses, read from naga's module after the overrides are applied.
 fn needs() -> Vec<(String, Constants, Needs)> {
     let mut out = Vec::new();
-    for_each_specialisation(|file, name, set, m, i| {
+    for_each_specialisation(|md, name, set, m, i| {
         let index = m.entry_points.iter().position(|e| e.name == name).unwrap();
         let used = i.get_entry_point(index);
         let mut n = Needs {
@@ -212,7 +247,7 @@ fn needs() -> Vec<(String, Constants, Needs)> {
                 _ => {}
             }
         }
-        out.push((format!("{file} `{name}`"), set.to_vec(), n));
+        out.push((format!("{} `{name}`", md.name()), set.to_vec(), n));
     });
     out
 }
@@ -264,7 +299,7 @@ fn required_limits_are_what_the_shaders_need() {
 
     let mut conv = 0;
     for (entry, set, n) in &all {
-        if !entry.starts_with("conv2d.wgsl `conv2d") || set.is_empty() {
+        if !entry.starts_with("conv2d.") || set.is_empty() {
             continue;
         }
         let get = |k: &str| set.iter().find(|(n, _)| *n == k).unwrap().1 as u32;
@@ -278,7 +313,8 @@ fn required_limits_are_what_the_shaders_need() {
         assert_eq!(v.workgroup_bytes(), n.workgroup_bytes, "{entry} {set:?}");
         conv += 1;
     }
-    assert_eq!(conv, 64, "conv specialisations checked");
+    // 4 tiled entries × 32 constant sets × 3 storage modes.
+    assert_eq!(conv, 384, "conv specialisations checked");
 }
 
 /// Every pipeline of `kernels::catalogue` (on small and large devices) is
@@ -295,7 +331,7 @@ fn catalogue_matches_the_shaders() {
             ..wgpu::Limits::default()
         };
         for p in resincept::kernels::catalogue(&limits) {
-            let what = format!("{} `{}`", p.shader.file_name(), p.entry);
+            let what = format!("{} `{}`", Module::new(p.shader, p.storage).name(), p.entry);
             let mut sorted = p.constants.clone();
             sorted.sort_by(|a, b| a.0.cmp(b.0));
             let found = all.iter().find(|(e, set, _)| {

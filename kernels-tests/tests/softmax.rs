@@ -1,19 +1,27 @@
-//! GPU-vs-CPU tests for the row softmax.
+//! GPU-vs-CPU tests for the row softmax, in every storage mode.
 
-use kernels_tests::{assert_close, gpu, nan_buffer, rand_vec};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
 use resincept::kernels::softmax::{self, SoftmaxParams};
 use resincept::Context;
 
+/// Runs the kernel in every storage mode against its reference.
 fn check(ctx: &Context, case: &str, p: &SoftmaxParams, x: &[f32]) {
     let len = p.batch * p.classes;
-    let mut want = vec![0.0; len];
-    softmax::softmax_cpu(p, x, &mut want);
-    let bx = ctx.storage_buffer_init("x", x);
-    let out = nan_buffer(ctx, len);
-    let d = softmax::softmax_gpu(ctx, case, p, &bx, &out).unwrap();
-    ctx.run_dispatches(&[&d]).unwrap();
-    let got = ctx.read_buffer(&out, len).unwrap();
-    assert_close(case, &got, &want, softmax::TOLERANCE);
+    for storage in storages(ctx) {
+        let case = format!("{} {case}", storage.name());
+        let mut want = vec![0.0; len];
+        if storage.is_f16() {
+            softmax::softmax_cpu_f16(p, x, &mut want);
+        } else {
+            softmax::softmax_cpu(p, x, &mut want);
+        }
+        let bx = ctx.tensor_buffer_init("x", storage, x);
+        let out = nan_tensor(ctx, storage, len);
+        let d = softmax::softmax_gpu(ctx, &case, storage, p, &bx, &out).unwrap();
+        ctx.run_dispatches(&[&d]).unwrap();
+        let got = ctx.read_tensor(&out, storage, len).unwrap();
+        assert_close(&case, &got, &want, softmax::tolerance(storage));
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@
 use super::context::Context;
 use super::poll::{wait_blocking, Signal};
 use crate::error::{Error, Result};
+use crate::shaders::Storage;
 use std::cell::Cell;
 use std::future::Future;
 use wgpu::util::DeviceExt;
@@ -201,6 +202,39 @@ impl Context {
         b
     }
 
+    /// Creates a storage buffer holding `bytes`, zero-padded to a multiple
+    /// of 4 (an empty slice gives four zero bytes).
+    pub fn storage_buffer_init_bytes(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().max(1).div_ceil(4) * 4, 0);
+        let b = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        note(&b);
+        b
+    }
+
+    /// Creates a storage buffer holding the tensor `data` stored as
+    /// `storage` says: f32, or IEEE half (rounded to nearest, ties to
+    /// even) in either f16 mode, whose bytes are the same.
+    pub fn tensor_buffer_init(&self, label: &str, storage: Storage, data: &[f32]) -> wgpu::Buffer {
+        if storage.is_f16() {
+            let bits: Vec<u16> = data
+                .iter()
+                .map(|&v| half::f16::from_f32(v).to_bits())
+                .collect();
+            self.storage_buffer_init_bytes(label, bytemuck::cast_slice(&bits))
+        } else {
+            self.storage_buffer_init(label, data)
+        }
+    }
+
     /// Creates a uniform buffer holding `params`.
     pub fn uniform_buffer<T: bytemuck::Pod>(&self, label: &str, params: &T) -> wgpu::Buffer {
         let b = self
@@ -254,6 +288,30 @@ impl Context {
         }
         self.wait_blocking(index)?;
         pollster::block_on(map.finish(len))
+    }
+
+    /// Copies the first `len` elements of the tensor in `buffer`, stored as
+    /// `storage` says, back to the host as f32 (f16 values convert
+    /// exactly). Blocking.
+    pub fn read_tensor(
+        &self,
+        buffer: &wgpu::Buffer,
+        storage: Storage,
+        len: usize,
+    ) -> Result<Vec<f32>> {
+        if !storage.is_f16() {
+            return self.read_buffer(buffer, len);
+        }
+        let words = self.read_buffer(buffer, len.div_ceil(2))?;
+        Ok(words
+            .iter()
+            .flat_map(|w| {
+                let b = w.to_bits();
+                [b as u16, (b >> 16) as u16]
+            })
+            .take(len)
+            .map(|h| half::f16::from_bits(h).to_f32())
+            .collect())
     }
 
     /// [`Context::read_buffer`] without blocking the caller.

@@ -1,11 +1,11 @@
-//! Keyed caches of device objects: shader modules by shader family,
-//! bind-group layouts by binding list, compute pipelines by (shader, entry
-//! point, bindings, override constants). A key never holds a shape, so one
-//! pipeline serves every shape (shapes travel in each dispatch's params
-//! uniform).
+//! Keyed caches of device objects: shader modules by [`Module`] (family and
+//! storage mode), bind-group layouts by binding list, compute pipelines by
+//! (module, entry point, bindings, override constants). A key never holds a
+//! shape, so one pipeline serves every shape (shapes travel in each
+//! dispatch's params uniform).
 
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::Module;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
@@ -38,7 +38,7 @@ impl Binding {
 /// What identifies a compute pipeline: never a shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct PipelineKey {
-    shader: Shader,
+    module: Module,
     entry: &'static str,
     bindings: &'static [Binding],
     /// Override constants as (name, f64 bits), sorted by name.
@@ -48,7 +48,7 @@ pub(crate) struct PipelineKey {
 /// The caches one [`crate::device::Context`] owns. Internally synchronised.
 #[derive(Default)]
 pub(crate) struct Caches {
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    modules: Mutex<HashMap<Module, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>>,
     layouts: Mutex<HashMap<&'static [Binding], wgpu::BindGroupLayout>>,
 }
@@ -115,12 +115,12 @@ impl Caches {
             .clone()
     }
 
-    /// Gets or creates the compute pipeline for `shader`'s `entry` point with
+    /// Gets or creates the compute pipeline for `module`'s `entry` point with
     /// the given bind group layout and `override` constants.
     pub fn pipeline(
         &self,
         device: &wgpu::Device,
-        shader: Shader,
+        module: Module,
         entry: &'static str,
         bindings: &'static [Binding],
         constants: &[(&'static str, f64)],
@@ -128,7 +128,7 @@ impl Caches {
         let mut sorted: Vec<(&'static str, f64)> = constants.to_vec();
         sorted.sort_by(|a, b| a.0.cmp(b.0));
         let key = PipelineKey {
-            shader,
+            module,
             entry,
             bindings,
             constants: sorted.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
@@ -136,7 +136,7 @@ impl Caches {
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
         }
-        let module = self.module(device, shader)?;
+        let shader = self.module(device, module)?;
         let bgl = self.bind_group_layout(device, bindings);
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: None,
@@ -147,7 +147,7 @@ impl Caches {
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: Some(&layout),
-            module: &module,
+            module: &shader,
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &sorted,
@@ -157,7 +157,7 @@ impl Caches {
         });
         if let Some(Some(err)) = ready_now(scope.pop()) {
             return Err(Error::Shader {
-                shader: shader.file_name().into(),
+                shader: module.name(),
                 message: format!("entry `{entry}` with constants {sorted:?}: {err}"),
             });
         }
@@ -166,22 +166,23 @@ impl Caches {
         Ok(value)
     }
 
-    fn module(&self, device: &wgpu::Device, shader: Shader) -> Result<wgpu::ShaderModule> {
-        if let Some(m) = self.modules.lock().unwrap().get(&shader) {
+    fn module(&self, device: &wgpu::Device, module: Module) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = self.modules.lock().unwrap().get(&module) {
             return Ok(m.clone());
         }
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(shader.file_name()),
-            source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+        let name = module.name();
+        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&name),
+            source: wgpu::ShaderSource::Wgsl(module.source().into()),
         });
         if let Some(Some(err)) = ready_now(scope.pop()) {
             return Err(Error::Shader {
-                shader: shader.file_name().into(),
+                shader: name,
                 message: err.to_string(),
             });
         }
-        self.modules.lock().unwrap().insert(shader, module.clone());
-        Ok(module)
+        self.modules.lock().unwrap().insert(module, shader.clone());
+        Ok(shader)
     }
 }

@@ -21,7 +21,7 @@
 use super::cache::{Binding, Caches};
 use super::poll::Poller;
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Module, Storage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -422,19 +422,37 @@ impl Context {
         self.caches.bind_group_layout(&self.device, bindings)
     }
 
-    /// Gets or creates the compute pipeline for `shader`'s `entry` point with
+    /// Gets or creates the compute pipeline for `module`'s `entry` point with
     /// the given bind group layout and `override` constants. Cached: the
     /// second call with the same key returns the same pipeline. The key holds
-    /// no shape.
+    /// no shape. A native-f16 module on a device without `SHADER_F16` is an
+    /// [`Error::Shader`] naming the module and the feature.
     pub fn pipeline(
         &self,
-        shader: Shader,
+        module: Module,
         entry: &'static str,
         bindings: &'static [Binding],
         constants: &[(&'static str, f64)],
     ) -> Result<(wgpu::ComputePipeline, wgpu::BindGroupLayout)> {
+        let needs = module.storage.features();
+        if !self.features.contains(needs) {
+            return Err(Error::Shader {
+                shader: module.name(),
+                message: format!(
+                    "needs the device feature {needs:?}, which {} ({:?}) lacks \
+                     (packed f16 storage runs on every device)",
+                    self.info.name, self.info.backend
+                ),
+            });
+        }
         self.caches
-            .pipeline(&self.device, shader, entry, bindings, constants)
+            .pipeline(&self.device, module, entry, bindings, constants)
+    }
+
+    /// True when this device can run `storage`'s modules (native f16 needs
+    /// `SHADER_F16`; f32 and packed f16 run everywhere).
+    pub fn supports(&self, storage: Storage) -> bool {
+        self.features.contains(storage.features())
     }
 
     /// The buffer shared under `key` while any holder keeps it, else the

@@ -15,14 +15,14 @@ use super::buffers::{BufferRange, Span};
 use super::cache::Binding;
 use super::context::Context;
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Module, Shader, Storage};
 
 /// How a [`Dispatch`] was made: enough to recreate it on another WebGPU
 /// implementation.
 #[derive(Debug, Clone)]
 pub struct DispatchRecord {
-    /// The shader family.
-    pub shader: Shader,
+    /// The shader module: family and storage mode.
+    pub module: Module,
     /// The entry point.
     pub entry: &'static str,
     /// Override constants, sorted by name.
@@ -86,6 +86,8 @@ pub struct DispatchSpec<'a, P: bytemuck::Pod> {
     pub label: String,
     /// The shader family.
     pub shader: Shader,
+    /// How its tensors are stored (which expansion of the family).
+    pub storage: Storage,
     /// The entry point.
     pub entry: &'static str,
     /// The bind group layout (binding 0 the params uniform).
@@ -114,7 +116,8 @@ pub fn make_dispatch<P: bytemuck::Pod>(
     ctx: &Context,
     spec: DispatchSpec<'_, P>,
 ) -> Result<Dispatch> {
-    let (pipeline, bgl) = ctx.pipeline(spec.shader, spec.entry, spec.bindings, spec.constants)?;
+    let module = Module::new(spec.shader, spec.storage);
+    let (pipeline, bgl) = ctx.pipeline(module, spec.entry, spec.bindings, spec.constants)?;
     let max = ctx.limits.max_compute_workgroups_per_dimension;
     for &n in spec.workgroups.iter() {
         if n > max {
@@ -173,7 +176,7 @@ pub fn make_dispatch<P: bytemuck::Pod>(
         bind_group,
         workgroups: spec.workgroups,
         record: DispatchRecord {
-            shader: spec.shader,
+            module,
             entry: spec.entry,
             constants,
             bindings: spec.bindings,

@@ -18,7 +18,7 @@ use super::cache::ready_now;
 use super::context::Context;
 use super::dispatch::{encode_commands, Command};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Module, Storage};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,8 +28,11 @@ use std::path::Path;
 pub struct Check<'a> {
     /// What it is, for messages (`fc (logits)`).
     pub label: String,
-    /// The range (f32 elements).
+    /// The range.
     pub span: Span<'a>,
+    /// How its elements are stored: f32, or IEEE half (`dtype` `f16` in
+    /// the trace) for either f16 storage mode.
+    pub storage: Storage,
     /// How close the replay must come: `|replay − wgpu| ≤ atol + rtol·|wgpu|`
     /// (the kernel's declared tolerance).
     pub atol: f32,
@@ -84,7 +87,7 @@ pub fn record(
             buffers.len() - 1
         })
     };
-    let mut shaders: Vec<Shader> = Vec::new();
+    let mut shaders: Vec<Module> = Vec::new();
     let mut pipelines: Vec<Value> = Vec::new();
     let mut pipeline_ids: HashMap<wgpu::ComputePipeline, usize> = HashMap::new();
     let mut bind_groups: Vec<Value> = Vec::new();
@@ -93,6 +96,8 @@ pub fn record(
     let mut max_binding = 0u64;
     let mut max_storage = 0usize;
     let mut max_workgroup_bytes = 0u32;
+    let d = wgpu::Limits::default();
+    let mut offset_alignment = u64::from(d.min_storage_buffer_offset_alignment);
     for c in commands {
         match *c {
             Command::Copy {
@@ -112,10 +117,10 @@ pub fn record(
             Command::Dispatch(d) => {
                 dispatches += 1;
                 let r = d.record();
-                let shader = match shaders.iter().position(|&s| s == r.shader) {
+                let shader = match shaders.iter().position(|&s| s == r.module) {
                     Some(k) => k,
                     None => {
-                        shaders.push(r.shader);
+                        shaders.push(r.module);
                         shaders.len() - 1
                     }
                 };
@@ -140,6 +145,10 @@ pub fn record(
                 })];
                 for s in &r.storage {
                     max_binding = max_binding.max(s.size);
+                    // The largest power of two dividing every offset.
+                    if s.offset != 0 {
+                        offset_alignment = offset_alignment.min(1 << s.offset.trailing_zeros());
+                    }
                     entries.push(json!({
                         "buffer": id_of(&s.buffer, None),
                         "offset": s.offset,
@@ -202,7 +211,7 @@ pub fn record(
             "buffer": id,
             "offset": c.span.offset,
             "size": c.span.size,
-            "dtype": "f32",
+            "dtype": if c.storage.is_f16() { "f16" } else { "f32" },
             "expected": blob(&bytes),
             "atol": c.atol,
             "rtol": c.rtol,
@@ -212,12 +221,18 @@ pub fn record(
     // What the trace needs, never less than WebGPU's defaults (which every
     // WebGPU device has): not the recording device's own limits, which
     // another implementation on the same hardware may report differently.
-    let d = wgpu::Limits::default();
+    // The storage offset alignment is the coarsest every bound offset
+    // meets (an activation arena placed on a device aligning to 16 bytes
+    // needs a replay device that allows 16; WebGPU's default is 256).
     let trace = json!({
         "format": "resincept-trace",
         "version": 1,
         "name": name,
-        "features": [],
+        "features": if shaders.iter().any(|m| m.storage == Storage::F16) {
+            vec!["shader-f16"]
+        } else {
+            Vec::new()
+        },
         "limits": {
             "maxStorageBufferBindingSize": max_binding.max(d.max_storage_buffer_binding_size),
             "maxBufferSize": max_buffer.max(d.max_buffer_size),
@@ -228,10 +243,11 @@ pub fn record(
             "maxComputeWorkgroupSizeY": d.max_compute_workgroup_size_y,
             "maxComputeWorkgroupSizeZ": d.max_compute_workgroup_size_z,
             "maxComputeWorkgroupsPerDimension": d.max_compute_workgroups_per_dimension,
+            "minStorageBufferOffsetAlignment": offset_alignment,
         },
         "shaders": shaders
             .iter()
-            .map(|s| json!({ "file": s.file_name(), "code": s.source() }))
+            .map(|s| json!({ "file": s.name(), "code": s.source() }))
             .collect::<Vec<_>>(),
         "buffers": buffer_json,
         "pipelines": pipelines,

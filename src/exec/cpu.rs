@@ -10,16 +10,46 @@
 //! work, are split by output channel over the machine's cores; every output
 //! is still computed by the same reference loop, so results are bitwise
 //! those of a single-threaded run.
+//!
+//! In [`Precision::F16`] ([`run_with`]) it computes what the GPU's f16
+//! precision computes: the input and the conv and linear weights rounded
+//! to f16 as the device stores them, every kernel's f32 reference, and
+//! every node's output rounded to f16 once (the kernels' `*_cpu_f16`
+//! references, node by node), so that a layer-by-layer comparison with the
+//! f16 GPU run sees only the kernels' declared tolerances.
 
+use super::Precision;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
-use crate::kernels::{batchnorm, concat, conv2d, elementwise, linear, pool, softmax};
+use crate::kernels::{
+    batchnorm, concat, conv2d, elementwise, linear, pool, round_f16_in_place, rounded_f16, softmax,
+};
 use crate::tensor::Tensor;
 use crate::weights::Weights;
 
 /// Runs `graph` on `input` (NCHW, any batch and spatial size the graph
-/// accepts) and returns its outputs in order. Errors name the node.
+/// accepts) in f32 and returns its outputs in order. Errors name the node.
 pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tensor>> {
+    run_with(graph, weights, input, Precision::F32)
+}
+
+/// [`run`] in `precision`: in f16, as the GPU computes it (see the module
+/// doc); the outputs are f32 tensors holding f16 values.
+pub fn run_with(
+    graph: &Graph,
+    weights: &Weights,
+    input: &Tensor,
+    precision: Precision,
+) -> Result<Vec<Tensor>> {
+    let half = precision == Precision::F16;
+    // Conv and linear weights as the device stores them.
+    let stored = |data: &[f32]| -> Vec<f32> {
+        if half {
+            rounded_f16(data)
+        } else {
+            data.to_vec()
+        }
+    };
     let in_shape = input.nchw()?;
     let shapes = graph.infer_shapes(in_shape)?;
     super::check_params(weights, &super::param_specs_for(graph, &shapes))?;
@@ -40,9 +70,9 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
             Op::Conv2d(c) => {
                 let p = conv2d::Conv2dParams::for_node(c, in_shape(0), c.out_channels, 0);
                 let (scale, shift) = super::conv_epilogue(&node.name, c, weights)?;
-                let wt = weights.get(&format!("{}.weight", node.name))?;
+                let wt = stored(&weights.get(&format!("{}.weight", node.name))?.data);
                 let res = c.residual.map(|_| get(1));
-                conv_parallel(&p, get(0), &wt.data, &scale, &shift, res, &mut out);
+                conv_parallel(&p, get(0), &wt, &scale, &shift, res, &mut out);
             }
             Op::BatchNorm { eps, relu } => {
                 let [n, c, h, w] = in_shape(0);
@@ -106,13 +136,13 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
                     in_features: f,
                     out_features: *out_features,
                 };
-                let w = weights.get(&format!("{}.weight", node.name))?;
+                let w = stored(&weights.get(&format!("{}.weight", node.name))?.data);
                 let b = if *bias {
                     Some(&weights.get(&format!("{}.bias", node.name))?.data[..])
                 } else {
                     None
                 };
-                linear::linear_cpu(&p, get(0), &w.data, b, &mut out);
+                linear::linear_cpu(&p, get(0), &w, b, &mut out);
             }
             Op::Softmax => {
                 let [n, k, h, w] = out_shape;
@@ -132,6 +162,11 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor) -> Result<Vec<Tenso
                     &mut out,
                 );
             }
+        }
+        // Each node's output rounded once, as the GPU stores it (its inputs
+        // were rounded when they were stored: the graph's input here too).
+        if half {
+            round_f16_in_place(&mut out);
         }
         for v in &node.inputs {
             remaining[v.0] -= 1;

@@ -1,10 +1,50 @@
 //! Executors: run a [`crate::graph::Graph`] on the CPU reference kernels
-//! ([`cpu`]) or compiled onto the GPU ([`gpu`]).
+//! ([`cpu`]) or compiled onto the GPU ([`gpu`]), in either [`Precision`].
 
 pub mod cpu;
 pub mod gpu;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// The precision of the tensors a graph keeps between its kernels.
+///
+/// - `F32`: activations and weights are f32.
+/// - `F16`: activations and conv and linear weights are stored as f16
+///   (halving their bytes); every reduction, epilogue and per-channel
+///   vector stays f32, and each kernel rounds its result once, when it
+///   stores it. The graph's input and outputs stay f32 at the API. On the
+///   GPU f16 is stored natively or packed in pairs ([`gpu::F16Storage`]);
+///   the CPU executor ([`cpu::run_with`]) computes what either does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// f32 everywhere.
+    #[default]
+    F32,
+    /// f16 storage, f32 arithmetic.
+    F16,
+}
+
+impl Precision {
+    /// Its name on the command line and in reports: `f32` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+        }
+    }
+
+    /// Parses `f32` or `f16` (what `--precision` takes); the error names
+    /// the value and the choices.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f16" => Ok(Precision::F16),
+            other => Err(Error::Invalid(format!(
+                "precision `{other}` is not one of: f32, f16"
+            ))),
+        }
+    }
+}
 use crate::graph::Conv2d;
 use crate::weights::Weights;
 

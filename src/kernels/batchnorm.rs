@@ -11,15 +11,17 @@
 //! Bindings (`shaders/batchnorm.wgsl`, entry `batchnorm`): 0 params uniform
 //! (element count, C, ReLU flag, eps), 1 `x` (read, NHWC), 2 `gamma`,
 //! 3 `beta`, 4 `mean`, 5 `var` (read, C each), 6 `out` (read-write, NHWC).
-//! One invocation per element, 256 per workgroup, channels fastest; grid
-//! folded into x and y. The GPU computes `1/sqrt(var + eps)` per element in
+//! One invocation per two consecutive elements (one packed f16 word), 256
+//! per workgroup, channels fastest; grid folded into x and y. In f16 the
+//! four vectors stay f32 (a fraction of a percent of the bytes) and x is
+//! converted on load: the arithmetic is f32, the result rounded once. The GPU computes `1/sqrt(var + eps)` per element in
 //! the reference's order rather than a pre-folded scale/shift, so the raw
 //! PyTorch buffers can be bound as they are.
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Declared tolerance: the GPU does the reference's operations in the same
 /// order (`1/sqrt(var + eps)`, subtract, two multiplies, add), but Vulkan
@@ -31,6 +33,19 @@ pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-6,
     rtol: 1e-5,
 };
+
+/// [`TOLERANCE`] for the f16 variants, against [`batchnorm_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] explains the derivation).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for `storage`.
+pub fn tolerance(storage: Storage) -> Tolerance {
+    if storage.is_f16() {
+        TOLERANCE_F16
+    } else {
+        TOLERANCE
+    }
+}
 
 /// Shape and options of a batchnorm launch.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,12 +135,29 @@ pub fn batchnorm_cpu(
     }
 }
 
-/// Builds the GPU dispatch over NHWC `x`; the four parameter buffers hold C
-/// f32 each.
+/// f16 CPU reference: [`batchnorm_cpu`] on `x` rounded to f16 as the GPU
+/// stores it (the four vectors stay f32), the result rounded once.
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_cpu_f16(
+    p: &BatchNormParams,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    out: &mut [f32],
+) {
+    batchnorm_cpu(p, &super::rounded_f16(x), gamma, beta, mean, var, out);
+    super::round_f16_in_place(out);
+}
+
+/// Builds the GPU dispatch over NHWC `x` stored as `storage` says; the
+/// four parameter buffers hold C f32 each.
 #[allow(clippy::too_many_arguments)]
 pub fn batchnorm_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &BatchNormParams,
     x: impl Into<Span<'a>>,
     gamma: impl Into<Span<'a>>,
@@ -152,6 +184,7 @@ pub fn batchnorm_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::BatchNorm,
+            storage,
             entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -169,7 +202,7 @@ pub fn batchnorm_gpu<'a>(
                 var.into(),
                 out.into(),
             ],
-            workgroups: grid_1d(len, 256),
+            workgroups: grid_1d(len.div_ceil(2), 256),
             // A subtract, two multiplies and an add per element (the
             // per-channel reciprocal square root is not counted).
             flops: 4 * len as u64,
@@ -178,13 +211,17 @@ pub fn batchnorm_gpu<'a>(
     )
 }
 
-/// The pipelines this module's launchers create: one.
+/// The pipelines this module's launchers create: one per storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    vec![super::PipelineSpec {
-        shader: Shader::BatchNorm,
-        entry: ENTRY,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes: WORKGROUP_BYTES,
-    }]
+    Storage::ALL
+        .iter()
+        .map(|&storage| super::PipelineSpec {
+            shader: Shader::BatchNorm,
+            storage,
+            entry: ENTRY,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
+        })
+        .collect()
 }

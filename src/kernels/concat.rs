@@ -9,16 +9,21 @@
 //!
 //! Bindings (`shaders/concat.wgsl`, entry `concat`): 0 params uniform
 //! (element count, C, out_c_total, out_c_offset), 1 `src` (read), 2 `out`
-//! (read-write). One invocation per source element, channels fastest, 256
-//! per workgroup, grid folded into x and y. Channels of `out` outside
-//! `[out_c_offset, out_c_offset + C)` are not touched.
+//! (read-write). One invocation per two consecutive channels of a source
+//! row (one packed f16 word where the output index is even), channels
+//! fastest, 256 per workgroup, grid folded into x and y. Channels of `out`
+//! outside `[out_c_offset, out_c_offset + C)` are not touched, whatever
+//! the parity of the offset and the widths (packed f16 writes lone halves
+//! with half-word atomics, `src/shaders.rs`).
+//!
+//! Tolerance: exact in every storage mode (f16 in, the same f16 out).
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
-/// Declared tolerance: bit-exact (a copy).
+/// Declared tolerance: bit-exact (a copy), in f32 and in f16 alike.
 pub const TOLERANCE: Tolerance = Tolerance {
     atol: 0.0,
     rtol: 0.0,
@@ -69,10 +74,11 @@ pub fn concat_cpu(p: &ConcatParams, src: &[f32], out: &mut [f32]) {
 }
 
 /// Builds the GPU dispatch over NHWC `src` (N·HW rows of C) into `out`
-/// (N·HW rows of out_c_total).
+/// (N·HW rows of out_c_total), both stored as `storage` says.
 pub fn concat_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &ConcatParams,
     src: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
@@ -106,6 +112,7 @@ pub fn concat_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Concat,
+            storage,
             entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -116,7 +123,7 @@ pub fn concat_gpu<'a>(
                 out_c_offset: p.out_c_offset as u32,
             },
             buffers: &[src.into(), out.into()],
-            workgroups: grid_1d(len, 256),
+            workgroups: grid_1d(p.batch * p.hw * p.channels.div_ceil(2), 256),
             // A copy: no arithmetic (as the layout transposes).
             flops: 0,
             workgroup_bytes: WORKGROUP_BYTES,
@@ -124,13 +131,17 @@ pub fn concat_gpu<'a>(
     )
 }
 
-/// The pipelines this module's launchers create: one.
+/// The pipelines this module's launchers create: one per storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    vec![super::PipelineSpec {
-        shader: Shader::Concat,
-        entry: ENTRY,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes: WORKGROUP_BYTES,
-    }]
+    Storage::ALL
+        .iter()
+        .map(|&storage| super::PipelineSpec {
+            shader: Shader::Concat,
+            storage,
+            entry: ENTRY,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
+        })
+        .collect()
 }

@@ -33,15 +33,24 @@
 //!
 //! Split-K: a conv with too few output tiles to fill a GPU can cut its
 //! reduction into slices ([`Launch`], [`split_k_for`]): the conv dispatch
-//! writes each slice's partial sums to a scratch buffer, and
-//! `conv2d_splitk_reduce` adds them in slice order and applies the epilogue
-//! ([`conv2d_gpu_launch`]).
+//! (entry `conv2d_split` or `conv2d_vec4_split`) writes each slice's
+//! partial sums to an f32 scratch buffer, and `conv2d_splitk_reduce` adds
+//! them in slice order and applies the epilogue ([`conv2d_gpu_launch`]).
+//!
+//! Precision ([`Storage`]): input, packed weights, residual and output are
+//! f32 or f16 (the weights converted once at upload); scale and shift stay
+//! f32 (a fraction of a percent of the bytes), and so do workgroup memory,
+//! the accumulators, the epilogue and split-K's scratch. f16 values are
+//! converted to f32 as they are loaded, and the product of two f16 values
+//! is exact in f32, so the f16 conv is the f32 conv on f16-rounded input
+//! and weights with its result rounded once, which is exactly what
+//! [`conv2d_cpu_f16`] computes on the CPU; [`tolerance`] follows.
 
 use super::Tolerance;
 use crate::device::{make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::graph::Padding;
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Declared tolerance of the GPU conv against the CPU reference, for
 /// reductions of up to [`TOLERANCE_K`] terms (use [`tolerance_for_k`] beyond).
@@ -64,6 +73,23 @@ pub const TOLERANCE: Tolerance = Tolerance {
 
 /// The K up to which [`TOLERANCE`] is justified.
 pub const TOLERANCE_K: usize = 1024;
+
+/// [`TOLERANCE`] for the f16 variants, against [`conv2d_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] derives it: the f32 bound on the
+/// unrounded sums, then one rounding on each side).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for a reduction of `k` terms with tensors
+/// stored as `storage` says: [`tolerance_for_k`], rounded to f16 for the
+/// f16 modes.
+pub fn tolerance(storage: Storage, k: usize) -> Tolerance {
+    let t = tolerance_for_k(k);
+    if storage.is_f16() {
+        t.rounded_to_f16()
+    } else {
+        t
+    }
+}
 
 /// [`TOLERANCE`] with the absolute part grown linearly in K beyond
 /// [`TOLERANCE_K`], as the error model above predicts (at K = 4608, ResNet's
@@ -292,6 +318,25 @@ pub fn conv2d_cpu(
     }
 }
 
+/// f16 CPU reference: [`conv2d_cpu`] on the input, the weights and the
+/// residual rounded to f16 as the GPU stores them (scale and shift stay
+/// f32), f32 accumulation, and the written outputs rounded once.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_cpu_f16(
+    p: &Conv2dParams,
+    input: &[f32],
+    weight: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    residual: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (input, weight) = (super::rounded_f16(input), super::rounded_f16(weight));
+    let residual = residual.map(super::rounded_f16);
+    conv2d_cpu(p, &input, &weight, scale, shift, residual.as_deref(), out);
+    super::round_f16_in_place(out);
+}
+
 /// The output positions `x0..x1` (of `out` positions, stride `stride`) whose
 /// input coordinate `x·stride + tap − pad` lies in `0..extent`.
 fn valid_range(out: usize, stride: usize, tap: usize, pad: usize, extent: usize) -> (usize, usize) {
@@ -399,6 +444,15 @@ impl Variant {
             "conv2d_vec4"
         } else {
             "conv2d"
+        }
+    }
+
+    /// The entry point of the split-K slices (raw f32 partial sums).
+    pub fn split_entry(&self) -> &'static str {
+        if self.vec4 {
+            "conv2d_vec4_split"
+        } else {
+            "conv2d_split"
         }
     }
 
@@ -546,29 +600,36 @@ const DIRECT_ENTRY: &str = "conv2d_grouped";
 /// Entry point of the split-K reduction.
 const REDUCE_ENTRY: &str = "conv2d_splitk_reduce";
 
-/// The pipelines the conv launcher can create on a device with `limits`:
-/// every [`Variant::launcher_variants`] tile, the direct grouped conv and
-/// the split-K reduction.
+/// The pipelines the conv launcher can create on a device with `limits`,
+/// in each storage mode: every [`Variant::launcher_variants`] tile, unsplit
+/// and as split-K slices, the direct grouped conv and the split-K
+/// reduction.
 pub fn pipelines(limits: &wgpu::Limits) -> Vec<super::PipelineSpec> {
-    let mut out: Vec<_> = Variant::launcher_variants(limits.max_compute_workgroup_storage_size)
-        .into_iter()
-        .map(|v| super::PipelineSpec {
-            shader: Shader::Conv2d,
-            entry: v.entry(),
-            constants: v.constants().to_vec(),
-            bindings: BINDINGS,
-            workgroup_bytes: v.workgroup_bytes(),
-        })
-        .collect();
-    // The direct conv and the reduce use no workgroup memory.
-    for entry in [DIRECT_ENTRY, REDUCE_ENTRY] {
-        out.push(super::PipelineSpec {
-            shader: Shader::Conv2d,
-            entry,
-            constants: Vec::new(),
-            bindings: BINDINGS,
-            workgroup_bytes: 0,
-        });
+    let mut out = Vec::new();
+    for storage in Storage::ALL {
+        for v in Variant::launcher_variants(limits.max_compute_workgroup_storage_size) {
+            for entry in [v.entry(), v.split_entry()] {
+                out.push(super::PipelineSpec {
+                    shader: Shader::Conv2d,
+                    storage,
+                    entry,
+                    constants: v.constants().to_vec(),
+                    bindings: BINDINGS,
+                    workgroup_bytes: v.workgroup_bytes(),
+                });
+            }
+        }
+        // The direct conv and the reduce use no workgroup memory.
+        for entry in [DIRECT_ENTRY, REDUCE_ENTRY] {
+            out.push(super::PipelineSpec {
+                shader: Shader::Conv2d,
+                storage,
+                entry,
+                constants: Vec::new(),
+                bindings: BINDINGS,
+                workgroup_bytes: 0,
+            });
+        }
     }
     out
 }
@@ -811,6 +872,7 @@ impl Launch {
 pub fn conv2d_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &Conv2dParams,
     input: impl Into<Span<'a>>,
     weight: impl Into<Span<'a>>,
@@ -821,7 +883,9 @@ pub fn conv2d_gpu<'a>(
 ) -> Result<Dispatch> {
     p.validate(label)?;
     let v = Variant::choose(label, p, ctx.limits.max_compute_workgroup_storage_size)?;
-    conv2d_gpu_variant(ctx, label, p, v, input, weight, scale, shift, residual, out)
+    conv2d_gpu_variant(
+        ctx, label, storage, p, v, input, weight, scale, shift, residual, out,
+    )
 }
 
 /// [`conv2d_gpu`] with an explicit [`Variant`] (checked against `p` and the
@@ -830,6 +894,7 @@ pub fn conv2d_gpu<'a>(
 pub fn conv2d_gpu_variant<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &Conv2dParams,
     v: Variant,
     input: impl Into<Span<'a>>,
@@ -845,7 +910,7 @@ pub fn conv2d_gpu_variant<'a>(
         direct: false,
     };
     let mut d = conv2d_gpu_launch(
-        ctx, label, p, launch, input, weight, scale, shift, residual, None, out,
+        ctx, label, storage, p, launch, input, weight, scale, shift, residual, None, out,
     )?;
     Ok(d.remove(0))
 }
@@ -860,6 +925,7 @@ pub fn conv2d_gpu_variant<'a>(
 pub fn conv2d_gpu_launch<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &Conv2dParams,
     launch: Launch,
     input: impl Into<Span<'a>>,
@@ -922,20 +988,24 @@ pub fn conv2d_gpu_launch<'a>(
     // Every buffer must hold its tensor, every index must fit a u32, and
     // every binding must fit the device's binding limit.
     let max_binding = ctx.limits.max_storage_buffer_binding_size;
-    let tensors: [(&str, Option<Span>, usize); 7] = [
+    // (what, span, elements, how stored: the tensors as `storage` says,
+    // the per-channel vectors and the scratch f32).
+    let f32s = Storage::F32;
+    let tensors: [(&str, Option<Span>, usize, Storage); 7] = [
         (
             "input",
             Some(input),
             p.batch * p.in_h * p.in_w * p.in_channels,
+            storage,
         ),
-        ("packed weight", Some(weight), packed_weight_len(p)),
-        ("scale", Some(scale), p.out_channels),
-        ("shift", Some(shift), p.out_channels),
-        ("residual", residual, m * p.out_channels),
-        ("output", Some(out), m * p.out_c_total),
-        ("split-K scratch", scratch, launch.scratch_len(p)),
+        ("packed weight", Some(weight), packed_weight_len(p), storage),
+        ("scale", Some(scale), p.out_channels, f32s),
+        ("shift", Some(shift), p.out_channels, f32s),
+        ("residual", residual, m * p.out_channels, storage),
+        ("output", Some(out), m * p.out_c_total, storage),
+        ("split-K scratch", scratch, launch.scratch_len(p), f32s),
     ];
-    for (what, buf, elems) in tensors {
+    for (what, buf, elems, stored) in tensors {
         let Some(buf) = buf else { continue };
         if elems > u32::MAX as usize {
             return Err(Error::Limit {
@@ -945,11 +1015,14 @@ pub fn conv2d_gpu_launch<'a>(
                 available: u32::MAX as u64,
             });
         }
-        let bytes = elems as u64 * 4;
+        let bytes = stored.bytes(elems);
         if buf.size < bytes {
             return Err(Error::Shape {
                 node: label.into(),
-                expected: format!("{what} buffer of at least {bytes} bytes ({elems} f32)"),
+                expected: format!(
+                    "{what} buffer of at least {bytes} bytes ({elems} {})",
+                    stored.name()
+                ),
                 actual: format!("{} bytes", buf.size),
             });
         }
@@ -1011,8 +1084,11 @@ pub fn conv2d_gpu_launch<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Conv2d,
+            storage,
             entry: if launch.direct {
                 DIRECT_ENTRY
+            } else if splits > 1 {
+                v.split_entry()
             } else {
                 v.entry()
             },
@@ -1046,6 +1122,7 @@ pub fn conv2d_gpu_launch<'a>(
         DispatchSpec {
             label: format!("{label}:splitk_reduce"),
             shader: Shader::Conv2d,
+            storage,
             entry: REDUCE_ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -1062,7 +1139,8 @@ pub fn conv2d_gpu_launch<'a>(
                 residual.unwrap_or(Span::whole(ctx.dummy_buffer())),
                 out,
             ],
-            workgroups: crate::device::grid_1d(m * p.out_channels, 256),
+            // One invocation per four output channels of a pixel.
+            workgroups: crate::device::grid_1d(m * p.out_channels.div_ceil(4), 256),
             flops: ((splits - 1) * m * p.out_channels) as u64,
             workgroup_bytes: 0,
         },

@@ -7,22 +7,38 @@
 //!
 //! Bindings (`shaders/elementwise.wgsl`, entry `add`): 0 params uniform,
 //! 1 `a` (read), 2 `b` (read), 3 `out` (read-write). One invocation per
-//! element, 256 per workgroup, grid folded into x and y.
+//! two consecutive elements (one packed f16 word), 256 per workgroup, grid
+//! folded into x and y.
 //!
 //! Tolerance: exact. A multiply and an add per element, in the same order on
 //! both sides, round the same in f32; only a fused multiply-add on the GPU
 //! can differ, by one rounding of `alpha·a`, so the relative part is 1e-6.
+//! In f16 the operands are f16, the arithmetic f32, the result rounded
+//! once ([`TOLERANCE_F16`]).
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Declared comparison tolerance for elementwise kernels.
 pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-7,
     rtol: 1e-6,
 };
+
+/// [`TOLERANCE`] for the f16 variants, against [`add_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] explains the derivation).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for `storage`.
+pub fn tolerance(storage: Storage) -> Tolerance {
+    if storage.is_f16() {
+        TOLERANCE_F16
+    } else {
+        TOLERANCE
+    }
+}
 
 /// Parameters of `out = alpha·a + beta·b` (optionally ReLU'd).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +73,14 @@ pub fn add_cpu(p: &AddParams, a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+/// f16 CPU reference: [`add_cpu`] on the operands rounded to f16 as the
+/// GPU stores them, the result rounded once.
+pub fn add_cpu_f16(p: &AddParams, a: &[f32], b: &[f32], out: &mut [f32]) {
+    let (a, b) = (super::rounded_f16(a), super::rounded_f16(b));
+    add_cpu(p, &a, &b, out);
+    super::round_f16_in_place(&mut out[..p.len]);
+}
+
 /// CPU reference for ReLU alone.
 pub fn relu_cpu(x: &[f32], out: &mut [f32]) {
     for (o, v) in out.iter_mut().zip(x) {
@@ -79,11 +103,13 @@ const BINDINGS: &[Binding] = &[
     Binding::ReadWrite,
 ];
 
-/// Builds the GPU dispatch for `out = alpha·a + beta·b`. Pass `b = None`
-/// with `beta = 0` for a scale/ReLU of `a` alone.
+/// Builds the GPU dispatch for `out = alpha·a + beta·b` over tensors
+/// stored as `storage` says. Pass `b = None` with `beta = 0` for a
+/// scale/ReLU of `a` alone.
 pub fn add_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &AddParams,
     a: impl Into<Span<'a>>,
     b: Option<Span<'a>>,
@@ -106,6 +132,7 @@ pub fn add_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Elementwise,
+            storage,
             entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -120,7 +147,7 @@ pub fn add_gpu<'a>(
                 b.unwrap_or(Span::whole(ctx.dummy_buffer())),
                 out.into(),
             ],
-            workgroups: grid_1d(p.len, 256),
+            workgroups: grid_1d(p.len.div_ceil(2), 256),
             flops: 2 * p.len as u64,
             workgroup_bytes: WORKGROUP_BYTES,
         },
@@ -131,6 +158,7 @@ pub fn add_gpu<'a>(
 pub fn relu_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     len: usize,
     x: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
@@ -138,6 +166,7 @@ pub fn relu_gpu<'a>(
     add_gpu(
         ctx,
         label,
+        storage,
         &AddParams {
             len,
             alpha: 1.0,
@@ -150,13 +179,17 @@ pub fn relu_gpu<'a>(
     )
 }
 
-/// The pipelines this module's launchers create: one.
+/// The pipelines this module's launchers create: one per storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    vec![super::PipelineSpec {
-        shader: Shader::Elementwise,
-        entry: ENTRY,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes: WORKGROUP_BYTES,
-    }]
+    Storage::ALL
+        .iter()
+        .map(|&storage| super::PipelineSpec {
+            shader: Shader::Elementwise,
+            storage,
+            entry: ENTRY,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
+        })
+        .collect()
 }

@@ -4,16 +4,25 @@
 //! Math: a pure permutation, `nhwc[((n·H + y)·W + x)·C + c] =
 //! nchw[((n·C + c)·H + y)·W + x]`, and its inverse.
 //!
-//! Bindings (`shaders/layout.wgsl`, entries `nchw_to_nhwc` and
-//! `nhwc_to_nchw`): 0 params uniform (n, c, h, w), 1 source (read),
-//! 2 destination (read-write). One invocation per destination element.
+//! Bindings (`shaders/layout.wgsl`, entries `nchw_to_nhwc`,
+//! `nhwc_to_nchw`, and the boundary conversions `nchw_to_nhwc_from_f32`,
+//! `nhwc_to_nchw_to_f32`): 0 params uniform (n, c, h, w), 1 source (read),
+//! 2 destination (read-write). One invocation per two consecutive
+//! destination elements.
 //!
-//! Tolerance: exact (a copy).
+//! Precision: tensors are stored as the [`Storage`] says; the graph's
+//! input and outputs are f32 at the API, so in f16 the input transpose
+//! converts f32 to f16 ([`Direction::NchwF32ToNhwc`]) and the output one
+//! f16 to f32 ([`Direction::NhwcToNchwF32`]). For f32 storage these are
+//! the plain transposes.
+//!
+//! Tolerance: exact (a copy), except the conversion of f32 to f16, one
+//! rounding ([`tolerance`]).
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Declared tolerance: bit-exact.
 pub const TOLERANCE: Tolerance = Tolerance {
@@ -21,21 +30,66 @@ pub const TOLERANCE: Tolerance = Tolerance {
     rtol: 0.0,
 };
 
-/// Direction of a transpose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// [`TOLERANCE`] rounded to f16 ([`Tolerance::rounded_to_f16`]): the
+/// conversion of f32 to f16, which WGSL lets round to either neighbour.
+pub const TOLERANCE_TO_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance of a transpose in `dir` over `storage`: exact,
+/// except [`TOLERANCE_TO_F16`] where f32 becomes f16.
+pub fn tolerance(dir: Direction, storage: Storage) -> Tolerance {
+    if storage.is_f16() && dir == Direction::NchwF32ToNhwc {
+        TOLERANCE_TO_F16
+    } else {
+        TOLERANCE
+    }
+}
+
+/// Direction of a transpose, and which side is f32 at the API boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
-    /// PyTorch order to the GPU's working order.
+    /// PyTorch order to the GPU's working order, tensor to tensor.
     NchwToNhwc,
-    /// The GPU's working order back to PyTorch order.
+    /// The GPU's working order back to PyTorch order, tensor to tensor
+    /// (a flatten of a spatial map).
     NhwcToNchw,
+    /// The graph's input: f32 NCHW to an NHWC tensor.
+    NchwF32ToNhwc,
+    /// A graph output: an NHWC tensor to f32 NCHW.
+    NhwcToNchwF32,
 }
 
 impl Direction {
-    /// Its entry point in `shaders/layout.wgsl`.
-    pub fn entry(self) -> &'static str {
+    /// Every direction.
+    pub const ALL: [Direction; 4] = [
+        Direction::NchwToNhwc,
+        Direction::NhwcToNchw,
+        Direction::NchwF32ToNhwc,
+        Direction::NhwcToNchwF32,
+    ];
+
+    /// Its entry point in `shaders/layout.wgsl` for `storage` (the
+    /// boundary conversions are the plain transposes in f32).
+    pub fn entry(self, storage: Storage) -> &'static str {
+        match (self, storage) {
+            (Direction::NchwToNhwc, _) | (Direction::NchwF32ToNhwc, Storage::F32) => "nchw_to_nhwc",
+            (Direction::NhwcToNchw, _) | (Direction::NhwcToNchwF32, Storage::F32) => "nhwc_to_nchw",
+            (Direction::NchwF32ToNhwc, _) => "nchw_to_nhwc_from_f32",
+            (Direction::NhwcToNchwF32, _) => "nhwc_to_nchw_to_f32",
+        }
+    }
+
+    /// True when the source is NCHW (the destination NHWC).
+    pub fn to_nhwc(self) -> bool {
+        matches!(self, Direction::NchwToNhwc | Direction::NchwF32ToNhwc)
+    }
+
+    /// Bytes of the source and of the destination of `len` elements.
+    pub fn bytes(self, storage: Storage, len: usize) -> (u64, u64) {
+        let (t, f) = (storage.bytes(len), Storage::F32.bytes(len));
         match self {
-            Direction::NchwToNhwc => "nchw_to_nhwc",
-            Direction::NhwcToNchw => "nhwc_to_nchw",
+            Direction::NchwF32ToNhwc => (f, t),
+            Direction::NhwcToNchwF32 => (t, f),
+            _ => (t, t),
         }
     }
 }
@@ -49,12 +103,19 @@ struct Uniform {
     w: u32,
 }
 
-/// CPU reference.
+/// CPU reference (f32 in, f32 out: the permutation alone).
 pub fn transpose_cpu(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32> {
-    match dir {
-        Direction::NchwToNhwc => crate::tensor::nchw_to_nhwc(src, shape),
-        Direction::NhwcToNchw => crate::tensor::nhwc_to_nchw(src, shape),
+    if dir.to_nhwc() {
+        crate::tensor::nchw_to_nhwc(src, shape)
+    } else {
+        crate::tensor::nhwc_to_nchw(src, shape)
     }
+}
+
+/// f16 CPU reference: the permutation of `src` as an f16 tensor holds it
+/// (rounded once where the source is f32; a copy of f16 values otherwise).
+pub fn transpose_cpu_f16(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32> {
+    transpose_cpu(dir, shape, &super::rounded_f16(src))
 }
 
 /// Workgroup memory the entry point declares: no workgroup memory.
@@ -64,10 +125,14 @@ const WORKGROUP_BYTES: u32 = 0;
 /// one arena buffer with the output; see `docs/ARCHITECTURE.md` §3).
 const BINDINGS: &[Binding] = &[Binding::Uniform, Binding::ReadWrite, Binding::ReadWrite];
 
-/// Builds the GPU dispatch for a transpose of a tensor of logical NCHW `shape`.
+/// Builds the GPU dispatch for a transpose of a tensor of logical NCHW
+/// `shape` whose tensors are stored as `storage` says (the f32 side of a
+/// boundary conversion is f32 in any storage). Errors name `label`: a
+/// buffer too small for its side, an index past u32.
 pub fn transpose_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     dir: Direction,
     shape: [usize; 4],
     src: impl Into<Span<'a>>,
@@ -82,12 +147,24 @@ pub fn transpose_gpu<'a>(
             available: u32::MAX as u64,
         });
     }
+    let (src, dst) = (src.into(), dst.into());
+    let (src_bytes, dst_bytes) = dir.bytes(storage, len);
+    for (what, span, bytes) in [("source", src, src_bytes), ("destination", dst, dst_bytes)] {
+        if span.size < bytes {
+            return Err(Error::Shape {
+                node: label.into(),
+                expected: format!("{what} buffer of at least {bytes} bytes ({len} elements)"),
+                actual: format!("{} bytes", span.size),
+            });
+        }
+    }
     make_dispatch(
         ctx,
         DispatchSpec {
             label: label.into(),
             shader: Shader::Layout,
-            entry: dir.entry(),
+            storage,
+            entry: dir.entry(storage),
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
@@ -96,24 +173,32 @@ pub fn transpose_gpu<'a>(
                 h: shape[2] as u32,
                 w: shape[3] as u32,
             },
-            buffers: &[src.into(), dst.into()],
-            workgroups: grid_1d(len, 256),
+            buffers: &[src, dst],
+            workgroups: grid_1d(len.div_ceil(2), 256),
             flops: 0,
             workgroup_bytes: WORKGROUP_BYTES,
         },
     )
 }
 
-/// The pipelines this module's launchers create: both directions.
+/// The pipelines this module's launchers create: each direction's entry
+/// in each storage mode (two in f32, four in each f16 mode).
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    [Direction::NchwToNhwc, Direction::NhwcToNchw]
-        .into_iter()
-        .map(|d| super::PipelineSpec {
-            shader: Shader::Layout,
-            entry: d.entry(),
-            constants: Vec::new(),
-            bindings: BINDINGS,
-            workgroup_bytes: WORKGROUP_BYTES,
-        })
-        .collect()
+    let mut out: Vec<super::PipelineSpec> = Vec::new();
+    for storage in Storage::ALL {
+        for d in Direction::ALL {
+            let spec = super::PipelineSpec {
+                shader: Shader::Layout,
+                storage,
+                entry: d.entry(storage),
+                constants: Vec::new(),
+                bindings: BINDINGS,
+                workgroup_bytes: WORKGROUP_BYTES,
+            };
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+    }
+    out
 }

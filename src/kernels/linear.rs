@@ -35,11 +35,15 @@
 //! Tolerance: each output sums `in` products in another order than the
 //! reference (per 256-feature chunk, 8 slices of 32, then a fixed 8-way
 //! sum); see [`TOLERANCE`].
+//!
+//! Precision: in f16, x and the packed weight are f16 (the weight
+//! converted once at upload), the bias f32; products of f16 values are
+//! exact in f32, every sum is f32, and the output is rounded once.
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Rows per tile (`TR` in `linear.wgsl`).
 const TILE_N: usize = 8;
@@ -77,6 +81,19 @@ pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-4,
     rtol: 1e-4,
 };
+
+/// [`TOLERANCE`] for the f16 variants, against [`linear_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] explains the derivation).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for `storage`.
+pub fn tolerance(storage: Storage) -> Tolerance {
+    if storage.is_f16() {
+        TOLERANCE_F16
+    } else {
+        TOLERANCE
+    }
+}
 
 /// Shape of a linear launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,10 +139,26 @@ pub fn pack_weights(p: &LinearParams, w: &[f32]) -> Vec<f32> {
     packed
 }
 
+/// f16 CPU reference: [`linear_cpu`] on `x` and `w` rounded to f16 as the
+/// GPU stores them (the bias stays f32), the outputs rounded once.
+pub fn linear_cpu_f16(
+    p: &LinearParams,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (x, w) = (super::rounded_f16(x), super::rounded_f16(w));
+    linear_cpu(p, &x, &w, bias, out);
+    super::round_f16_in_place(out);
+}
+
 /// Builds the GPU dispatch; `w` holds [`pack_weights`]' output.
+#[allow(clippy::too_many_arguments)]
 pub fn linear_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &LinearParams,
     x: impl Into<Span<'a>>,
     w: impl Into<Span<'a>>,
@@ -155,6 +188,7 @@ pub fn linear_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Linear,
+            storage,
             entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -177,13 +211,17 @@ pub fn linear_gpu<'a>(
     )
 }
 
-/// The pipelines this module's launchers create: one.
+/// The pipelines this module's launchers create: one per storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    vec![super::PipelineSpec {
-        shader: Shader::Linear,
-        entry: ENTRY,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes: WORKGROUP_BYTES,
-    }]
+    Storage::ALL
+        .iter()
+        .map(|&storage| super::PipelineSpec {
+            shader: Shader::Linear,
+            storage,
+            entry: ENTRY,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
+        })
+        .collect()
 }

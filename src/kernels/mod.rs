@@ -2,9 +2,18 @@
 //! dispatch.
 //!
 //! Conventions shared by every kernel:
-//! - GPU activations are NHWC f32 (channels contiguous); the CPU references
+//! - GPU activations are NHWC (channels contiguous); the CPU references
 //!   work on PyTorch's NCHW so that they are an independent oracle and the
 //!   public API speaks NCHW. `docs/KERNELS.md` explains the choice.
+//! - Every `*_gpu` builder takes a [`Storage`]: activations and conv/linear
+//!   weights are f32, or f16 (native or packed, [`crate::shaders`]) with
+//!   every load converted to f32, all arithmetic and every reduction in
+//!   f32, and one rounding to f16 when a result is stored. Per-channel
+//!   vectors (scale, shift, bias, batchnorm's four) stay f32. Each kernel
+//!   declares its f16 tolerance from its f32 one
+//!   ([`Tolerance::rounded_to_f16`]) and has an f16 CPU reference
+//!   (`*_cpu_f16`: inputs and weights rounded as the GPU stores them, the
+//!   f32 reference, the result rounded once).
 //! - Binding 0 is the params uniform; storage bindings follow in the order
 //!   the module documents. Shapes live in the uniform, never in WGSL text.
 //! - A kernel's `*_gpu` function builds a [`Dispatch`](crate::device::Dispatch) through
@@ -27,12 +36,16 @@ pub mod linear;
 pub mod pool;
 pub mod softmax;
 
+pub use crate::shaders::Storage;
+
 /// One pipeline a launcher can create: shader, entry point, override
 /// constants, bind group layout. [`catalogue`] lists them all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineSpec {
     /// The shader family.
     pub shader: crate::shaders::Shader,
+    /// Its storage mode (which expansion of the family).
+    pub storage: crate::shaders::Storage,
     /// The entry point.
     pub entry: &'static str,
     /// Override constants.
@@ -96,4 +109,71 @@ impl Tolerance {
     pub fn close(&self, got: f32, want: f32) -> bool {
         (got - want).abs() <= self.atol + self.rtol * want.abs()
     }
+
+    /// The tolerance of a kernel's f16 variant, from `self`, its f32
+    /// variant's (the bound on `|a − b|` for the GPU's unrounded result
+    /// `a` and the f32 reference's `b` on the same inputs).
+    ///
+    /// Why this is the whole story: an f16 kernel loads f16 values,
+    /// converts them to f32 exactly, and does the f32 kernel's arithmetic
+    /// in the f32 kernel's order (the product of two f16 values is exact in
+    /// f32), so before its store it holds exactly what the f32 kernel
+    /// computes on the f16-rounded inputs: `a`, with `|a − b| ≤ δ = atol +
+    /// rtol·|b|` against the f32 reference on those inputs. Then both
+    /// round once. The f16 CPU reference rounds to nearest: `|r − b| ≤
+    /// u(b)/2`. WGSL lets the GPU's conversion take either neighbour of a
+    /// value it cannot represent: `|g − a| < u(a)`. With u(x) the spacing of
+    /// f16 at x, u(x) ≤ 2⁻¹⁰·|x| + 2⁻²⁴ (normal numbers; 2⁻²⁴ below 2⁻¹⁴):
+    ///
+    /// ```text
+    /// |g − r| ≤ δ + u(a) + u(b)/2
+    ///         ≤ δ·(1 + 2⁻¹⁰) + 1.5·2⁻¹⁰·|b| + 1.5·2⁻²⁴          (|a| ≤ |b| + δ)
+    ///         = atol·(1 + 2⁻¹⁰) + 1.5·2⁻²⁴ + c·|b|,  c = rtol·(1 + 2⁻¹⁰) + 1.5·2⁻¹⁰
+    /// |b| ≤ (|r| + 2⁻²⁵) / (1 − 2⁻¹¹)                             (from |r − b| ≤ u(b)/2)
+    /// ```
+    ///
+    /// so `rtol' = c / (1 − 2⁻¹¹)` and
+    /// `atol' = atol·(1 + 2⁻¹⁰) + 1.5·2⁻²⁴ + rtol'·2⁻²⁵`. A copy
+    /// (`atol = rtol = 0`) of values that are already
+    /// f16 is exact and needs none of this; a conversion of f32 to f16
+    /// (the input transpose) gets `rtol' ≈ 1.5·2⁻¹⁰`. Values beyond f16's
+    /// range (±65504) are outside the bound: WGSL leaves their conversion
+    /// to the implementation.
+    pub const fn rounded_to_f16(self) -> Tolerance {
+        let u = 1.0 / 1024.0; // 2^-10
+        let tiny = 1.0 / 16_777_216.0; // 2^-24
+        let c = self.rtol * (1.0 + u) + 1.5 * u;
+        let rtol = c / (1.0 - u / 2.0);
+        Tolerance {
+            atol: self.atol * (1.0 + u) + 1.5 * tiny + rtol * tiny / 2.0,
+            rtol,
+        }
+    }
+}
+
+/// `x` rounded to the nearest f16 (ties to even) and back: what an f16
+/// tensor holds for `x`. NaN stays NaN; beyond ±65504 is ±infinity.
+pub fn round_f16(x: f32) -> f32 {
+    half::f16::from_f32(x).to_f32()
+}
+
+/// Every element of `x` rounded as [`round_f16`]: an f32 tensor as the
+/// GPU stores it in f16.
+pub fn rounded_f16(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|&v| round_f16(v)).collect()
+}
+
+/// Rounds every element of `x` in place as [`round_f16`].
+pub fn round_f16_in_place(x: &mut [f32]) {
+    for v in x {
+        *v = round_f16(*v);
+    }
+}
+
+/// The IEEE half bits of `x` (rounded to nearest): the bytes an f16
+/// tensor holds, in either f16 storage mode.
+pub fn f16_bits(x: &[f32]) -> Vec<u16> {
+    x.iter()
+        .map(|&v| half::f16::from_f32(v).to_bits())
+        .collect()
 }

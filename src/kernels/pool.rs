@@ -19,18 +19,21 @@
 //! Bindings (`shaders/pool.wgsl`, entries `max_pool`, `avg_pool`,
 //! `global_avg_pool`): 0 params uniform (shapes, window, strides, padding,
 //! output placement, flags), 1 `x` (read, NHWC), 2 `out` (read-write).
-//! The windowed pools run one invocation per output element, channels
-//! fastest, 256 per workgroup, grid folded into x and y. The global pool
+//! The windowed pools run one invocation per two consecutive channels of
+//! an output pixel (one packed f16 word where the output index is even; an
+//! odd C leaves a lone last channel), channels fastest, 256 per workgroup,
+//! grid folded into x and y. The global pool
 //! runs one 32×8 workgroup per (n, block of 32 channels): 32 lanes read
 //! consecutive channels of a row (coalesced), 8 lanes stride over the H·W
 //! rows, and the 8 partial sums are added in workgroup memory in a fixed
-//! order.
+//! order. In f16, inputs are converted on load and every sum is f32; the
+//! result is rounded once (a max is one of its f16 inputs, exactly).
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
 use crate::graph::PoolKind;
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 /// Declared tolerance: max is exact; an average sums at most k·k terms (or
 /// H·W for the global pool) in possibly another order.
@@ -38,6 +41,19 @@ pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-6,
     rtol: 1e-5,
 };
+
+/// [`TOLERANCE`] for the f16 variants, against [`pool_cpu_f16`] and [`global_avg_pool_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] explains the derivation).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for `storage`.
+pub fn tolerance(storage: Storage) -> Tolerance {
+    if storage.is_f16() {
+        TOLERANCE_F16
+    } else {
+        TOLERANCE
+    }
+}
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -245,10 +261,11 @@ pub fn global_avg_pool_cpu(batch: usize, channels: usize, hw: usize, x: &[f32], 
 }
 
 /// Builds the GPU dispatch for a windowed pool: `x` NHWC (N, H, W, C),
-/// `out` NHWC (N, OH, OW, out_c_total).
+/// `out` NHWC (N, OH, OW, out_c_total), both stored as `storage` says.
 pub fn pool_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &PoolParams,
     x: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
@@ -256,6 +273,8 @@ pub fn pool_gpu<'a>(
     p.validate(label)?;
     let [oh, ow] = p.out_hw()?;
     let total = p.batch * oh * ow * p.channels;
+    // Invocations: one per pair of channels of each output pixel.
+    let pairs = p.batch * oh * ow * p.channels.div_ceil(2);
     // The largest index either side touches must fit too.
     to_u32(label, p.batch * p.in_h * p.in_w * p.channels)?;
     to_u32(label, p.batch * oh * ow * p.out_c_total)?;
@@ -276,19 +295,20 @@ pub fn pool_gpu<'a>(
         out_c_total: u(p.out_c_total)?,
         out_c_offset: u(p.out_c_offset)?,
         count_include_pad: p.count_include_pad as u32,
-        total: u(total)?,
+        total: u(pairs)?,
     };
     make_dispatch(
         ctx,
         DispatchSpec {
             label: label.into(),
             shader: Shader::Pool,
+            storage,
             entry: window_entry(p.kind),
             bindings: BINDINGS,
             constants: &[],
             params: &params,
             buffers: &[x.into(), out.into()],
-            workgroups: grid_1d(total, 256),
+            workgroups: grid_1d(pairs, 256),
             // One compare or add per window tap (padding taps included).
             flops: (total * p.kernel[0] * p.kernel[1]) as u64,
             workgroup_bytes: 0,
@@ -296,11 +316,33 @@ pub fn pool_gpu<'a>(
     )
 }
 
+/// f16 CPU reference: [`pool_cpu`] on `x` rounded to f16 as the GPU stores
+/// it, the result rounded once.
+pub fn pool_cpu_f16(p: &PoolParams, x: &[f32], out: &mut [f32]) {
+    pool_cpu(p, &super::rounded_f16(x), out);
+    super::round_f16_in_place(out);
+}
+
+/// f16 CPU reference: [`global_avg_pool_cpu`] on `x` rounded to f16, the
+/// means rounded once.
+pub fn global_avg_pool_cpu_f16(
+    batch: usize,
+    channels: usize,
+    hw: usize,
+    x: &[f32],
+    out: &mut [f32],
+) {
+    global_avg_pool_cpu(batch, channels, hw, &super::rounded_f16(x), out);
+    super::round_f16_in_place(out);
+}
+
 /// Builds the GPU dispatch for global average pooling: `x` NHWC
 /// (N, H·W, C) → `out` (N, C).
+#[allow(clippy::too_many_arguments)]
 pub fn global_avg_pool_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     batch: usize,
     channels: usize,
     hw: usize,
@@ -331,6 +373,7 @@ pub fn global_avg_pool_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Pool,
+            storage,
             entry: GLOBAL_ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -345,7 +388,7 @@ pub fn global_avg_pool_gpu<'a>(
 }
 
 /// The pipelines this module's launchers create: max and average window
-/// pools and the global average pool.
+/// pools and the global average pool, in each storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
     [
         (window_entry(PoolKind::Max), 0),
@@ -353,12 +396,15 @@ pub fn pipelines() -> Vec<super::PipelineSpec> {
         (GLOBAL_ENTRY, GLOBAL_WORKGROUP_BYTES),
     ]
     .into_iter()
-    .map(|(entry, workgroup_bytes)| super::PipelineSpec {
-        shader: Shader::Pool,
-        entry,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes,
+    .flat_map(|(entry, workgroup_bytes)| {
+        Storage::ALL.map(|storage| super::PipelineSpec {
+            shader: Shader::Pool,
+            storage,
+            entry,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes,
+        })
     })
     .collect()
 }

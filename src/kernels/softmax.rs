@@ -7,13 +7,15 @@
 //! (N, K), 1 `x` (read, (N, K)), 2 `out` (read-write, (N, K)).
 //! One 256-invocation workgroup per row (rows folded into the grid's x and
 //! y): a strided pass and a tree reduction in workgroup memory for the
-//! maximum, another for the sum of `exp(x − m)` (written to `out` on the
-//! way), then a pass dividing by the sum.
+//! maximum, another for the sum of `exp(x − m)`, then a pass writing
+//! `exp(x − m)` (recomputed, not read back) divided by the sum, so that in
+//! f16 the result is rounded once. In f16 the logits are f16, everything
+//! else f32.
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
-use crate::shaders::Shader;
+use crate::shaders::{Shader, Storage};
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -44,6 +46,19 @@ pub const TOLERANCE: Tolerance = Tolerance {
     rtol: 1e-5,
 };
 
+/// [`TOLERANCE`] for the f16 variants, against [`softmax_cpu_f16`]
+/// ([`Tolerance::rounded_to_f16`] explains the derivation).
+pub const TOLERANCE_F16: Tolerance = TOLERANCE.rounded_to_f16();
+
+/// The declared tolerance for `storage`.
+pub fn tolerance(storage: Storage) -> Tolerance {
+    if storage.is_f16() {
+        TOLERANCE_F16
+    } else {
+        TOLERANCE
+    }
+}
+
 /// Shape of a softmax launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SoftmaxParams {
@@ -70,10 +85,18 @@ pub fn softmax_cpu(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Builds the GPU dispatch over (N, K) rows.
+/// f16 CPU reference: [`softmax_cpu`] on the logits rounded to f16 as the
+/// GPU stores them, the probabilities rounded once.
+pub fn softmax_cpu_f16(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
+    softmax_cpu(p, &super::rounded_f16(x), out);
+    super::round_f16_in_place(out);
+}
+
+/// Builds the GPU dispatch over (N, K) rows stored as `storage` says.
 pub fn softmax_gpu<'a>(
     ctx: &Context,
     label: &str,
+    storage: Storage,
     p: &SoftmaxParams,
     x: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
@@ -98,6 +121,7 @@ pub fn softmax_gpu<'a>(
         DispatchSpec {
             label: label.into(),
             shader: Shader::Softmax,
+            storage,
             entry: ENTRY,
             bindings: BINDINGS,
             constants: &[],
@@ -116,13 +140,17 @@ pub fn softmax_gpu<'a>(
     )
 }
 
-/// The pipelines this module's launchers create: one.
+/// The pipelines this module's launchers create: one per storage mode.
 pub fn pipelines() -> Vec<super::PipelineSpec> {
-    vec![super::PipelineSpec {
-        shader: Shader::Softmax,
-        entry: ENTRY,
-        constants: Vec::new(),
-        bindings: BINDINGS,
-        workgroup_bytes: WORKGROUP_BYTES,
-    }]
+    Storage::ALL
+        .iter()
+        .map(|&storage| super::PipelineSpec {
+            shader: Shader::Softmax,
+            storage,
+            entry: ENTRY,
+            constants: Vec::new(),
+            bindings: BINDINGS,
+            workgroup_bytes: WORKGROUP_BYTES,
+        })
+        .collect()
 }

@@ -3,11 +3,13 @@
 //!
 //! - `pipelines.json`: every pipeline the launchers can create on any
 //!   device (`kernels::catalogue` for the engine's floor, WebGPU's default
-//!   limits and larger devices), each marked with the workgroup memory it
-//!   needs above the floor; `scripts/dawn/validate.mjs` creates each
-//!   through Dawn.
+//!   limits and larger devices), in every storage mode (f32, native f16,
+//!   packed f16), each marked with the workgroup memory it needs above the
+//!   floor; the list's `features` is `["shader-f16"]`, which the native-f16
+//!   modules need; `scripts/dawn/validate.mjs` creates each through Dawn.
 //! - `traces/model-*`: recorded runs of ResNet-18 at 64×64 and Inception-v3
-//!   at 107×107 (synthetic weights, NaN-poisoned activations), replayed by
+//!   at 107×107 (synthetic weights, NaN-poisoned activations) in f32, and of
+//!   ResNet-18 in native and in packed f16, replayed by
 //!   `scripts/dawn/replay.mjs`. (The kernel sweeps' traces come from the
 //!   conv2d, pool and concat tests run with `RESINCEPT_TRACE_DIR`.)
 //!
@@ -15,9 +17,9 @@
 
 use kernels_tests::gpu;
 use resincept::device::context::REQUIRED_LIMITS;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage, Precision};
 use resincept::kernels::{catalogue, PipelineSpec};
-use resincept::shaders::Shader;
+use resincept::shaders::{Module, Storage};
 use resincept::weights::{synthetic_input, Weights};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -34,14 +36,26 @@ fn main() {
         eprintln!("dawn_inputs: no GPU adapter, so no model traces");
         std::process::exit(1);
     };
-    for (model, size) in [("resnet18", 64), ("inception_v3", 107)] {
+    let runs = [
+        ("resnet18", 64, None),
+        ("inception_v3", 107, None),
+        ("resnet18", 64, Some(F16Storage::Native)),
+        ("resnet18", 64, Some(F16Storage::Packed)),
+    ];
+    for (model, size, f16) in runs {
         let graph = resincept::models::build(model, 1, size).unwrap();
         let weights = Weights::from_synthetic(1, &graph.param_specs());
-        let opts = CompileOptions::new(1, size, size).poisoned();
+        let mut opts = CompileOptions::new(1, size, size).poisoned();
+        if let Some(s) = f16 {
+            opts = opts.with_precision(Precision::F16).with_f16_storage(s);
+        }
         let compiled = CompiledGraph::compile(ctx.clone(), &graph, &weights, &opts).unwrap();
         let x = synthetic_input(2, &[1, 3, size, size]);
-        let dir = out.join("traces").join(format!("model-{model}_{size}"));
-        let name = format!("{model} 1x3x{size}x{size} f32");
+        let storage = compiled.stats().storage.name();
+        let dir = out
+            .join("traces")
+            .join(format!("model-{model}_{size}_{storage}"));
+        let name = format!("{model} 1x3x{size}x{size} {storage}");
         let s = compiled.record_trace(&x, &name, &dir).unwrap();
         println!(
             "dawn_inputs: {name}: {} dispatches, {} pipelines, {} buffers, {} MB -> {}",
@@ -70,15 +84,16 @@ fn write_pipeline_list(out: &std::path::Path) {
             }
         }
     }
-    let mut shaders: Vec<Shader> = Vec::new();
+    let mut shaders: Vec<Module> = Vec::new();
     let pipelines: Vec<Value> = all
         .iter()
         .map(|p| {
+            let module = Module::new(p.shader, p.storage);
             let shader = shaders
                 .iter()
-                .position(|&s| s == p.shader)
+                .position(|&s| s == module)
                 .unwrap_or_else(|| {
-                    shaders.push(p.shader);
+                    shaders.push(module);
                     shaders.len() - 1
                 });
             let constants: serde_json::Map<String, Value> = p
@@ -99,8 +114,15 @@ fn write_pipeline_list(out: &std::path::Path) {
         })
         .collect();
     let r = &REQUIRED_LIMITS;
+    // The native-f16 modules need `shader-f16` (Dawn on lavapipe 25 has
+    // it); the others need nothing.
+    let features: Vec<&str> = if all.iter().any(|p| p.storage == Storage::F16) {
+        vec!["shader-f16"]
+    } else {
+        Vec::new()
+    };
     let list = json!({
-        "features": [],
+        "features": features,
         "limits": {
             "maxStorageBuffersPerShaderStage": r.max_storage_buffers_per_shader_stage,
             "maxComputeWorkgroupStorageSize": r.max_compute_workgroup_storage_size,
@@ -112,7 +134,7 @@ fn write_pipeline_list(out: &std::path::Path) {
         },
         "shaders": shaders
             .iter()
-            .map(|s| json!({ "file": s.file_name(), "code": s.source() }))
+            .map(|s| json!({ "file": s.name(), "code": s.source() }))
             .collect::<Vec<_>>(),
         "pipelines": pipelines,
     });

@@ -16,6 +16,7 @@ use crate::graph::{Conv2d, Graph, Node, Op, Pool};
 use crate::kernels::conv2d::{self, Conv2dParams, Launch};
 use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pool, softmax};
 use crate::plan::{is_flatten_view, Plan};
+use crate::shaders::Storage;
 use crate::weights::Weights;
 
 /// What every `lower_*` function works with.
@@ -23,6 +24,8 @@ pub(super) struct Lowering<'a, 'b, 'c> {
     pub ctx: &'a Context,
     /// The layout the input arrives in.
     pub input_layout: crate::tensor::Layout,
+    /// How activations and conv/linear weights are stored.
+    pub storage: Storage,
     pub graph: &'a Graph,
     pub plan: &'a Plan,
     pub mem: &'a Memory,
@@ -49,12 +52,14 @@ impl Lowering<'_, '_, '_> {
         self.plan.shapes[v.0]
     }
 
-    /// A stored parameter uploaded as it is (batchnorm's, a bias).
+    /// A stored parameter uploaded as it is, f32 in every precision
+    /// (batchnorm's, a bias).
     fn upload_raw(&mut self, node: &str, key: &str) -> Result<usize> {
         let weights = self.weights;
-        self.params.upload(self.alloc, weights, node, key, 0, || {
-            Ok(weights.get(key)?.data.clone())
-        })
+        self.params
+            .upload(self.alloc, weights, node, key, 0, Storage::F32, || {
+                Ok(weights.get(key)?.data.clone())
+            })
     }
 }
 
@@ -101,24 +106,33 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
     }
 }
 
-/// The graph input: an NCHW upload is transposed into the input's range of
-/// the arena; an NHWC one is copied straight in, as is an NCHW one when
-/// `H·W = 1` or `C = 1` (both orders agree).
+/// The graph input: an f32 NCHW upload is transposed into the input's
+/// range of the arena (converted to f16 in f16). An upload already in the
+/// arena's order (NHWC, or NCHW with `H·W = 1` or `C = 1`) is copied
+/// straight in when f32, and only converted in f16: the identity
+/// transpose of `(N, 1, 1, H·W·C)`.
 fn lower_input(lw: &mut Lowering, n: &Node) -> Result<()> {
     let shape = lw.shape(n.output);
     let slot = lw.mem.dense(lw.plan, n.output, &n.name)?;
-    let [_, c, h, w] = shape;
-    if h * w == 1 || c == 1 || lw.input_layout == crate::tensor::Layout::Nhwc {
+    let [nb, c, h, w] = shape;
+    let in_order = h * w == 1 || c == 1 || lw.input_layout == crate::tensor::Layout::Nhwc;
+    if in_order && lw.storage == Storage::F32 {
         *lw.input_target = Some(slot.to_range());
         return Ok(());
     }
+    let shape = if in_order {
+        [nb, 1, 1, c * h * w]
+    } else {
+        shape
+    };
     let up = lw
         .alloc
         .storage("input upload (NCHW)", shape.iter().product());
     let d = layout::transpose_gpu(
         lw.ctx,
         &format!("{}:nchw_to_nhwc", n.name),
-        layout::Direction::NchwToNhwc,
+        lw.storage,
+        layout::Direction::NchwF32ToNhwc,
         shape,
         &up,
         slot,
@@ -144,7 +158,7 @@ fn lower_conv(lw: &mut Lowering, i: usize, n: &Node, c: &Conv2d) -> Result<()> {
     ));
     let w = lw
         .params
-        .upload(lw.alloc, weights, name, &wkey, geometry, || {
+        .upload(lw.alloc, weights, name, &wkey, geometry, lw.storage, || {
             Ok(conv2d::pack_weights(p, &weights.get(&wkey)?.data))
         })?;
     // Scale and shift depend on the conv's bias, its folded batchnorm and
@@ -168,12 +182,17 @@ fn lower_conv(lw: &mut Lowering, i: usize, n: &Node, c: &Conv2d) -> Result<()> {
             shift.clone()
         })
     };
+    let f32s = Storage::F32;
     let s = lw
         .params
-        .upload(lw.alloc, weights, name, &scale_key, epi, || scale_shift(0))?;
+        .upload(lw.alloc, weights, name, &scale_key, epi, f32s, || {
+            scale_shift(0)
+        })?;
     let t = lw
         .params
-        .upload(lw.alloc, weights, name, &shift_key, epi, || scale_shift(1))?;
+        .upload(lw.alloc, weights, name, &shift_key, epi, f32s, || {
+            scale_shift(1)
+        })?;
     let residual = match c.residual {
         Some(_) => Some(lw.mem.dense(lw.plan, n.inputs[1], name)?),
         None => None,
@@ -183,6 +202,7 @@ fn lower_conv(lw: &mut Lowering, i: usize, n: &Node, c: &Conv2d) -> Result<()> {
     let ds = conv2d::conv2d_gpu_launch(
         lw.ctx,
         name,
+        lw.storage,
         p,
         *launch,
         lw.mem.dense(lw.plan, n.inputs[0], name)?,
@@ -223,6 +243,7 @@ fn lower_batchnorm(lw: &mut Lowering, n: &Node, eps: f32, relu: bool) -> Result<
     let d = batchnorm::batchnorm_gpu(
         lw.ctx,
         name,
+        lw.storage,
         &p,
         lw.mem.dense(lw.plan, n.inputs[0], name)?,
         bufs[k[0]].as_ref(),
@@ -241,6 +262,7 @@ fn lower_relu(lw: &mut Lowering, n: &Node) -> Result<()> {
     let d = elementwise::relu_gpu(
         lw.ctx,
         &n.name,
+        lw.storage,
         len,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         lw.mem.dense(lw.plan, n.output, &n.name)?,
@@ -260,6 +282,7 @@ fn lower_add(lw: &mut Lowering, n: &Node, alpha: f32, beta: f32, relu: bool) -> 
     let d = elementwise::add_gpu(
         lw.ctx,
         &n.name,
+        lw.storage,
         &p,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         Some(lw.mem.dense(lw.plan, n.inputs[1], &n.name)?),
@@ -275,7 +298,7 @@ fn lower_pool(lw: &mut Lowering, n: &Node, pl: &Pool) -> Result<()> {
     let (out, off, ctot) = lw.mem.place(lw.plan, n.output);
     let p = pool::PoolParams::for_node(pl, lw.shape(n.inputs[0]), ctot, off);
     let x = lw.mem.dense(lw.plan, n.inputs[0], &n.name)?;
-    let d = pool::pool_gpu(lw.ctx, &n.name, &p, x, out)?;
+    let d = pool::pool_gpu(lw.ctx, &n.name, lw.storage, &p, x, out)?;
     lw.push(d, n.op.kind());
     Ok(())
 }
@@ -286,6 +309,7 @@ fn lower_global_avg_pool(lw: &mut Lowering, n: &Node) -> Result<()> {
     let d = pool::global_avg_pool_gpu(
         lw.ctx,
         &n.name,
+        lw.storage,
         batch,
         c,
         h * w,
@@ -313,7 +337,8 @@ fn lower_concat(lw: &mut Lowering, n: &Node) -> Result<()> {
                 out_c_offset: off,
             };
             let src = lw.mem.dense(lw.plan, v, &n.name)?;
-            let d = concat::concat_gpu(lw.ctx, &format!("{}:copy[{k}]", n.name), &p, src, out)?;
+            let label = format!("{}:copy[{k}]", n.name);
+            let d = concat::concat_gpu(lw.ctx, &label, lw.storage, &p, src, out)?;
             lw.push(d, n.op.kind());
         }
         off += c;
@@ -331,6 +356,7 @@ fn lower_flatten(lw: &mut Lowering, n: &Node) -> Result<()> {
     let d = layout::transpose_gpu(
         lw.ctx,
         &n.name,
+        lw.storage,
         layout::Direction::NhwcToNchw,
         s,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
@@ -352,9 +378,11 @@ fn lower_linear(lw: &mut Lowering, n: &Node, out_features: usize, bias: bool) ->
     let weights = lw.weights;
     let wkey = format!("{name}.weight");
     let tag = layout_tag(("linear packed", f, out_features));
-    let w = lw.params.upload(lw.alloc, weights, name, &wkey, tag, || {
-        Ok(linear::pack_weights(&p, &weights.get(&wkey)?.data))
-    })?;
+    let w = lw
+        .params
+        .upload(lw.alloc, weights, name, &wkey, tag, lw.storage, || {
+            Ok(linear::pack_weights(&p, &weights.get(&wkey)?.data))
+        })?;
     let b = if bias {
         Some(lw.upload_raw(name, &format!("{name}.bias"))?)
     } else {
@@ -364,6 +392,7 @@ fn lower_linear(lw: &mut Lowering, n: &Node, out_features: usize, bias: bool) ->
     let d = linear::linear_gpu(
         lw.ctx,
         name,
+        lw.storage,
         &p,
         lw.mem.dense(lw.plan, n.inputs[0], name)?,
         bufs[w].as_ref(),
@@ -388,6 +417,7 @@ fn lower_softmax(lw: &mut Lowering, n: &Node) -> Result<()> {
     let d = softmax::softmax_gpu(
         lw.ctx,
         &n.name,
+        lw.storage,
         &p,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         lw.mem.dense(lw.plan, n.output, &n.name)?,

@@ -61,6 +61,19 @@ impl<'a> Alloc<'a> {
         b
     }
 
+    /// A storage buffer holding `data` stored as `storage` says (f32, or
+    /// f16 rounded to nearest).
+    pub fn init_tensor(
+        &mut self,
+        label: &str,
+        storage: crate::shaders::Storage,
+        data: &[f32],
+    ) -> wgpu::Buffer {
+        let b = self.ctx.tensor_buffer_init(label, storage, data);
+        self.note(b.size());
+        b
+    }
+
     /// A buffer of `size` bytes (at least 4) with `usage`.
     pub fn raw(&mut self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         let b = self.ctx.buffer(label, size, usage);
@@ -174,10 +187,15 @@ impl Memory {
             }
         }
         let largest = targets.iter().map(|t| t.size).max().unwrap_or(4);
-        let nan = alloc.init("poison", &vec![f32::NAN; (largest / 4) as usize]);
+        let nan = f32::from_bits(POISON_BITS);
+        let nan = alloc.init("poison", &vec![nan; (largest / 4) as usize]);
         (nan, targets)
     }
 }
+
+/// The poison's 32-bit word: a NaN as an f32 and as each of its two f16
+/// halves (0x7fc0), so one buffer poisons f32 and f16 tensors alike.
+pub(super) const POISON_BITS: u32 = 0x7fc0_7fc0;
 
 /// Refuses a buffer that is bound as storage: over
 /// `max_storage_buffer_binding_size` or `max_buffer_size`.
@@ -217,8 +235,9 @@ pub(super) fn buffer_limit_check(limits: &wgpu::Limits, node: &str, bytes: u64) 
 
 /// Images per micro-batch for `graph` on input `full` (NCHW): as
 /// `opts.micro_batch` asks (at most the batch), else the whole batch when
-/// every value fits the device's storage-binding and buffer limits, else
-/// the largest count that does (every value's size is linear in the batch).
+/// every value, at its size in `storage`, fits the device's
+/// storage-binding and buffer limits, else the largest count that does
+/// (every value's size is linear in the batch).
 /// The count is then evened out over the micro-batches needed, so the last
 /// is not much smaller than the others. 0 images is an error; a single
 /// image too large is left to the plan's limit check, which names the node.
@@ -227,6 +246,7 @@ pub(super) fn micro_batch(
     full: [usize; 4],
     opts: &CompileOptions,
     limits: &wgpu::Limits,
+    storage: crate::shaders::Storage,
 ) -> Result<usize> {
     let n = full[0];
     let most = match opts.micro_batch {
@@ -240,7 +260,9 @@ pub(super) fn micro_batch(
             let shapes = graph.infer_shapes(full)?;
             let per_image = shapes
                 .iter()
-                .map(|s| s.iter().product::<usize>() as u64 * 4 / n.max(1) as u64)
+                .map(|s| {
+                    s.iter().product::<usize>() as u64 * storage.element_bytes() / n.max(1) as u64
+                })
                 .max()
                 .unwrap_or(0);
             let limit = limits

@@ -30,6 +30,17 @@
 //! micro-batch may be short; the images past its end are left over from
 //! the one before and their outputs are not copied.
 //!
+//! Precision ([`CompileOptions::precision`]): in [`Precision::F16`]
+//! activations and conv and linear weights are f16 on the device, stored
+//! natively or packed ([`F16Storage`], chosen from the device's features
+//! unless forced; [`Stats::storage`] says which), with every reduction and
+//! epilogue in f32 and one rounding per stored result; per-channel vectors
+//! stay f32. Weights are converted to f16 once, at upload, from the
+//! [`Weights`] store's f32 (an f16 checkpoint round-trips exactly through
+//! f32, a bf16 one is rounded to f16 once). Input and outputs stay f32:
+//! the input transpose converts to f16, the output transposes back to f32
+//! (always a dispatch in f16, where f32 may copy).
+//!
 //! Layouts: activations are NHWC on the GPU, NCHW at the API. `run` writes
 //! the whole batch's NCHW input into an upload buffer (`encode` takes the
 //! application's buffer in its place); each micro-batch copies its images
@@ -56,12 +67,15 @@ use crate::graph::Graph;
 use crate::kernels::{conv2d, Tolerance};
 use crate::passes::{optimize_report, PassOptions};
 use crate::plan::Plan;
+use crate::shaders::Storage;
 use crate::tensor::{Layout, Tensor};
 use crate::weights::Weights;
 use memory::{buffer_limit_check, micro_batch, Alloc, Memory, BUFFERS_CREATED, BYTES_CREATED};
 use outputs::Output;
 use profile::Timestamps;
 use std::sync::Arc;
+
+pub use super::Precision;
 
 /// Tolerance of a whole graph on the GPU against the CPU executor
 /// ([`super::cpu::run`]), on the unit-scale synthetic data of the tests.
@@ -79,6 +93,59 @@ pub const TOLERANCE: Tolerance = Tolerance {
     atol: 1e-3,
     rtol: 1e-3,
 };
+
+/// Tolerance of a whole graph on the GPU in f16 against the CPU executor
+/// in f16 ([`super::cpu::run_with`] with [`Precision::F16`]), on the
+/// tests' unit-scale synthetic data.
+///
+/// The same argument as [`TOLERANCE`], from the f16 kernels' bound: each
+/// kernel's stored result is within [`conv2d::TOLERANCE_F16`] (about 1.5
+/// f16 ulps, rtol ≈ 1.6e-3) of the f16 reference on equal inputs, and a
+/// chain of ~6 convs of gain ≈ 1 compounds that to within ~10 of them.
+pub const TOLERANCE_F16: Tolerance = Tolerance {
+    atol: 1e-2,
+    rtol: 1e-2,
+};
+
+/// How f16 tensors are stored on the device (see [`crate::shaders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum F16Storage {
+    /// WGSL `f16` arrays: needs the device feature `SHADER_F16`.
+    Native,
+    /// Pairs of f16 packed into `u32` words: every device (the GL backend
+    /// and WebGPU's default limits included).
+    Packed,
+}
+
+impl F16Storage {
+    /// Its name: `native` or `packed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            F16Storage::Native => "native",
+            F16Storage::Packed => "packed",
+        }
+    }
+
+    /// Parses `native` or `packed`; the error names the value and the
+    /// choices.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(F16Storage::Native),
+            "packed" => Ok(F16Storage::Packed),
+            other => Err(Error::Invalid(format!(
+                "f16 storage `{other}` is not one of: native, packed"
+            ))),
+        }
+    }
+
+    /// The shader storage mode.
+    pub fn storage(self) -> Storage {
+        match self {
+            F16Storage::Native => Storage::F16,
+            F16Storage::Packed => Storage::F16Packed,
+        }
+    }
+}
 
 /// How to compile a graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +183,14 @@ pub struct CompileOptions {
     /// The layout 4-D outputs are returned in (NCHW by default; NHWC skips
     /// the output transpose). `(N, F)` outputs are the same in both.
     pub output_layout: Layout,
+    /// Precision of activations and weights on the device (f32 unless
+    /// set; see the module doc).
+    pub precision: Precision,
+    /// With [`Precision::F16`]: how f16 is stored. `None` (the default):
+    /// natively where the device has `SHADER_F16`, packed elsewhere.
+    /// Forcing [`F16Storage::Native`] on a device without the feature is
+    /// an error at compile.
+    pub f16_storage: Option<F16Storage>,
 }
 
 /// Split-K policy: whether convs with fewer output tiles than a target
@@ -179,6 +254,43 @@ impl CompileOptions {
             grouped_direct_max: conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
             input_layout: Layout::Nchw,
             output_layout: Layout::Nchw,
+            precision: Precision::F32,
+            f16_storage: None,
+        }
+    }
+
+    /// The same in `precision` (see [`CompileOptions::precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The same with f16 stored as `storage` when the precision is f16
+    /// (see [`CompileOptions::f16_storage`]).
+    pub fn with_f16_storage(mut self, storage: F16Storage) -> Self {
+        self.f16_storage = Some(storage);
+        self
+    }
+
+    /// The shader storage mode these options give on `ctx`: f32, or for
+    /// f16 the forced [`F16Storage`], else native where `ctx` has
+    /// `SHADER_F16` and packed elsewhere. Forcing native f16 on a device
+    /// without the feature is an [`Error::Invalid`] naming the adapter.
+    pub fn storage(&self, ctx: &Context) -> Result<Storage> {
+        if self.precision == Precision::F32 {
+            return Ok(Storage::F32);
+        }
+        match self.f16_storage {
+            Some(F16Storage::Native) if !ctx.supports(Storage::F16) => {
+                Err(Error::Invalid(format!(
+                    "native f16 storage needs the device feature SHADER_F16, which {} ({:?}) \
+                 lacks; use packed f16 storage",
+                    ctx.info.name, ctx.info.backend
+                )))
+            }
+            Some(s) => Ok(s.storage()),
+            None if ctx.supports(Storage::F16) => Ok(Storage::F16),
+            None => Ok(Storage::F16Packed),
         }
     }
 
@@ -275,6 +387,9 @@ pub struct Stats {
     pub micro_batch: usize,
     /// Micro-batches per run (1 unless the batch is split).
     pub micro_batches: usize,
+    /// How activations and conv/linear weights are stored on the device:
+    /// `f32`, `f16` (native) or `f16-packed` ([`Storage::name`]).
+    pub storage: Storage,
 }
 
 impl std::fmt::Display for Stats {
@@ -284,7 +399,7 @@ impl std::fmt::Display for Stats {
             f,
             "compiled: {} nodes -> {} after passes ({} batchnorms folded, {} epilogues fused, \
              {} concat inputs written in place), {} dispatches ({} convs split along K), \
-             {} pipelines",
+             {} pipelines, {} storage",
             self.nodes,
             self.nodes_optimized,
             self.folded_bn,
@@ -292,7 +407,8 @@ impl std::fmt::Display for Stats {
             self.inplace_concats,
             self.dispatches,
             self.split_k_convs,
-            self.pipelines
+            self.pipelines,
+            self.storage.name()
         )?;
         write!(
             f,
@@ -402,6 +518,8 @@ fn fmt4(s: [usize; 4]) -> String {
 struct Prepared {
     graph: Graph,
     plan: Plan,
+    /// How tensors are stored.
+    storage: Storage,
     /// The whole batch's input shape.
     full: [usize; 4],
     micro: usize,
@@ -416,30 +534,34 @@ fn prepare(
     weights: &Weights,
     opts: &CompileOptions,
 ) -> Result<Prepared> {
+    let storage = opts.storage(ctx)?;
     let (mut g, report) = optimize_report(graph, &opts.passes)?;
     let input = g.input.expect("validated");
     let channels = g.shapes[input.0][1];
     let full = [opts.batch, channels, opts.height, opts.width];
-    let micro = micro_batch(&g, full, opts, &ctx.limits)?;
+    let micro = micro_batch(&g, full, opts, &ctx.limits, storage)?;
     check_whole_batch(&g, full, &ctx.limits)?;
     let shapes = g.infer_shapes([micro, channels, opts.height, opts.width])?;
     // The compiled graph's shapes are the compiled ones from here on.
     g.shapes = shapes.clone();
     super::check_params(weights, &g.param_specs())?;
+    // The placement refuses a root over the device's binding or buffer
+    // limit (naming its producer) at its size in this storage.
+    let value_bytes: &dyn Fn(_, _) -> u64 = if storage.is_f16() {
+        &crate::plan::f16_bytes
+    } else {
+        &crate::plan::f32_bytes
+    };
     let plan = Plan::with_memory(
         &g,
         &shapes,
-        &crate::plan::f32_bytes,
+        value_bytes,
         &memory::memory_options(&ctx.limits),
-    )?;
-    plan.check_limits(
-        &g,
-        ctx.limits.max_storage_buffer_binding_size,
-        ctx.limits.max_buffer_size,
     )?;
     Ok(Prepared {
         graph: g,
         plan,
+        storage,
         full,
         micro,
         report,
@@ -554,6 +676,7 @@ impl CompiledGraph {
         let Prepared {
             graph: g,
             plan,
+            storage,
             full,
             micro,
             ..
@@ -562,6 +685,7 @@ impl CompiledGraph {
         let mut alloc = Alloc::new(ctx);
         let memory = Memory::new(&mut alloc, &plan);
         let launches = lower::choose_launches(ctx, &g, &plan, &memory, opts)?;
+        // (The split-K scratch is f32 in every storage.)
         let scratch_len = launches
             .iter()
             .flatten()
@@ -577,6 +701,7 @@ impl CompiledGraph {
             let mut lw = lower::Lowering {
                 ctx,
                 input_layout: opts.input_layout,
+                storage,
                 graph: &g,
                 plan: &plan,
                 mem: &memory,
@@ -600,7 +725,7 @@ impl CompiledGraph {
             &mut alloc,
             &mut steps,
             (full, micro),
-            opts.output_layout,
+            (opts.output_layout, storage),
         )?;
         let timestamps = Timestamps::new(&mut alloc, &steps);
         let input_name = g.nodes[0].name.clone();
@@ -648,6 +773,7 @@ impl CompiledGraph {
             scratch_bytes: scratch_len as u64 * 4,
             micro_batch: micro,
             micro_batches,
+            storage,
             ..Stats::default()
         };
         Ok(CompiledGraph {
@@ -1127,6 +1253,13 @@ impl CompiledGraph {
                     .map_or("<output>".to_string(), |p| p.name.clone())
             })
             .collect();
+        // The replay runs the same shaders: the graph's own tolerance in
+        // its precision bounds two implementations' differences.
+        let tol = if self.stats.storage.is_f16() {
+            TOLERANCE_F16
+        } else {
+            TOLERANCE
+        };
         let checks: Vec<trace::Check> = outs
             .iter()
             .zip(&names)
@@ -1134,8 +1267,10 @@ impl CompiledGraph {
             .map(|(k, (b, name))| trace::Check {
                 label: format!("output {k} ({name})"),
                 span: Span::whole(b),
-                atol: TOLERANCE.atol,
-                rtol: TOLERANCE.rtol,
+                // Outputs are f32 at the API in every precision.
+                storage: Storage::F32,
+                atol: tol.atol,
+                rtol: tol.rtol,
             })
             .collect();
         trace::record(&self.ctx, name, &cmds, &checks, dir)

@@ -28,8 +28,9 @@ pub(super) struct Output {
 
 /// Builds every output of `g` compiled for micro-batches of `micro` images
 /// of the whole batch `full`: a transpose step (pushed onto `steps`) where
-/// the output is wanted in NCHW and `H·W > 1` and `C > 1`, and a staging
-/// buffer for the whole batch.
+/// the output is wanted in NCHW and `H·W > 1` and `C > 1`, or in f16
+/// always (it converts to f32; the identity transpose of `(N, 1, 1, H·W·C)`
+/// where the orders agree), and a staging buffer for the whole batch.
 pub(super) fn build(
     g: &Graph,
     plan: &Plan,
@@ -37,7 +38,7 @@ pub(super) fn build(
     alloc: &mut Alloc,
     steps: &mut Vec<Step>,
     (full, micro): ([usize; 4], usize),
-    layout: Layout,
+    (layout, storage): (Layout, crate::shaders::Storage),
 ) -> Result<Vec<Output>> {
     let ctx = alloc.ctx;
     let mut outputs = Vec::new();
@@ -46,13 +47,20 @@ pub(super) fn build(
         let len: usize = s.iter().product();
         let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
         let slot = mem.dense(plan, v, name)?;
-        let (src, src_offset) = if s[2] * s[3] > 1 && s[1] > 1 && layout == Layout::Nchw {
+        let in_order = s[2] * s[3] == 1 || s[1] == 1 || layout == Layout::Nhwc;
+        let (src, src_offset) = if !in_order || storage.is_f16() {
+            let t = if in_order {
+                [s[0], 1, 1, len / s[0]]
+            } else {
+                s
+            };
             let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
             let d = layout::transpose_gpu(
                 ctx,
                 &format!("{name}:nhwc_to_nchw"),
-                layout::Direction::NhwcToNchw,
-                s,
+                storage,
+                layout::Direction::NhwcToNchwF32,
+                t,
                 slot,
                 &buf,
             )?;

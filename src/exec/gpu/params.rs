@@ -6,12 +6,20 @@
 //! A parameter buffer is shared under (the store's [`Weights::id`], the
 //! tensor's key, a tag of its device layout): the tag covers everything
 //! the uploaded bytes depend on besides the stored tensors (a conv's
-//! packing geometry, the epilogue folded into its scale and shift), so two
-//! graphs share a buffer only when its bytes would be identical.
+//! packing geometry, the epilogue folded into its scale and shift, f32 or
+//! f16), so two graphs share a buffer only when its bytes would be
+//! identical.
+//!
+//! In f16 the conv and linear weights are converted from the store's f32
+//! to f16 here, once (round to nearest even). The store holds f16 and bf16
+//! checkpoints as f32; f16 → f32 → f16 gives back the stored bits exactly,
+//! and bf16 → f32 is exact, so a bf16 checkpoint is rounded to f16 once.
+//! Per-channel vectors (scale/shift, biases, batchnorm's four) stay f32.
 
 use super::memory::{limit_check, Alloc};
 use crate::device::SharedKey;
 use crate::error::Result;
+use crate::shaders::Storage;
 use crate::weights::Weights;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -34,11 +42,14 @@ pub(super) fn layout_tag(parts: impl Hash) -> u64 {
 }
 
 impl Params {
-    /// The buffer for parameter `key` of `node` in layout `tag`: the shared
-    /// one if a graph on this context already uploaded it from `weights`,
-    /// else a new one holding `make()`'s output (checked against the
-    /// device's binding limits, naming the node and key). Returns its index
-    /// in [`Params::bufs`].
+    /// The buffer for parameter `key` of `node` in layout `tag`, stored as
+    /// `stored` says (f32, or f16 converted here, once, from the f32
+    /// `make()` gives): the shared one if a graph on this context already
+    /// uploaded it from `weights` in that layout and storage, else a new
+    /// one holding `make()`'s output (checked against the device's binding
+    /// limits, naming the node and key). Returns its index in
+    /// [`Params::bufs`].
+    #[allow(clippy::too_many_arguments)]
     pub fn upload(
         &mut self,
         alloc: &mut Alloc,
@@ -46,19 +57,21 @@ impl Params {
         node: &str,
         key: &str,
         tag: u64,
+        stored: Storage,
         make: impl FnOnce() -> Result<Vec<f32>>,
     ) -> Result<usize> {
         let ctx = alloc.ctx;
         let shared_key = SharedKey {
             source: weights.id(),
             name: key.to_string(),
-            layout: tag,
+            // f16 bytes are the same in both f16 modes.
+            layout: layout_tag((tag, stored.element_bytes())),
         };
         let (buf, _) = ctx.shared_buffer(shared_key, || {
             let data = make()?;
-            let bytes = data.len() as u64 * 4;
+            let bytes = stored.bytes(data.len());
             limit_check(&ctx.limits, &format!("{node} ({key})"), bytes)?;
-            Ok(alloc.init(key, &data))
+            Ok(alloc.init_tensor(key, stored, &data))
         })?;
         self.bytes += buf.size();
         self.bufs.push(buf);
