@@ -13,7 +13,7 @@
 
 mod onnx_common;
 
-use kernels_tests::gpu;
+use kernels_tests::{assert_close, gpu};
 use onnx_common::{fixture_dir, read_pbs, NODE_TOL};
 use resincept::models::{self, MODEL_NAMES};
 use resincept::weights::{self, Weights};
@@ -539,10 +539,10 @@ fn unknown_command_no_command_and_unknown_flag_print_usage() {
     }
 }
 
-/// `serve` refuses what the engine cannot do yet, and what it cannot
-/// find, with one line, before opening a port or touching the GPU.
+/// `serve` refuses what it cannot serve, and what it cannot find, with
+/// one line, before opening a port or touching the GPU.
 #[test]
-fn serve_refuses_what_it_cannot_serve_yet() {
+fn serve_refuses_what_it_cannot_serve() {
     assert_error(
         &[
             "serve",
@@ -550,10 +550,10 @@ fn serve_refuses_what_it_cannot_serve_yet() {
             "resnet18",
             "--synthetic-seed",
             "1",
-            "--precision",
-            "f16",
+            "--f16-storage",
+            "packed",
         ],
-        &["--precision f16", "no f16 path yet"],
+        &["--f16-storage packed applies to --precision f16 only"],
     );
     assert_error(
         &["serve", "--model", "net.onnx"],
@@ -1414,6 +1414,24 @@ fn check_against_pytorch() {
         "{out}"
     );
     assert_eq!(out.matches("(within 1e-4)").count(), 2, "{out}");
+    // In f16 both executors are held to the f16 bar of the compiled
+    // graph's rounding depth (exec::f16_rel_tol), not f32's 1e-4.
+    let out = assert_ok(&[
+        "check",
+        "--model",
+        model,
+        "--input",
+        f,
+        "--expect",
+        f,
+        "--precision",
+        "f16",
+    ]);
+    assert!(
+        out.contains("ok: GPU and CPU within the bar of PyTorch's output"),
+        "{out}"
+    );
+    assert_eq!(out.matches("(within 1.9e-2)").count(), 2, "{out}");
 
     let dir = scratch("check_expect");
     let input = weights::read_tensor(&fixture, "input").unwrap();
@@ -2531,4 +2549,195 @@ fn onnx_mixed_output_layouts() {
             .unwrap();
         }
     }
+}
+
+/// `--precision f16` in every command. Both executors round where f16 is
+/// stored: the CPU executor's f16 run moves the logits off the f32 run's
+/// (it really rounds) by no more than the f16 bar of the compiled graph's
+/// rounding depth, and the GPU's f16 runs, native and packed, are within
+/// the f16 tolerance of it. `bench --json` names the precision and the
+/// storage taken and halves the bytes; `check --precision f16 --layers`
+/// passes layer by layer; `classify` keeps f32's top class; a served model
+/// in f16 answers as `run` does. A storage mode without f16 is a usage
+/// error.
+#[test]
+fn f16_in_every_command() {
+    use resincept::exec::gpu::TOLERANCE_F16;
+    use resincept::exec::{f16_rel_tol, f16_rounding_depth};
+    use resincept::passes::{optimize, PassOptions};
+    let dir = scratch("f16");
+    let model = "resnet18";
+    let x = weights::synthetic_input(5, &[2, 3, 32, 32]);
+    let input = input_file(&dir, &x);
+    let run = |name: &str, extra: &[&str]| -> (Tensor, HashMap<String, String>) {
+        let out = dir.join(format!("{name}.safetensors"));
+        let args = [
+            &[
+                "run",
+                "--model",
+                model,
+                "--synthetic-seed",
+                "3",
+                "--input",
+                path_str(&input),
+                "--output",
+                path_str(&out),
+            ][..],
+            extra,
+        ]
+        .concat();
+        assert_ok(&args);
+        let meta = weights::read_metadata(&out).unwrap();
+        (weights::read_tensor(&out, "output").unwrap(), meta)
+    };
+    let graph = resincept::models::build(model, 2, 32).unwrap();
+    let depth = f16_rounding_depth(&optimize(&graph, &PassOptions::default()).unwrap());
+    let bar = f16_rel_tol(depth);
+    let (cpu32, _) = run("cpu32", &["--device", "cpu"]);
+    let (cpu16, meta) = run("cpu16", &["--device", "cpu", "--precision", "f16"]);
+    assert_eq!(meta["device"], "cpu (f16)");
+    let moved = cpu16.max_abs_diff(&cpu32).unwrap();
+    assert!(
+        moved > 0.0 && moved <= bar * cpu32.max_abs(),
+        "f16 moved the logits by {moved}, bar {bar} of {}",
+        cpu32.max_abs()
+    );
+    assert_error(
+        &[
+            "run",
+            "--model",
+            model,
+            "--input",
+            "x",
+            "--output",
+            "y",
+            "--f16-storage",
+            "native",
+        ],
+        &[
+            "--f16-storage native applies to --precision f16 only",
+            "usage: resincept run",
+        ],
+    );
+    assert_error(
+        &["bench", "--model", model, "--precision", "f64"],
+        &["'f64'", "--precision", "f32, f16"],
+    );
+    if gpu().is_none() {
+        return;
+    }
+    let native = gpu().is_some_and(|c| c.supports(resincept::shaders::Storage::F16));
+    let mut modes = vec![("f16-packed", "packed")];
+    if native {
+        modes.push(("f16", "native"));
+    }
+    for (storage, flag) in &modes {
+        let (g16, meta) = run(storage, &["--precision", "f16", "--f16-storage", flag]);
+        assert!(
+            meta["device"].ends_with(&format!(", {storage})")),
+            "{meta:?}"
+        );
+        assert_close(storage, &g16.data, &cpu16.data, TOLERANCE_F16);
+    }
+    // `auto` takes native where the device has SHADER_F16.
+    let (_, meta) = run("auto", &["--precision", "f16"]);
+    let auto = if native { "f16" } else { "f16-packed" };
+    assert!(meta["device"].ends_with(&format!(", {auto})")), "{meta:?}");
+
+    let bench = |extra: &[&str]| -> HashMap<String, Json> {
+        let args = [
+            &[
+                "bench", "--model", model, "--size", "32", "--iters", "1", "--warmup", "0",
+                "--json",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let out = assert_ok(&args);
+        match parse_json(out.trim()) {
+            Ok(Json::Obj(m)) => m,
+            other => panic!("{other:?}: {out}"),
+        }
+    };
+    let num = |m: &HashMap<String, Json>, k: &str| match &m[k] {
+        Json::Num(x) => *x,
+        other => panic!("{k}: {other:?}"),
+    };
+    let b32 = bench(&[]);
+    assert_eq!(
+        (&b32["precision"], &b32["storage"]),
+        (&Json::Str("f32".into()), &Json::Str("f32".into()))
+    );
+    for (storage, flag) in &modes {
+        let b16 = bench(&["--precision", "f16", "--f16-storage", flag]);
+        assert_eq!(b16["precision"], Json::Str("f16".into()));
+        assert_eq!(b16["storage"], Json::Str(storage.to_string()));
+        for key in ["weight_bytes", "arena_bytes"] {
+            let r = num(&b16, key) / num(&b32, key);
+            assert!(r <= 0.55, "{storage}: {key} is {r} of f32's");
+        }
+        assert!(num(&b16, "device_bytes") < 0.55 * num(&b32, "device_bytes"));
+    }
+
+    let out = assert_ok(&[
+        "check",
+        "--model",
+        model,
+        "--size",
+        "32",
+        "--precision",
+        "f16",
+        "--layers",
+    ]);
+    assert!(
+        out.contains("against the CPU reference executor in f16"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{} + {}", TOLERANCE_F16.atol, TOLERANCE_F16.rtol)),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok: all") && out.contains("outputs within tolerance"),
+        "{out}"
+    );
+
+    let a = dir.join("a.png");
+    gradient_png(&a, 40, 36);
+    let top = |extra: &[&str]| {
+        let args = [
+            &[
+                "classify",
+                path_str(&a),
+                "--model",
+                CIFAR,
+                "--synthetic-seed",
+                "1",
+                "--top",
+                "1",
+            ][..],
+            extra,
+        ]
+        .concat();
+        classify_rows(&assert_ok(&args), "a.png")[0].1
+    };
+    assert_eq!(top(&["--precision", "f16"]), top(&[]));
+
+    let served = serve_start(&[
+        "--model",
+        model,
+        "--synthetic-seed",
+        "3",
+        "--size",
+        "32",
+        "--max-batch-size",
+        "2",
+        "--precision",
+        "f16",
+        "--f16-storage",
+        "packed",
+    ]);
+    let (_, shape, got) = infer(&served, model, "input", &x);
+    assert_eq!(shape, vec![2, 1000]);
+    assert_close("served f16", &got, &cpu16.data, TOLERANCE_F16);
 }

@@ -25,8 +25,8 @@
 //! instead with `RESINCEPT_REQUIRE_GPU=1`).
 
 use kernels_tests::{assert_close, golden_dir, golden_files, gpu, storages};
-use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage, Precision};
+use resincept::exec::{cpu, f16_rel_tol, f16_rounding_depth};
 use resincept::graph::Graph;
 use resincept::kernels::Tolerance;
 use resincept::models::{self, Options};
@@ -484,52 +484,6 @@ fn batch_consistency() {
 
 // ---------------------------------------------------------------- f16 precision
 
-/// The f16 bar for a graph: `|got − want| ≤ f16_rel_tol(D) · max|want|`
-/// elementwise, against PyTorch's float64 output, where D is the graph's
-/// [`rounding_depth`].
-///
-/// Derivation. In f16 every stored result and every conv/linear weight
-/// is rounded once; WGSL lets the GPU take either neighbour, so each
-/// rounding is a relative error uniform within ±2⁻¹⁰ at worst (standard
-/// deviation 2⁻¹⁰/√3). Everything else is f32, which the f32 bar (1e-4)
-/// covers. To first order a relative perturbation of one layer's values
-/// moves the output by the same relative amount (the nets' batchnorms keep
-/// each layer's gain near 1), and the roundings of different elements and
-/// layers are independent, so along a path of D roundings the errors add
-/// in quadrature: a standard deviation of √D·2⁻¹⁰/√3 of the output's
-/// scale. Three standard deviations, plus the output's own last rounding
-/// (up to 2⁻¹⁰ of it), give `2⁻¹⁰ · (1 + √(3·D))`: 1.2e-2 of max|y| for
-/// ResNet-18 (D = 43), 1.9e-2 for ResNet-50 (109), 3.3e-2 for
-/// Inception-ResNet-v2 (353), 4e-3 to 8e-3 for the blocks. The measured
-/// errors (`docs/BENCHMARKS.md`, f16 section) are 25–80 times smaller for
-/// the models, 6–19 times for the blocks: these synthetic nets' logits
-/// are dominated by their last layers, whose single rounding is most of
-/// the error.
-fn f16_rel_tol(depth: usize) -> f32 {
-    (1.0 + (3.0 * depth as f32).sqrt()) / 1024.0
-}
-
-/// The most f16 roundings on any path from the input to an output of `g`
-/// (the graph as compiled, after the passes): two per conv and linear
-/// layer (its weights and its result, epilogue included), one per other
-/// node whose result is computed (batchnorm, add, ReLU, average pools,
-/// softmax), none for exact ones (max pool, concat, flatten).
-fn rounding_depth(g: &Graph) -> usize {
-    use resincept::graph::{Op, PoolKind};
-    let mut depth = vec![0usize; g.shapes.len()];
-    for n in &g.nodes {
-        let own = match &n.op {
-            Op::Input | Op::Concat | Op::Flatten => 0,
-            Op::Pool(p) if p.kind == PoolKind::Max => 0,
-            Op::Conv2d(_) | Op::Linear { .. } => 2,
-            _ => 1,
-        };
-        let before = n.inputs.iter().map(|v| depth[v.0]).max().unwrap_or(0);
-        depth[n.output.0] = before + own;
-    }
-    g.outputs.iter().map(|v| depth[v.0]).max().unwrap_or(0)
-}
-
 /// Indices of the `k` largest values of `row`, largest first.
 fn top_k(row: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..row.len()).collect();
@@ -592,7 +546,7 @@ fn check_fixture_f16(path: &Path, storage: Storage, top1: bool) -> Option<F16Rep
     let mean_err = errs.iter().sum::<f32>() / errs.len() as f32;
     // The graph as compiled: folded batchnorms and fused epilogues round
     // once, with their conv.
-    let depth = rounding_depth(cg.graph());
+    let depth = f16_rounding_depth(cg.graph());
     let bound = f16_rel_tol(depth);
     let tol = Tolerance {
         atol: bound * scale,

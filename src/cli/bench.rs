@@ -82,15 +82,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let cmd = "bench";
     let iters = args.iters;
     let warmup = args.warmup;
-    match args.precision.as_deref() {
-        None | Some("f32") => {}
-        Some(p) => {
-            return Err(usage(
-                cmd,
-                &format!("--precision `{p}` is not supported; only f32 is implemented for now"),
-            ))
-        }
-    }
+    args.precision.f16_storage(cmd)?;
     let split_k = match args.split_k.as_deref() {
         None | Some("auto") => SplitK::Auto,
         Some("on") => SplitK::On,
@@ -112,7 +104,8 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         .unwrap_or(conv2d::DIRECT_MAX_CHANNELS_PER_GROUP);
     let json = args.json;
     let profile = args.profile;
-    let model = synthetic_model(cmd, &args.model, args.batch, args.size)?;
+    let model = synthetic_model(cmd, &args.model, args.batch, args.size)?
+        .with_precision(cmd, &args.precision)?;
     let name = model.name.as_str();
     let weights_desc = model.weights_desc.as_str();
     let ir_input = model.ir_input_shape();
@@ -221,7 +214,10 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
                 resincept::tensor::Layout::Nhwc => "NHWC",
             }),
         );
-        set("precision", json!("f32"));
+        set("precision", json!(model.precision.name()));
+        // The storage the compile chose: f32, f16 (native WGSL f16) or
+        // f16-packed (pairs in u32, on devices without SHADER_F16).
+        set("storage", json!(stats.storage.name()));
         set("adapter", json!(adapter));
         set("backend", json!(backend));
         set("device_type", json!(format!("{:?}", ctx.info.device_type)));
@@ -270,13 +266,14 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     }
 
     let mut s = format!(
-        "{} on {adapter} ({backend}, {:?}), weights {weights_desc}\n\
+        "{} on {adapter} ({backend}, {:?}), {} storage, weights {weights_desc}\n\
          compile {compile_s:.2} s: {} dispatches ({} convs split along K, scratch {}), \
          {} pipelines, activations {} (no sharing {}, lower bound {}), weights {}, \
          all device buffers {}\n\
          {} timed runs after {warmup} warm-up; latency = upload + all dispatches + read-back\n\n",
         name,
         ctx.info.device_type,
+        stats.storage.name(),
         stats.dispatches,
         stats.split_k_convs,
         bytes(stats.scratch_bytes),

@@ -4,7 +4,10 @@
 //! Both executors run the same graph with the same weights and input. Each
 //! output is compared element by element with the executor's declared
 //! tolerance (`exec::gpu::TOLERANCE`: `|gpu − cpu| ≤ atol + rtol·|cpu|`;
-//! NaN on one side only fails). `--layers` compares every layer instead:
+//! NaN on one side only fails). With `--precision f16` the GPU's f16 run
+//! is compared with the CPU executor's f16 run of the graph as compiled
+//! (so both round to f16 at the same places) within
+//! `exec::gpu::TOLERANCE_F16`. `--layers` compares every layer instead:
 //! the graph goes through the same passes as always (batchnorm folding,
 //! epilogue fusion) except the in-place concat, which is memory layout, not
 //! arithmetic; then every node's output is made an output of the graph, so
@@ -13,17 +16,19 @@
 //! the two part. `--expect FILE` also compares both executors' final
 //! output with the file's tensor `output`, PyTorch's own (as
 //! `export_weights.py --reference` writes it, or a golden fixture), within
-//! [`EXPECT_REL_TOL`]·max|output|: the check of a real weights file against
-//! PyTorch on the user's own GPU. The exit status is 1 when any compared
+//! [`EXPECT_REL_TOL`]·max|output| (in f16: `exec::f16_rel_tol` of the
+//! compiled graph's rounding depth): the check of a real weights file
+//! against PyTorch on the user's own GPU. The exit status is 1 when any compared
 //! output is out of tolerance.
 
 use super::bench::synthetic_model;
 use super::commands::{gpu_context, model_for_input, transform_input, weights_metadata};
 use super::model::{check_host, cpu_peak_bytes};
 use super::{out, usage, CheckArgs, CliError, CliResult};
-use resincept::exec::cpu;
-use resincept::exec::gpu::{CompiledGraph, TOLERANCE};
+use resincept::exec::gpu::{CompiledGraph, TOLERANCE, TOLERANCE_F16};
+use resincept::exec::{cpu, f16_rel_tol, f16_rounding_depth, Precision};
 use resincept::graph::{Graph, Op};
+use resincept::kernels::Tolerance;
 use resincept::passes::{self, PassOptions};
 use resincept::tensor::Layout;
 use resincept::{preprocess, weights, Tensor};
@@ -44,7 +49,7 @@ struct Diff {
     len: usize,
 }
 
-fn diff(gpu: &Tensor, cpu: &Tensor) -> Diff {
+fn diff(gpu: &Tensor, cpu: &Tensor, tolerance: Tolerance) -> Diff {
     let mut d = Diff {
         max_ref: 0.0,
         max_err: 0.0,
@@ -58,7 +63,7 @@ fn diff(gpu: &Tensor, cpu: &Tensor) -> Diff {
             continue;
         }
         d.max_err = d.max_err.max((g - c).abs());
-        if !TOLERANCE.close(g, c) {
+        if !tolerance.close(g, c) {
             d.bad += 1;
         }
     }
@@ -92,6 +97,7 @@ fn every_layer(graph: &Graph) -> CliResult<Graph> {
 /// `resincept check`.
 pub fn check(args: &CheckArgs) -> CliResult<()> {
     let cmd = "check";
+    args.precision.f16_storage(cmd)?;
     // The model, and the input when it comes from a file (a synthetic one
     // is made after the memory checks and the compile).
     let (model, file_input) = match &args.input {
@@ -110,6 +116,7 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
             None,
         ),
     };
+    let model = model.with_precision(cmd, &args.precision)?;
     let transform = match model.zoo() {
         Some(info) => transform_input(
             cmd,
@@ -188,8 +195,27 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
         preprocess::inception_transform_input(&mut input)?;
     }
 
+    // In f16 the CPU executor runs the graph as compiled (batchnorms
+    // folded, epilogues fused), so that it rounds where the GPU stores.
+    let precision = model.precision;
+    let cpu_graph = match precision {
+        Precision::F32 => &graph,
+        Precision::F16 => compiled.graph(),
+    };
+    let (tolerance, expect_tol) = match precision {
+        Precision::F32 => (TOLERANCE, EXPECT_REL_TOL),
+        Precision::F16 => (
+            TOLERANCE_F16,
+            f16_rel_tol(f16_rounding_depth(compiled.graph())),
+        ),
+    };
     let t = Instant::now();
-    let want = cpu::run(&graph, &model.weights, &model.cpu_input(&input)?)?;
+    let want = cpu::run_with(
+        cpu_graph,
+        &model.weights,
+        &model.cpu_input(&input)?,
+        precision,
+    )?;
     let cpu_s = t.elapsed().as_secs_f64();
     let shown = input
         .shape
@@ -208,19 +234,22 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
 
     let name = model.name.as_str();
     let mut s = format!(
-        "{name} on {} ({:?}) against the CPU reference executor; weights {}; input {shown}{}\n\
+        "{name} on {} ({:?}, {} storage) against the CPU reference executor in {}; weights {}; \
+         input {shown}{}\n\
          CPU {cpu_s:.2} s, GPU {gpu_s:.3} s; tolerance |gpu − cpu| ≤ {} + {}·|cpu|\n\n",
         ctx.info.name,
         ctx.info.backend,
+        compiled.stats().storage.name(),
+        precision.name(),
         model.weights_desc,
         match model.input_layout() {
             Layout::Nhwc => " (NHWC)",
             Layout::Nchw => "",
         },
-        TOLERANCE.atol,
-        TOLERANCE.rtol,
+        tolerance.atol,
+        tolerance.rtol,
     );
-    let (table, first_bad) = compare(&graph, &got, &want);
+    let (table, first_bad) = compare(&graph, &got, &want, tolerance);
     s += &table;
     let mut off_reference = Vec::new();
     if let Some((path, reference)) = &expect {
@@ -229,7 +258,7 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
             reference.max_abs()
         );
         for (who, ours) in [("GPU", &got[0]), ("CPU", &want[0])] {
-            let (line, ok) = against_reference(who, ours, reference);
+            let (line, ok) = against_reference(who, ours, reference, expect_tol);
             s += &line;
             if !ok {
                 off_reference.push(who);
@@ -252,9 +281,10 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
         out(&s)?;
         return Err(CliError::Failed(format!(
             "{name} on {}: {} output differs from `output` of {path} by more than \
-             {EXPECT_REL_TOL:e} of its max|output|",
+             {} of its max|output|",
             ctx.info.name,
-            off_reference.join(" and ")
+            off_reference.join(" and "),
+            short(expect_tol)
         )));
     }
     s += &format!("\nok: all {} outputs within tolerance\n", want.len());
@@ -264,9 +294,15 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
     out(&s)
 }
 
+/// A bar in two significant digits at most: `1e-4`, `1.9e-2`.
+fn short(x: f32) -> String {
+    format!("{x:.1e}").replace(".0e", "e")
+}
+
 /// One line comparing an executor's output with PyTorch's, and whether it
-/// is within [`EXPECT_REL_TOL`] (shapes must agree; NaN fails).
-fn against_reference(who: &str, ours: &Tensor, reference: &Tensor) -> (String, bool) {
+/// is within `bar`·max|output| ([`EXPECT_REL_TOL`] in f32; shapes must
+/// agree; NaN fails).
+fn against_reference(who: &str, ours: &Tensor, reference: &Tensor, bar: f32) -> (String, bool) {
     if ours.shape != reference.shape {
         let line = format!(
             "  {who}: shape {:?}, the file's is {:?}\n",
@@ -288,21 +324,23 @@ fn against_reference(who: &str, ours: &Tensor, reference: &Tensor) -> (String, b
             }
         });
     let rel = err / scale.max(f32::MIN_POSITIVE);
-    let ok = rel <= EXPECT_REL_TOL;
+    let ok = rel <= bar;
     let line = format!(
-        "  {who}: max|err| / max|output| = {rel:.3e} ({})\n",
-        if ok {
-            format!("within {EXPECT_REL_TOL:e}")
-        } else {
-            format!("OVER {EXPECT_REL_TOL:e}")
-        }
+        "  {who}: max|err| / max|output| = {rel:.3e} ({} {})\n",
+        if ok { "within" } else { "OVER" },
+        short(bar)
     );
     (line, ok)
 }
 
 /// The table comparing each output of `graph` (GPU `got`, CPU `want`, in
 /// output order), and the name of the first output out of tolerance.
-fn compare(graph: &Graph, got: &[Tensor], want: &[Tensor]) -> (String, Option<String>) {
+fn compare(
+    graph: &Graph,
+    got: &[Tensor],
+    want: &[Tensor],
+    tolerance: Tolerance,
+) -> (String, Option<String>) {
     let mut s = format!(
         "{:<40} {:<15} {:<18} {:>10} {:>10} {:>10}  {}\n",
         "output", "kind", "shape", "max|cpu|", "max|err|", "err/max", "out of tolerance"
@@ -312,7 +350,7 @@ fn compare(graph: &Graph, got: &[Tensor], want: &[Tensor]) -> (String, Option<St
         let node = graph.producer(v);
         let name = node.map_or_else(|| format!("output {k}"), |n| n.name.clone());
         let kind = node.map_or("", |n| n.op.kind());
-        let d = diff(&got[k], &want[k]);
+        let d = diff(&got[k], &want[k], tolerance);
         if d.bad > 0 && first_bad.is_none() {
             first_bad = Some(name.clone());
         }
@@ -362,7 +400,7 @@ mod tests {
     fn equal_outputs_pass() {
         let (g, want) = layers();
         assert!(want.len() > 100, "{} layers", want.len());
-        let (table, first_bad) = compare(&g, &want, &want);
+        let (table, first_bad) = compare(&g, &want, &want, TOLERANCE);
         assert_eq!(first_bad, None, "{table}");
         assert_eq!(table.lines().count(), want.len() + 1);
     }
@@ -377,14 +415,14 @@ mod tests {
         let mut got = want.clone();
         // Within tolerance: atol + rtol·|cpu| is at least 1e-3.
         got[3].data[0] += 0.5 * TOLERANCE.atol;
-        let (_, first_bad) = compare(&g, &got, &want);
+        let (_, first_bad) = compare(&g, &got, &want, TOLERANCE);
         assert_eq!(first_bad, None);
 
         let (a, b) = (10, 40);
         got[a].data[5] += 1.0;
         got[b].data[0] = f32::NAN;
         got[b].data[1] = f32::INFINITY;
-        let (table, first_bad) = compare(&g, &got, &want);
+        let (table, first_bad) = compare(&g, &got, &want, TOLERANCE);
         assert_eq!(first_bad, Some(name(a)), "{table}");
         let len = |k: usize| want[k].data.len();
         assert!(
@@ -405,20 +443,36 @@ mod tests {
         let t = |shape: Vec<usize>, data: Vec<f32>| Tensor::new(shape, data).unwrap();
         let nan = f32::NAN;
         assert_eq!(
-            diff(&t(vec![2], vec![nan, 1.0]), &t(vec![2], vec![nan, 1.0])).bad,
+            diff(
+                &t(vec![2], vec![nan, 1.0]),
+                &t(vec![2], vec![nan, 1.0]),
+                TOLERANCE
+            )
+            .bad,
             0
         );
         assert_eq!(
-            diff(&t(vec![2], vec![nan, 1.0]), &t(vec![2], vec![0.0, 1.0])).bad,
+            diff(
+                &t(vec![2], vec![nan, 1.0]),
+                &t(vec![2], vec![0.0, 1.0]),
+                TOLERANCE
+            )
+            .bad,
             1
         );
         assert_eq!(
-            diff(&t(vec![2], vec![0.0, 1.0]), &t(vec![2], vec![nan, 1.0])).bad,
+            diff(
+                &t(vec![2], vec![0.0, 1.0]),
+                &t(vec![2], vec![nan, 1.0]),
+                TOLERANCE
+            )
+            .bad,
             1
         );
         let d = diff(
             &t(vec![1, 2], vec![0.0, 1.0]),
             &t(vec![2, 1], vec![0.0, 1.0]),
+            TOLERANCE,
         );
         assert_eq!(d.bad, 2);
     }

@@ -151,6 +151,14 @@ pub fn info() -> CliResult<()> {
                 "timestamp queries (for bench --profile): {}\n",
                 if ctx.has_timestamps() { "yes" } else { "no" }
             );
+            out += &format!(
+                "--precision f16 (auto) stores f16 {}\n",
+                if ctx.supports(resincept::shaders::Storage::F16) {
+                    "natively (WGSL f16; the device has SHADER_F16)"
+                } else {
+                    "packed in pairs into u32 words (the device lacks SHADER_F16)"
+                }
+            );
             out += &format!("all adapter features: {}\n", names(ctx.adapter.features()));
             let l = &ctx.limits;
             out += "limits:\n";
@@ -335,7 +343,9 @@ pub fn model_for_input(
 /// `resincept run`.
 pub fn run(args: &RunArgs) -> CliResult<()> {
     let device = device("run", args.device.as_deref())?;
+    args.precision.f16_storage("run")?;
     let (model, mut input) = model_for_input("run", &args.model, &args.input, None)?;
+    let model = model.with_precision("run", &args.precision)?;
     let transform = match model.zoo() {
         Some(info) => transform_input(
             "run",
@@ -608,6 +618,7 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
     let cmd = "classify";
     let top = args.top;
     let device = device(cmd, args.device.as_deref())?;
+    args.precision.f16_storage(cmd)?;
     let flags = PreFlags::parse(args)?;
     let n = args.images.len();
     let labels_file = args.labels.as_deref().map(read_labels).transpose()?;
@@ -669,6 +680,7 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
     if transform {
         preprocess::inception_transform_input(&mut batch)?;
     }
+    let model = model.with_precision(cmd, &args.precision)?;
     let runner = model.runner(device)?;
     let c = pre.crop;
     let per_image = 3 * c * c;

@@ -18,6 +18,8 @@ pub mod model;
 pub mod serve;
 
 use clap::{Args, Parser, Subcommand};
+use resincept::exec::gpu::F16Storage;
+use resincept::exec::Precision;
 use std::fmt;
 
 /// A failure the binary reports as one `error: …` line on stderr.
@@ -131,28 +133,32 @@ pub fn synopsis(command: &str) -> &'static str {
         "models" => "resincept models",
         "run" => {
             "resincept run --model NAME|FILE.onnx [--weights FILE | --synthetic-seed N] \
-             --input FILE --output FILE [--device gpu|cpu] [--transform-input]"
+             --input FILE --output FILE [--device gpu|cpu] [--precision f32|f16] \
+             [--f16-storage auto|native|packed] [--transform-input]"
         }
         "classify" => {
             "resincept classify IMAGE... --model NAME|FILE.onnx [--weights FILE | \
              --synthetic-seed N] [--mean M,M,M] [--std S,S,S] [--resize N|none] [--crop C] \
              [--interpolation bilinear|bicubic] [--labels FILE] [--top K] [--device gpu|cpu] \
-             [--transform-input]"
+             [--precision f32|f16] [--f16-storage auto|native|packed] [--transform-input]"
         }
         "bench" => {
             "resincept bench --model NAME|FILE.onnx [--batch N] [--size S] [--iters N] \
-             [--warmup N] [--precision f32] [--weights FILE | --synthetic-seed N] \
+             [--warmup N] [--precision f32|f16] [--f16-storage auto|native|packed] \
+             [--weights FILE | --synthetic-seed N] \
              [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]"
         }
         "check" => {
             "resincept check --model NAME|FILE.onnx [--batch N] [--size S | --input FILE] \
-             [--weights FILE | --synthetic-seed N] [--transform-input] [--layers | --expect FILE]"
+             [--weights FILE | --synthetic-seed N] [--precision f32|f16] \
+             [--f16-storage auto|native|packed] [--transform-input] [--layers | --expect FILE]"
         }
         "serve" => {
             "resincept serve --model NAME|FILE.onnx (--weights FILE | --synthetic-seed N) \
              [--name SERVED_NAME] [--size S] [--max-batch-size N] [--max-queue-delay-us US] \
              [--max-queue-size Q] [--http-port P] [--grpc-port P] [--host ADDR] \
-             [--max-body-bytes B] [--grace-period-s S] [--precision f32|f16]"
+             [--max-body-bytes B] [--grace-period-s S] [--precision f32|f16] \
+             [--f16-storage auto|native|packed]"
         }
         "completions" => "resincept completions bash|zsh|fish|elvish|powershell",
         _ => "resincept <command> [flags]",
@@ -257,6 +263,9 @@ pub struct RunArgs {
     /// gpu (default) or cpu (the reference executor).
     #[arg(long, value_name = "gpu|cpu")]
     pub device: Option<String>,
+    /// Precision of the weights and activations (both executors).
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// inception_v3: map ImageNet-normalised input as torchvision's
     /// transform_input=True does (its pretrained weights need it; on by itself
     /// when the weights' metadata says transform_input = true).
@@ -304,6 +313,9 @@ pub struct ClassifyArgs {
     /// gpu (default) or cpu.
     #[arg(long, value_name = "gpu|cpu")]
     pub device: Option<String>,
+    /// Precision of the weights and activations (both executors).
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// inception_v3: torchvision's transform_input first (see `run`).
     #[arg(long)]
     pub transform_input: bool,
@@ -328,9 +340,9 @@ pub struct BenchArgs {
     /// Untimed runs first.
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = non_negative)]
     pub warmup: usize,
-    /// f32 (the only one for now).
-    #[arg(long, value_name = "P")]
-    pub precision: Option<String>,
+    /// Precision of the device's weights and activations.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
     /// auto (default: on for GPUs, off for CPU adapters), on or off: split the
     /// reduction of convs with too few output tiles to fill the GPU (256
     /// workgroups); or N: on, filling N workgroups (to tune for a GPU).
@@ -378,6 +390,10 @@ pub struct CheckArgs {
     /// Compare every layer's output, not only the model's.
     #[arg(long)]
     pub layers: bool,
+    /// Precision of both executors (f16: the GPU's f16 run against the CPU
+    /// executor's f16 run, which rounds where the GPU stores).
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
 }
 
 /// `resincept serve`.
@@ -424,9 +440,74 @@ pub struct ServeArgs {
     /// finish before the process exits.
     #[arg(long, value_name = "S", default_value_t = 30)]
     pub grace_period_s: u64,
-    /// f32 (f16 is not implemented yet).
-    #[arg(long, value_name = "f32|f16")]
-    pub precision: Option<String>,
+    /// Precision of the device's weights and activations.
+    #[command(flatten)]
+    pub precision: PrecisionArgs,
+}
+
+/// `--precision` and `--f16-storage`, shared by run, classify, bench,
+/// check and serve.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct PrecisionArgs {
+    /// f32 (default), or f16: weights and activations stored as f16 on the
+    /// device (half the bytes), arithmetic and sums in f32, one rounding
+    /// per stored result; input and outputs stay f32. The CPU executor
+    /// rounds at the same places.
+    #[arg(long, value_name = "f32|f16", value_parser = precision_parser())]
+    pub precision: Option<Precision>,
+    /// With --precision f16: auto (default: native WGSL f16 where the
+    /// device has SHADER_F16, packed elsewhere), native, or packed (pairs
+    /// of f16 in u32 words: every device). `resincept info` says which
+    /// auto takes.
+    #[arg(long, value_name = "auto|native|packed", value_enum)]
+    pub f16_storage: Option<F16StorageArg>,
+}
+
+/// The values of `--f16-storage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum F16StorageArg {
+    /// Native where the device has SHADER_F16, packed elsewhere.
+    Auto,
+    /// WGSL `f16` arrays (needs SHADER_F16).
+    Native,
+    /// Pairs of f16 in `u32` words (every device).
+    Packed,
+}
+
+impl PrecisionArgs {
+    /// The precision asked for (f32 unless `--precision f16`).
+    pub fn precision(&self) -> Precision {
+        self.precision.unwrap_or_default()
+    }
+
+    /// The f16 storage forced by `--f16-storage` (`None`: auto). A forced
+    /// storage mode without `--precision f16` is a usage error of
+    /// `command`.
+    pub fn f16_storage(&self, command: &str) -> CliResult<Option<F16Storage>> {
+        let forced = match self.f16_storage {
+            None | Some(F16StorageArg::Auto) => return Ok(None),
+            Some(F16StorageArg::Native) => F16Storage::Native,
+            Some(F16StorageArg::Packed) => F16Storage::Packed,
+        };
+        if self.precision() == Precision::F32 {
+            return Err(usage(
+                command,
+                &format!(
+                    "--f16-storage {} applies to --precision f16 only",
+                    forced.name()
+                ),
+            ));
+        }
+        Ok(Some(forced))
+    }
+}
+
+/// clap value parser for `--precision` (clap lists the choices and
+/// completes them).
+fn precision_parser() -> impl clap::builder::TypedValueParser<Value = Precision> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["f32", "f16"])
+        .map(|s| Precision::parse(&s).expect("one of the possible values"))
 }
 
 /// clap value parser: an integer ≥ 1.

@@ -26,12 +26,13 @@
 //! commands build their synthetic inputs only after both checks.
 
 use super::commands::{gpu_context, synthetic_seed, Device};
-use super::{usage, CliError, CliResult, ModelArgs};
-use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph};
+use super::{usage, CliError, CliResult, ModelArgs, PrecisionArgs};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage};
+use resincept::exec::{cpu, Precision};
 use resincept::graph::{Graph, Op};
 use resincept::models::{self, ModelInfo, Options};
 use resincept::onnx::{self, Declared, Dim, ImportOptions, IoInfo, OnnxModelInfo};
+use resincept::passes::{self, PassOptions};
 use resincept::tensor::{self, Layout};
 use resincept::weights::{self, Weights};
 use resincept::Tensor;
@@ -81,9 +82,22 @@ pub struct Model {
     pub weights_desc: String,
     /// The input shape in the model's own rank and layout.
     input_shape: Vec<usize>,
+    /// Precision of both executors (`--precision`; f32 unless set).
+    pub precision: Precision,
+    /// With f16: the storage forced by `--f16-storage` (`None`: native
+    /// where the device has `SHADER_F16`, packed elsewhere).
+    pub f16_storage: Option<F16Storage>,
 }
 
 impl Model {
+    /// The same model in the precision `--precision` / `--f16-storage` ask
+    /// for (a storage mode without f16 is a usage error of `command`).
+    pub fn with_precision(mut self, command: &str, args: &PrecisionArgs) -> CliResult<Self> {
+        self.f16_storage = args.f16_storage(command)?;
+        self.precision = args.precision();
+        Ok(self)
+    }
+
     /// The zoo model's facts (`None` for ONNX).
     pub fn zoo(&self) -> Option<&ModelInfo> {
         match &self.kind {
@@ -155,13 +169,28 @@ impl Model {
         }
     }
 
-    /// How to compile the graph: the input shape, and the model's layouts
-    /// at the boundary.
+    /// How to compile the graph: the input shape, the model's layouts at
+    /// the boundary, and the precision.
     pub fn compile_options(&self) -> CompileOptions {
         let [n, _, h, w] = self.ir_input_shape();
-        CompileOptions::new(n, h, w)
+        let opts = CompileOptions::new(n, h, w)
             .with_input_layout(self.input_layout())
             .with_output_layout(self.gpu_output_layout())
+            .with_precision(self.precision);
+        match self.f16_storage {
+            Some(s) => opts.with_f16_storage(s),
+            None => opts,
+        }
+    }
+
+    /// The graph the CPU executor runs: the model's own in f32; in f16 the
+    /// GPU's after its passes (batchnorms folded, epilogues fused), so
+    /// that the CPU rounds to f16 exactly where the GPU stores.
+    pub fn cpu_graph(&self) -> CliResult<Graph> {
+        Ok(match self.precision {
+            Precision::F32 => self.graph.clone(),
+            Precision::F16 => passes::optimize(&self.graph, &PassOptions::default())?,
+        })
     }
 
     /// Compiles the graph on the GPU (`opts`: usually
@@ -299,15 +328,25 @@ impl Model {
         Ok(match device {
             Device::Cpu => Runner {
                 model: self,
+                cpu_graph: Some(self.cpu_graph()?),
                 gpu: None,
-                device: "cpu".into(),
+                device: match self.precision {
+                    Precision::F32 => "cpu".into(),
+                    p => format!("cpu ({})", p.name()),
+                },
             },
             Device::Gpu => {
                 let ctx = gpu_context()?;
-                let device = format!("gpu:{} ({:?})", ctx.info.name, ctx.info.backend);
-                let compiled = self.compile(ctx, &self.compile_options())?;
+                let compiled = self.compile(ctx.clone(), &self.compile_options())?;
+                let device = format!(
+                    "gpu:{} ({:?}, {})",
+                    ctx.info.name,
+                    ctx.info.backend,
+                    compiled.stats().storage.name()
+                );
                 Runner {
                     model: self,
+                    cpu_graph: None,
                     gpu: Some(compiled),
                     device,
                 }
@@ -327,6 +366,8 @@ impl Model {
 /// A [`Model`] ready to run on one device (compiled once for the GPU).
 pub struct Runner<'a> {
     model: &'a Model,
+    /// The CPU executor's graph ([`Model::cpu_graph`]).
+    cpu_graph: Option<Graph>,
     gpu: Option<CompiledGraph>,
     /// The device, in words (`cpu`, `gpu:NAME (BACKEND)`).
     pub device: String,
@@ -337,9 +378,13 @@ impl Runner<'_> {
     /// outputs in the model's own shapes and layouts.
     pub fn run(&self, x: Tensor) -> CliResult<Vec<Tensor>> {
         let m = self.model;
-        match &self.gpu {
-            None => m.outputs_of_cpu(cpu::run(&m.graph, &m.weights, &m.cpu_input(&x)?)?),
-            Some(compiled) => m.outputs_of_gpu(compiled.run(&m.gpu_input(x)?)?),
+        match (&self.gpu, &self.cpu_graph) {
+            (Some(compiled), _) => m.outputs_of_gpu(compiled.run(&m.gpu_input(x)?)?),
+            (None, Some(g)) => {
+                let outs = cpu::run_with(g, &m.weights, &m.cpu_input(&x)?, m.precision)?;
+                m.outputs_of_cpu(outs)
+            }
+            (None, None) => unreachable!("a runner has one executor"),
         }
     }
 }
@@ -491,6 +536,8 @@ pub fn load_zoo(
         weights,
         weights_desc,
         input_shape: vec![n, 3, h, w],
+        precision: Precision::F32,
+        f16_storage: None,
     })
 }
 
@@ -622,6 +669,8 @@ pub fn load_onnx(
         weights,
         weights_desc: format!("onnx:{path}"),
         input_shape,
+        precision: Precision::F32,
+        f16_storage: None,
     })
 }
 

@@ -17,21 +17,7 @@ use std::time::Duration;
 /// `resincept serve`.
 pub fn serve(args: &ServeArgs) -> CliResult<()> {
     let cmd = "serve";
-    match args.precision.as_deref() {
-        None | Some("f32") => {}
-        Some("f16") => {
-            return Err(CliError::Failed(
-                "--precision f16: the engine has no f16 path yet; serve with f32 (the default)"
-                    .into(),
-            ))
-        }
-        Some(p) => {
-            return Err(usage(
-                cmd,
-                &format!("--precision must be f32 or f16, got `{p}`"),
-            ))
-        }
-    }
+    args.precision.f16_storage(cmd)?;
     if args.host.trim().is_empty() {
         return Err(usage(cmd, "--host must not be empty"));
     }
@@ -81,6 +67,7 @@ pub fn serve(args: &ServeArgs) -> CliResult<()> {
         model.input_shape(),
         model.weights_desc
     );
+    let model = model.with_precision(cmd, &args.precision)?;
     let load_spec = spec.clone();
     let load: serve::Loader = Box::new(move || {
         let ctx = Arc::new(resincept::Context::from_env().map_err(|e| e.to_string())?);
@@ -92,7 +79,11 @@ pub fn serve(args: &ServeArgs) -> CliResult<()> {
             &model.compile_options(),
         )
         .map_err(|e| e.to_string())?;
-        eprintln!("resincept serve: compiled on {}", engine.adapter());
+        eprintln!(
+            "resincept serve: compiled on {} ({} storage)",
+            engine.adapter(),
+            engine.storage().name()
+        );
         Ok(Arc::new(engine) as Arc<dyn Engine>)
     });
     serve::serve(config, spec, load).map_err(CliError::Failed)

@@ -48,6 +48,51 @@ impl Precision {
 use crate::graph::Conv2d;
 use crate::weights::Weights;
 
+/// The most f16 roundings on any path from the input to an output of `g`,
+/// the graph as compiled (after the passes, e.g.
+/// [`gpu::CompiledGraph::graph`]): two per conv and linear layer (its
+/// weights and its result, epilogue included), one for every other node
+/// that computes its result (batchnorm, add, ReLU, average pools, softmax),
+/// none for the exact ones (max pool, concat, flatten, the input).
+pub fn f16_rounding_depth(g: &crate::graph::Graph) -> usize {
+    use crate::graph::{Op, PoolKind};
+    let mut depth = vec![0usize; g.shapes.len()];
+    for n in &g.nodes {
+        let own = match &n.op {
+            Op::Input | Op::Concat | Op::Flatten => 0,
+            Op::Pool(p) if p.kind == PoolKind::Max => 0,
+            Op::Conv2d(_) | Op::Linear { .. } => 2,
+            _ => 1,
+        };
+        let deepest_input = n.inputs.iter().map(|v| depth[v.0]).max().unwrap_or(0);
+        depth[n.output.0] = deepest_input + own;
+    }
+    g.outputs.iter().map(|v| depth[v.0]).max().unwrap_or(0)
+}
+
+/// The bar of an f16 run against an exact (float64, or PyTorch f32)
+/// output: `|f16 − exact| ≤ f16_rel_tol(D) · max|exact|` for a graph of
+/// [`f16_rounding_depth`] D; `2⁻¹⁰ · (1 + √(3·D))`.
+///
+/// Why. In f16 every stored result and every conv/linear weight is
+/// rounded once, and WGSL lets a GPU round to either neighbour, so each
+/// rounding is a relative error within ±2⁻¹⁰, at worst uniform (standard
+/// deviation 2⁻¹⁰/√3). The rest is f32 arithmetic, five orders smaller.
+/// To first order a relative error in one layer's values moves the output
+/// by the same relative amount (batchnorm keeps these nets' layer gains
+/// near 1), and the roundings of different elements and layers are
+/// independent, so along a path of D roundings they add in quadrature to
+/// a standard deviation of √D·2⁻¹⁰/√3 of the output's scale. Three
+/// standard deviations plus the output's own final rounding (2⁻¹⁰) give
+/// the bar: 1.2e-2 for ResNet-18 (D = 43), 1.9e-2 for ResNet-50 (109),
+/// 3.3e-2 for Inception-ResNet-v2 (353). The zoo's golden tests hold
+/// every model and block fixture to it (`docs/BENCHMARKS.md`, f16
+/// section, has the measured errors, far below it), and
+/// `resincept check --precision f16 --expect` holds both executors to it.
+pub fn f16_rel_tol(depth: usize) -> f32 {
+    (1.0 + (3.0 * depth as f32).sqrt()) / 1024.0
+}
+
 /// The per-output-channel `(scale, shift)` a conv node's epilogue applies to
 /// its raw accumulator: conv bias, folded batchnorm and branch scale
 /// combined. Both executors use it, so a fused graph means the same on both.

@@ -167,6 +167,12 @@ impl GpuEngine {
     pub fn adapter(&self) -> String {
         format!("{} ({:?})", self.ctx.info.name, self.ctx.info.backend)
     }
+
+    /// How the compiled model stores weights and activations (`f32`,
+    /// `f16` or `f16-packed`), for the startup log.
+    pub fn storage(&self) -> crate::shaders::Storage {
+        self.model.stats().storage
+    }
 }
 
 impl Engine for GpuEngine {
