@@ -637,8 +637,24 @@ fn unknown_model_lists_the_known_ones() {
 #[test]
 fn bad_flag_values() {
     assert_error(
-        &["bench", "--model", "resnet18", "--precision", "f16"],
-        &["--precision `f16`", "only f32"],
+        &["bench", "--model", "resnet18", "--precision", "half"],
+        &["'half'", "--precision", "[possible values: f32, f16]"],
+    );
+    assert_error(
+        &[
+            "bench",
+            "--model",
+            "resnet18",
+            "--precision",
+            "f16",
+            "--f16-storage",
+            "u32",
+        ],
+        &[
+            "'u32'",
+            "--f16-storage",
+            "[possible values: auto, native, packed]",
+        ],
     );
     assert_error(
         &["bench", "--model", "resnet18", "--split-k", "yes"],

@@ -949,8 +949,10 @@ fn colouring_below(
 /// 1.1×. Prints the table in `docs/BENCHMARKS.md`.
 #[test]
 fn zoo_arena_against_lower_bound() {
-    println!("| model | batch | lower bound | slots | placement | ÷ bound | buffers | one buffer | ÷ bound |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| model | batch | lower bound | slots | placement | ÷ bound | buffers | one buffer | ÷ bound | f16 lower bound | f16 one buffer | ÷ bound |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     let mut proven = 0;
     for &name in MODEL_NAMES {
         let size = models::info(name).unwrap().default_size;
@@ -970,6 +972,21 @@ fn zoo_arena_against_lower_bound() {
             };
             let one = Plan::with_memory(&g, &shapes, &f32_bytes, &memory).unwrap();
             check_plan(&format!("{case}, one buffer"), &g, &one);
+            // The f16 precision's plan (the executor's byte sizes): the
+            // same bound in both precisions.
+            let executor_f16 = resincept::plan::f16_bytes;
+            let half = Plan::with_memory(&g, &shapes, &executor_f16, &memory).unwrap();
+            check_plan_with(
+                &format!("{case}, one buffer, f16"),
+                &g,
+                &half,
+                &executor_f16,
+            );
+            let (hb, ha) = (half.placement.lower_bound_bytes, half.placement.arena_bytes);
+            assert!(
+                ha * 10 <= hb * 11,
+                "{case}: f16 one buffer {ha} for lower bound {hb}"
+            );
             let pl = &plan.placement;
             let lb = pl.lower_bound_bytes;
             let ratio = |a: u64| a as f64 / lb as f64;
@@ -991,13 +1008,14 @@ fn zoo_arena_against_lower_bound() {
                 one.placement.arena_bytes
             );
             println!(
-                "| {name} | {batch} | {lb} | {} | {} | {:.3}{mark} | {} | {} | {:.3} |",
+                "| {name} | {batch} | {lb} | {} | {} | {:.3}{mark} | {} | {} | {:.3} | {hb} | {ha} | {:.3} |",
                 plan.arena_bytes,
                 pl.arena_bytes,
                 ratio(pl.arena_bytes),
                 pl.buffers.len(),
                 one.placement.arena_bytes,
                 ratio(one.placement.arena_bytes),
+                ha as f64 / hb as f64,
             );
         }
     }
