@@ -1649,10 +1649,11 @@ fn onnx_run_exported_resnet50() {
 /// calibrated batchnorm) are input-sensitive, so f16 rounding in early
 /// layers reaches the logits: PyTorch's FP16 is 0.9e-2 to 5.4e-2 of
 /// max|logits| off float64 (0.36 for Inception-v4), far over the zoo
-/// fixtures' depth bar (exec::f16_rel_tol), which assumes layer gains near
-/// 1. Two implementations round different operations (PyTorch rounds after
-/// every op, resincept once per fused kernel), so the two errors are two
-/// draws of similar rounding noise, not equal; twice is the margin.
+/// fixtures' depth bar (exec::f16_rel_tol), which assumes layer gains of
+/// about one. Two implementations round different operations (PyTorch
+/// rounds after every op, resincept once per fused kernel), so the two
+/// errors are two draws of similar rounding noise, not equal; twice is the
+/// margin.
 #[test]
 fn onnx_f16_as_accurate_as_pytorch() {
     if gpu().is_none() {
@@ -1672,7 +1673,7 @@ fn onnx_f16_as_accurate_as_pytorch() {
         let (input, _) = onnx_case_input(&dir, &case, name, "input");
         let data = fixture_dir(&case).join("test_data_set_0");
         let read = |f: &str| {
-            let t = resincept::onnx::read_tensor_file(&data.join(f)).unwrap();
+            let t = resincept::onnx::read_tensor_file(data.join(f)).unwrap();
             t.to_tensor("logits").unwrap()
         };
         let (exact, torch) = (read("float64_output_0.pb"), read("torch_f16_output_0.pb"));
