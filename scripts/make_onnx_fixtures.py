@@ -100,14 +100,6 @@ NODE_SKIP = {
     "test_edge_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_reflect_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_wrap_pad": "phase 2: Pad modes edge/reflect/wrap",
-    "test_clip_example": "phase 2: general Clip / ReLU6",
-    "test_clip": "phase 2: general Clip / ReLU6",
-    "test_clip_inbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_outbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_splitbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_min_greater_than_max": "phase 2: general Clip / ReLU6",
-    "test_clip_default_max": "phase 2: general Clip / ReLU6",
-    "test_clip_default_inbounds": "phase 2: general Clip / ReLU6",
     "test_gemm_transposeA": "phase 2: Gemm with a transposed runtime input",
     "test_gemm_all_attributes": "phase 2: Gemm with a transposed runtime input",
     "test_gemm_default_matrix_bias": "phase 2: Gemm with a full-matrix bias",
@@ -363,6 +355,35 @@ def extra_cases():
     cases.append(("clip_relu6", model_of([node], [vi("x", [1, 3, 4, 5])], [vi("y", None)], [lo, hi]), f32(rng, 1, 3, 4, 5, scale=10)))
     node = helper.make_node("Clip", ["x", "lo"], ["y"], name="relu")
     cases.append(("clip_relu", model_of([node], [vi("x", [1, 3, 4, 5])], [vi("y", None)], [lo]), f32(rng, 1, 3, 4, 5, scale=10)))
+    # Clip fused as an epilogue (MobileNet-v2's Conv-BN-ReLU6): into a conv
+    # with a folded BN ([0, 6]), into a standalone BN ([-1, 1]), into an Add
+    # (upper bound only, the lower input left empty), and a Clip whose
+    # producer is read twice (stays standalone).
+    crng = np.random.default_rng(20261201)  # its own: the other cases' data stays as it was
+    cw = numpy_helper.from_array(f32(crng, 8, 8, 3, 3, scale=0.5), "cw")
+    cb = numpy_helper.from_array(f32(crng, 8), "cb")
+    bn1 = [numpy_helper.from_array(v, n) for v, n in [
+        (crng.uniform(1.0, 3.0, 8).astype(np.float32), "g1"), (f32(crng, 8), "b1_"),
+        (f32(crng, 8, scale=0.2), "m1"), (crng.uniform(0.5, 1.5, 8).astype(np.float32), "v1")]]
+    bn2 = [numpy_helper.from_array(v, n) for v, n in [
+        (crng.uniform(0.5, 1.5, 8).astype(np.float32), "g2"), (f32(crng, 8, scale=0.2), "b2_"),
+        (f32(crng, 8, scale=0.2), "m2"), (crng.uniform(0.5, 1.5, 8).astype(np.float32), "v2")]]
+    m1 = numpy_helper.from_array(np.array(-1, np.float32), "m1c")
+    p1 = numpy_helper.from_array(np.array(1, np.float32), "p1c")
+    p15 = numpy_helper.from_array(np.array(1.5, np.float32), "p15")
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "g1", "b1_", "m1", "v1"], ["bn1"], name="bn1"),
+        helper.make_node("Clip", ["bn1", "lo", "hi"], ["r6"], name="relu6"),
+        helper.make_node("BatchNormalization", ["x", "g2", "b2_", "m2", "v2"], ["bn2"], name="bn2"),
+        helper.make_node("Clip", ["bn2", "m1c", "p1c"], ["cl"], name="clip_bn"),
+        helper.make_node("Add", ["r6", "cl"], ["a"], name="add"),
+        helper.make_node("Clip", ["a", "", "p15"], ["y"], name="clip_add"),
+        helper.make_node("Clip", ["cl", "m1c", "lo"], ["z"], name="clip_shared"),
+    ]
+    m = model_of(nodes, [vi("x", [1, 8, 6, 7])], [vi("y", None), vi("z", None)],
+                 [cw, cb, lo, hi, m1, p1, p15] + bn1 + bn2)
+    cases.append(("clip_fused", m, f32(crng, 1, 8, 6, 7, scale=2)))
     # tf2onnx style: NHWC input, transposes around every conv, NHWC pooling via ReduceMean.
     w1 = numpy_helper.from_array(f32(rng, 8, 3, 3, 3, scale=0.3), "w1")
     b1 = numpy_helper.from_array(f32(rng, 8), "b1")
@@ -518,7 +539,7 @@ def make_extra():
         shutil.rmtree(out)
     os.makedirs(out)
     lines = []
-    skips = {"clip_relu6": "phase 2: general Clip / ReLU6"}
+    skips = {}
     for name, model, x in extra_cases():
         d = os.path.join(out, name)
         os.makedirs(d)

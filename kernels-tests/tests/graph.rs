@@ -12,7 +12,7 @@ use resincept::exec::gpu::{
     CompileOptions, CompiledGraph, F16Storage, Precision, SplitK, TOLERANCE, TOLERANCE_F16,
 };
 use resincept::exec::{check_params, cpu, param_specs_for};
-use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
+use resincept::graph::{Clamp, Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
 use resincept::shaders::Storage;
 use resincept::weights::Weights;
@@ -315,7 +315,7 @@ fn passes_rewrite_blocks() {
         })
         .collect::<Vec<_>>();
     assert_eq!(fused.len(), 1);
-    assert!(fused[0].relu && fused[0].bn.is_some());
+    assert!(fused[0].clamp == Some(Clamp::RELU) && fused[0].bn.is_some());
 
     // Inception-ResNet: the scaled add lands on the up-projection conv,
     // which is the *second* operand: out_scale 0.17, residual scale 1.
@@ -329,7 +329,7 @@ fn passes_rewrite_blocks() {
         Op::Conv2d(c) => {
             assert_eq!(c.out_scale, 0.17);
             assert_eq!(c.residual, Some(1.0));
-            assert!(c.relu);
+            assert!(c.clamp == Some(Clamp::RELU));
             assert!(c.bias && c.bn.is_none());
         }
         op => panic!("{op:?}"),
@@ -470,7 +470,7 @@ fn cycle_and_out_of_order_are_errors() {
         op: Op::Add {
             alpha: 1.0,
             beta: 1.0,
-            relu: false,
+            clamp: None,
         },
         inputs: vec![ValueId(1), x],
         output: ValueId(2),

@@ -75,3 +75,44 @@ fn onnx_model_info() {
         (&[1, 9, 11, 3][..], Layout::Nhwc)
     );
 }
+
+/// The `clip_fused` extra case (MobileNet-v2's Conv-BN-ReLU6 and friends)
+/// is not only right but fused: after the passes, ReLU6 is the conv's
+/// epilogue (BN folded), `[-1, 1]` the standalone batchnorm's, `(-inf,
+/// 1.5]` the add's, and only the clip whose producer already has a clamp
+/// is left standalone. CPU only (the passes on the imported graph).
+#[test]
+fn onnx_clip_folds_into_its_producer() {
+    use resincept::graph::{Clamp, Op};
+    use resincept::passes::{self, PassOptions};
+    let dir = onnx_common::fixture_dir("extra/clip_fused/model.onnx");
+    let (g, _, _) = resincept::onnx::load(&dir).unwrap();
+    assert_eq!(g.nodes.iter().filter(|n| n.op.kind() == "clip").count(), 4);
+    let o = passes::optimize(&g, &PassOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    for n in &o.nodes {
+        match &n.op {
+            Op::Conv2d(c) => {
+                assert_eq!(c.clamp, Some(Clamp::RELU6), "{}", n.name);
+                assert!(c.bn.is_some(), "{}: BN folded", n.name);
+                seen.push("conv");
+            }
+            Op::BatchNorm { clamp, .. } => {
+                assert_eq!(*clamp, Some(Clamp::new(-1.0, 1.0)), "{}", n.name);
+                seen.push("bn");
+            }
+            Op::Add { clamp, .. } => {
+                assert_eq!(*clamp, Some(Clamp::new(f32::NEG_INFINITY, 1.5)));
+                seen.push("add");
+            }
+            Op::Clip(c) => {
+                assert_eq!(*c, Clamp::new(-1.0, 0.0), "{}", n.name);
+                seen.push("clip");
+            }
+            Op::Input => {}
+            op => panic!("{}: unexpected {op:?}", n.name),
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["add", "bn", "clip", "conv"], "{:#?}", o.nodes);
+}

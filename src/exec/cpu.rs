@@ -74,7 +74,7 @@ pub fn run_with(
                 let res = c.residual.map(|_| get(1));
                 conv_parallel(&p, get(0), &wt, &scale, &shift, res, &mut out);
             }
-            Op::BatchNorm { eps, relu } => {
+            Op::BatchNorm { eps, clamp } => {
                 let [n, c, h, w] = in_shape(0);
                 let p = batchnorm::BatchNormParams {
                     batch: n,
@@ -82,7 +82,7 @@ pub fn run_with(
                     h,
                     w,
                     eps: *eps,
-                    relu: *relu,
+                    clamp: *clamp,
                 };
                 let g = |s: &str| weights.get(&format!("{}.{s}", node.name));
                 batchnorm::batchnorm_cpu(
@@ -96,12 +96,13 @@ pub fn run_with(
                 );
             }
             Op::Relu => elementwise::relu_cpu(get(0), &mut out),
-            Op::Add { alpha, beta, relu } => {
+            Op::Clip(c) => elementwise::clip_cpu(*c, get(0), &mut out),
+            Op::Add { alpha, beta, clamp } => {
                 let p = elementwise::AddParams {
                     len: out_len,
                     alpha: *alpha,
                     beta: *beta,
-                    relu: *relu,
+                    clamp: *clamp,
                 };
                 elementwise::add_cpu(&p, get(0), get(1), &mut out);
             }

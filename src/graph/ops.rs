@@ -44,6 +44,63 @@ impl Padding {
     }
 }
 
+/// A clamp to `[min, max]`, the epilogue that ReLU, ReLU6 and ONNX's
+/// `Clip` share: `min(max(v, min), max)`, NaN staying NaN (PyTorch and
+/// onnxruntime). An infinite bound is no bound: ReLU is `[0, +∞)`. When
+/// `min > max` every (non-NaN) value becomes `max`, as ONNX's `Clip` and
+/// numpy's `clip` define it. Bounds are never NaN, `min` never `+∞` and
+/// `max` never `−∞` ([`Clamp::validate`]), so a bound passed to a shader
+/// is always finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    /// Lower bound (`−∞`: none).
+    pub min: f32,
+    /// Upper bound (`+∞`: none).
+    pub max: f32,
+}
+
+impl Clamp {
+    /// ReLU: `[0, +∞)`.
+    pub const RELU: Clamp = Clamp {
+        min: 0.0,
+        max: f32::INFINITY,
+    };
+
+    /// ReLU6: `[0, 6]`.
+    pub const RELU6: Clamp = Clamp { min: 0.0, max: 6.0 };
+
+    /// `[min, max]`.
+    pub fn new(min: f32, max: f32) -> Self {
+        Self { min, max }
+    }
+
+    /// True for `[0, +∞)`.
+    pub fn is_relu(&self) -> bool {
+        *self == Self::RELU
+    }
+
+    /// Checks that neither bound is NaN (a NaN bound has no meaning the
+    /// kernels could agree on) and that an infinite bound is "no bound"
+    /// (`min` not `+∞`, `max` not `−∞`). Errors name `node`.
+    pub fn validate(&self, node: &str) -> Result<()> {
+        if self.min.is_nan()
+            || self.max.is_nan()
+            || self.min == f32::INFINITY
+            || self.max == f32::NEG_INFINITY
+        {
+            return Err(Error::Graph {
+                node: node.into(),
+                message: format!(
+                    "clamp bounds [{}, {}]: expected a lower bound < +inf and an upper bound \
+                     > -inf, neither NaN",
+                    self.min, self.max
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Max or average pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PoolKind {
@@ -124,8 +181,8 @@ pub struct Conv2d {
     pub out_scale: f32,
     /// `Some(s)`: the node has a second input, added as `s · residual`.
     pub residual: Option<f32>,
-    /// ReLU last.
-    pub relu: bool,
+    /// A clamp last (ReLU, ReLU6, Clip; set by the fusion pass).
+    pub clamp: Option<Clamp>,
 }
 
 impl Conv2d {
@@ -147,7 +204,7 @@ impl Conv2d {
             bn: None,
             out_scale: 1.0,
             residual: None,
-            relu: false,
+            clamp: None,
         }
     }
 
@@ -211,6 +268,9 @@ impl Conv2d {
         }
         if self.dilation.contains(&0) || self.groups == 0 {
             return bad("zero dilation or groups".into());
+        }
+        if let Some(c) = self.clamp {
+            c.validate(node)?;
         }
         if !c.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return bad(format!(
@@ -359,23 +419,25 @@ pub enum Op {
     /// Convolution (inputs: `[x]`, or `[x, residual]` when fused).
     Conv2d(Conv2d),
     /// Inference batchnorm with this eps; parameters `{name}.weight`,
-    /// `.bias`, `.running_mean`, `.running_var`. `relu` when fused.
+    /// `.bias`, `.running_mean`, `.running_var`. `clamp` when fused.
     BatchNorm {
         /// Added to the variance.
         eps: f32,
-        /// ReLU after (set by the fusion pass).
-        relu: bool,
+        /// A clamp after (ReLU, ReLU6, Clip; set by the fusion pass).
+        clamp: Option<Clamp>,
     },
     /// `max(x, 0)`.
     Relu,
-    /// `alpha·a + beta·b` (then ReLU when `relu`, set by the fusion pass).
+    /// A clamp to `[min, max]` alone (ONNX `Clip`, ReLU6); NaN stays NaN.
+    Clip(Clamp),
+    /// `alpha·a + beta·b` (then the clamp, set by the fusion pass).
     Add {
         /// Scale of the first input.
         alpha: f32,
         /// Scale of the second input.
         beta: f32,
-        /// ReLU after.
-        relu: bool,
+        /// A clamp after (ReLU, ReLU6, Clip).
+        clamp: Option<Clamp>,
     },
     /// Max or average pool.
     Pool(Pool),
@@ -405,6 +467,7 @@ impl Op {
             Op::Conv2d(_) => "conv2d",
             Op::BatchNorm { .. } => "batchnorm",
             Op::Relu => "relu",
+            Op::Clip(_) => "clip",
             Op::Add { .. } => "add",
             Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
             Op::Pool(_) => "avgpool",
