@@ -85,15 +85,6 @@ NODE_SKIP = {
     "test_maxpool_with_argmax_2d_precomputed_strides": "pool indices output",
     "test_batchnorm_example_training_mode": "training mode",
     "test_batchnorm_epsilon_training_mode": "training mode",
-    "test_maxpool_2d_dilations": "phase 2: pool dilation",
-    "test_averagepool_2d_dilations": "phase 2: pool dilation",
-    "test_maxpool_2d_same_lower": "phase 2: asymmetric pool pads",
-    "test_maxpool_2d_same_upper": "phase 2: asymmetric pool pads",
-    "test_averagepool_2d_same_lower": "phase 2: asymmetric pool pads",
-    "test_averagepool_2d_same_upper": "phase 2: asymmetric pool pads",
-    "test_maxpool_2d_pads": "phase 2: pool padding beyond half the window",
-    "test_averagepool_2d_pads": "phase 2: pool padding beyond half the window",
-    "test_averagepool_2d_pads_count_include_pad": "phase 2: pool padding beyond half the window",
     "test_constant_pad": "phase 2: standalone constant Pad",
     "test_constant_pad_axes": "phase 2: standalone constant Pad",
     "test_constant_pad_negative_axes": "phase 2: standalone constant Pad",
@@ -384,6 +375,24 @@ def extra_cases():
     m = model_of(nodes, [vi("x", [1, 8, 6, 7])], [vi("y", None), vi("z", None)],
                  [cw, cb, lo, hi, m1, p1, p15] + bn1 + bn2)
     cases.append(("clip_fused", m, f32(crng, 1, 8, 6, 7, scale=2)))
+    # ONNX pools beyond PyTorch's: four-sided pads (with ceil_mode and both
+    # count_include_pad), pads beyond half the window, dilation (with pads,
+    # ceil_mode and count_include_pad), SAME_UPPER on an even size.
+    prng = np.random.default_rng(20261202)  # its own: the other cases' data stays as it was
+    pool_cases = [
+        ("maxpool_asym_pads_ceil", "MaxPool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 2, 0], ceil_mode=1), (1, 3, 8, 7)),
+        ("avgpool_asym_pads_ceil_incl", "AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[2, 0, 1, 1], ceil_mode=1, count_include_pad=1), (2, 3, 9, 8)),
+        ("avgpool_asym_pads_excl", "AveragePool", dict(kernel_shape=[2, 3], strides=[1, 2], pads=[1, 2, 0, 1], count_include_pad=0), (1, 4, 6, 9)),
+        ("maxpool_pads_beyond_half", "MaxPool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[2, 2, 2, 2]), (1, 3, 5, 5)),
+        ("avgpool_pads_beyond_half_incl", "AveragePool", dict(kernel_shape=[4, 4], strides=[3, 3], pads=[3, 2, 1, 3], count_include_pad=1), (1, 3, 10, 9)),
+        ("maxpool_dilated_pads", "MaxPool", dict(kernel_shape=[3, 3], strides=[1, 2], pads=[2, 1, 1, 2], dilations=[2, 3]), (1, 3, 9, 10)),
+        ("avgpool_dilated_ceil_incl", "AveragePool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 0], dilations=[2, 2], ceil_mode=1, count_include_pad=1), (2, 3, 8, 9)),
+        ("avgpool_dilated_excl", "AveragePool", dict(kernel_shape=[3, 2], strides=[1, 1], pads=[1, 0, 2, 1], dilations=[3, 2], count_include_pad=0), (1, 5, 9, 7)),
+        ("maxpool_same_upper_even", "MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"), (1, 3, 8, 10)),
+    ]
+    for nm, op, attrs, shape in pool_cases:
+        node = helper.make_node(op, ["x"], ["y"], name="pool", **attrs)
+        cases.append((nm, model_of([node], [vi("x", list(shape))], [vi("y", None)], [], opset=19), f32(prng, *shape)))
     # tf2onnx style: NHWC input, transposes around every conv, NHWC pooling via ReduceMean.
     w1 = numpy_helper.from_array(f32(rng, 8, 3, 3, 3, scale=0.3), "w1")
     b1 = numpy_helper.from_array(f32(rng, 8), "b1")

@@ -19,7 +19,9 @@
 
 mod ops;
 
-pub use ops::{conv_out_len, pool_out_len, Clamp, Conv2d, Op, Padding, Pool, PoolKind};
+pub use ops::{
+    conv_out_len, pool_out_len, pool_window_taps, Clamp, Conv2d, Op, Padding, Pool, PoolKind,
+};
 
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};

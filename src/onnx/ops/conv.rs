@@ -192,29 +192,24 @@ pub fn pool(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if stride.contains(&0) || dil.contains(&0) {
         return Err(n.err("zero stride or dilation"));
     }
-    if dil != [1, 1] {
-        return Err(n.unsupported(format!("dilations {dil:?} (pool dilation)")));
-    }
     let mut p = pads(n, sp, hw_of(&x), k, stride, dil)?;
     if let Some((extra, _)) = x.pad {
         for i in 0..4 {
             p[i] += extra[i];
         }
     }
-    if p[0] != p[2] || p[1] != p[3] {
-        return Err(n.unsupported(format!("pads {p:?} (asymmetric pool pads)")));
-    }
-    if 2 * p[0] > k[0] || 2 * p[1] > k[1] {
-        return Err(n.unsupported(format!(
-            "pads {p:?} larger than half the window {k:?} (pool padding beyond half the window)"
-        )));
-    }
     let ceil = n.int("ceil_mode", 0)? != 0;
     let pl = Pool {
         kind: if avg { PoolKind::Avg } else { PoolKind::Max },
         kernel: k,
         stride,
-        padding: [p[0], p[1]],
+        padding: Padding {
+            top: p[0],
+            left: p[1],
+            bottom: p[2],
+            right: p[3],
+        },
+        dilation: dil,
         ceil_mode: ceil,
         count_include_pad: include_pad,
     };
