@@ -85,9 +85,6 @@ NODE_SKIP = {
     "test_maxpool_with_argmax_2d_precomputed_strides": "pool indices output",
     "test_batchnorm_example_training_mode": "training mode",
     "test_batchnorm_epsilon_training_mode": "training mode",
-    "test_constant_pad": "phase 2: standalone constant Pad",
-    "test_constant_pad_axes": "phase 2: standalone constant Pad",
-    "test_constant_pad_negative_axes": "phase 2: standalone constant Pad",
     "test_edge_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_reflect_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_wrap_pad": "phase 2: Pad modes edge/reflect/wrap",
@@ -393,6 +390,33 @@ def extra_cases():
     for nm, op, attrs, shape in pool_cases:
         node = helper.make_node(op, ["x"], ["y"], name="pool", **attrs)
         cases.append((nm, model_of([node], [vi("x", list(shape))], [vi("y", None)], [], opset=19), f32(prng, *shape)))
+    # Standalone constant Pad (nonzero value, four different sides), and a
+    # zero Pad before a max pool: folded into the pool after a ReLU (Keras'
+    # ZeroPadding2D -> MaxPooling2D), materialized without one (x may be
+    # negative), and before a ceil_mode average pool (not foldable).
+    drng = np.random.default_rng(20261203)  # its own: the other cases' data stays as it was
+    pads_a = numpy_helper.from_array(np.array([0, 0, 2, 1, 0, 0, 1, 3], np.int64), "pads_a")
+    val = numpy_helper.from_array(np.array(-0.75, np.float32), "val")
+    node = helper.make_node("Pad", ["x", "pads_a", "val"], ["y"], mode="constant", name="pad")
+    cases.append(("pad_standalone_value", model_of([node], [vi("x", [2, 3, 5, 4])], [vi("y", None)], [pads_a, val]), f32(drng, 2, 3, 5, 4)))
+    pads_b = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads_b")
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Pad", ["r", "pads_b"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2], name="pool"),
+    ]
+    cases.append(("pad_relu_into_maxpool", model_of(nodes, [vi("x", [1, 4, 9, 8])], [vi("y", None)], [pads_b]), f32(drng, 1, 4, 9, 8)))
+    nodes = [
+        helper.make_node("Pad", ["x", "pads_b"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2], name="pool"),
+    ]
+    cases.append(("pad_then_maxpool", model_of(nodes, [vi("x", [1, 4, 9, 8])], [vi("y", None)], [pads_b]), f32(drng, 1, 4, 9, 8)))
+    nodes = [
+        helper.make_node("Pad", ["x", "pads_a"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("AveragePool", ["p"], ["y"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
+                         count_include_pad=1, name="pool"),
+    ]
+    cases.append(("pad_then_avgpool_ceil", model_of(nodes, [vi("x", [1, 3, 6, 5])], [vi("y", None)], [pads_a]), f32(drng, 1, 3, 6, 5)))
     # tf2onnx style: NHWC input, transposes around every conv, NHWC pooling via ReduceMean.
     w1 = numpy_helper.from_array(f32(rng, 8, 3, 3, 3, scale=0.3), "w1")
     b1 = numpy_helper.from_array(f32(rng, 8), "b1")

@@ -116,3 +116,35 @@ fn onnx_clip_folds_into_its_producer() {
     seen.sort();
     assert_eq!(seen, ["add", "bn", "clip", "conv"], "{:#?}", o.nodes);
 }
+
+/// A zero `Pad` folds into the max pool after a ReLU (Keras'
+/// `ZeroPadding2D` → `MaxPooling2D`: no pad node, the pool's padding grows
+/// by the pad), and becomes a pad node where folding would change the
+/// result (a max pool of values that may be negative; a `ceil_mode`
+/// average pool). The values are checked against onnxruntime by
+/// `onnx_extra_cases`. CPU only.
+#[test]
+fn onnx_zero_pad_folds_only_where_exact() {
+    use resincept::graph::{Op, Padding};
+    let load = |case: &str| {
+        let dir = onnx_common::fixture_dir(&format!("extra/{case}/model.onnx"));
+        resincept::onnx::load(&dir).unwrap().0
+    };
+    let kinds = |g: &resincept::graph::Graph| {
+        g.nodes
+            .iter()
+            .map(|n| n.op.kind())
+            .filter(|k| *k != "input")
+            .collect::<Vec<_>>()
+    };
+    let g = load("pad_relu_into_maxpool");
+    assert_eq!(kinds(&g), ["relu", "maxpool"]);
+    let pool = g.nodes.iter().find_map(|n| match &n.op {
+        Op::Pool(p) => Some(*p),
+        _ => None,
+    });
+    assert_eq!(pool.unwrap().padding, Padding::same(1));
+    assert_eq!(kinds(&load("pad_then_maxpool")), ["pad", "maxpool"]);
+    assert_eq!(kinds(&load("pad_then_avgpool_ceil")), ["pad", "avgpool"]);
+    assert_eq!(kinds(&load("pad_standalone_value")), ["pad"]);
+}

@@ -22,7 +22,8 @@ use super::Precision;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::kernels::{
-    batchnorm, concat, conv2d, elementwise, linear, pool, round_f16_in_place, rounded_f16, softmax,
+    batchnorm, concat, conv2d, elementwise, linear, pad, pool, round_f16_in_place, rounded_f16,
+    softmax,
 };
 use crate::tensor::Tensor;
 use crate::weights::Weights;
@@ -109,6 +110,18 @@ pub fn run_with(
             Op::Pool(pl) => {
                 let p = pool::PoolParams::for_node(pl, in_shape(0), in_shape(0)[1], 0);
                 pool::pool_cpu(&p, get(0), &mut out);
+            }
+            Op::Pad { padding, value } => {
+                let [n, c, h, w] = in_shape(0);
+                let p = pad::PadParams {
+                    batch: n,
+                    channels: c,
+                    in_h: h,
+                    in_w: w,
+                    padding: *padding,
+                    value: *value,
+                };
+                pad::pad_cpu(&p, get(0), &mut out);
             }
             Op::GlobalAvgPool => {
                 let [n, c, h, w] = in_shape(0);

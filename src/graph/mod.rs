@@ -125,6 +125,16 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             ins[0]
         }
         Op::Pool(pl) => pl.output_shape(name, ins[0])?,
+        Op::Pad { padding: p, value } => {
+            if !value.is_finite() {
+                return Err(Error::Graph {
+                    node: name.into(),
+                    message: format!("pad value {value} is not finite"),
+                });
+            }
+            let [n, c, h, w] = ins[0];
+            [n, c, h + p.top + p.bottom, w + p.left + p.right]
+        }
         Op::GlobalAvgPool => [ins[0][0], ins[0][1], 1, 1],
         Op::Concat => {
             let [n, _, h, w] = ins[0];
@@ -284,6 +294,11 @@ impl Graph {
     /// Max or average pool.
     pub fn pool(&mut self, name: &str, x: ValueId, pool: Pool) -> Result<ValueId> {
         self.push(name, Op::Pool(pool), &[x])
+    }
+
+    /// Constant padding of H and W with `value`.
+    pub fn pad(&mut self, name: &str, x: ValueId, padding: Padding, value: f32) -> Result<ValueId> {
+        self.push(name, Op::Pad { padding, value }, &[x])
     }
 
     /// Global average pool to (N, C, 1, 1).

@@ -497,6 +497,15 @@ pub enum Op {
     },
     /// Max or average pool.
     Pool(Pool),
+    /// Constant padding of H and W (ONNX `Pad`, Keras `ZeroPadding2D`):
+    /// (N, C, H, W) → (N, C, H + top + bottom, W + left + right), the new
+    /// rows and columns holding `value`.
+    Pad {
+        /// Rows / columns added on each side.
+        padding: Padding,
+        /// The constant written there; finite.
+        value: f32,
+    },
     /// Mean over H and W: (N, C, H, W) → (N, C, 1, 1).
     GlobalAvgPool,
     /// Concatenation along channels, in input order.
@@ -527,6 +536,7 @@ impl Op {
             Op::Add { .. } => "add",
             Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
             Op::Pool(_) => "avgpool",
+            Op::Pad { .. } => "pad",
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Concat => "concat",
             Op::Flatten => "flatten",

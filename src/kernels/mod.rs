@@ -33,6 +33,7 @@ pub mod conv2d;
 pub mod elementwise;
 pub mod layout;
 pub mod linear;
+pub mod pad;
 pub mod pool;
 pub mod softmax;
 
@@ -69,6 +70,7 @@ pub fn catalogue(limits: &wgpu::Limits) -> Vec<PipelineSpec> {
     all.extend(elementwise::pipelines());
     all.extend(layout::pipelines());
     all.extend(linear::pipelines());
+    all.extend(pad::pipelines());
     all.extend(pool::pipelines());
     all.extend(softmax::pipelines());
     all

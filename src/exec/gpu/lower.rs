@@ -12,9 +12,9 @@ use crate::device::buffers::BufferRange;
 use crate::device::{Context, Dispatch, Span};
 use crate::error::{Error, Result};
 use crate::exec::conv_epilogue;
-use crate::graph::{Clamp, Conv2d, Graph, Node, Op, Pool};
+use crate::graph::{Clamp, Conv2d, Graph, Node, Op, Padding, Pool};
 use crate::kernels::conv2d::{self, Conv2dParams, Launch};
-use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pool, softmax};
+use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pad, pool, softmax};
 use crate::plan::{is_flatten_view, Plan};
 use crate::shaders::Storage;
 use crate::weights::Weights;
@@ -99,6 +99,7 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
         Op::Clip(c) => lower_clip(lw, n, *c),
         Op::Add { alpha, beta, clamp } => lower_add(lw, n, *alpha, *beta, *clamp),
         Op::Pool(pl) => lower_pool(lw, n, pl),
+        Op::Pad { padding, value } => lower_pad(lw, n, *padding, *value),
         Op::GlobalAvgPool => lower_global_avg_pool(lw, n),
         Op::Concat => lower_concat(lw, n),
         Op::Flatten => lower_flatten(lw, n),
@@ -308,6 +309,29 @@ fn lower_pool(lw: &mut Lowering, n: &Node, pl: &Pool) -> Result<()> {
     let p = pool::PoolParams::for_node(pl, lw.shape(n.inputs[0]), ctot, off);
     let x = lw.mem.dense(lw.plan, n.inputs[0], &n.name)?;
     let d = pool::pool_gpu(lw.ctx, &n.name, lw.storage, &p, x, out)?;
+    lw.push(d, n.op.kind());
+    Ok(())
+}
+
+/// Constant padding of H and W into a dense output.
+fn lower_pad(lw: &mut Lowering, n: &Node, padding: Padding, value: f32) -> Result<()> {
+    let [batch, channels, in_h, in_w] = lw.shape(n.inputs[0]);
+    let p = pad::PadParams {
+        batch,
+        channels,
+        in_h,
+        in_w,
+        padding,
+        value,
+    };
+    let d = pad::pad_gpu(
+        lw.ctx,
+        &n.name,
+        lw.storage,
+        &p,
+        lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
+        lw.mem.dense(lw.plan, n.output, &n.name)?,
+    )?;
     lw.push(d, n.op.kind());
     Ok(())
 }
