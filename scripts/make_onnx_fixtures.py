@@ -417,6 +417,18 @@ def extra_cases():
                          count_include_pad=1, name="pool"),
     ]
     cases.append(("pad_then_avgpool_ceil", model_of(nodes, [vi("x", [1, 3, 6, 5])], [vi("y", None)], [pads_a]), f32(drng, 1, 3, 6, 5)))
+    # Gemm with a full-matrix C whose rows are equal (a materialized
+    # broadcast): (M, out) with transB, alpha, beta; and (M, 1).
+    grng = np.random.default_rng(20261204)  # its own: the other cases' data stays as it was
+    gb_ = numpy_helper.from_array(f32(grng, 7, 5), "gb_")
+    row = f32(grng, 1, 7)
+    cm = numpy_helper.from_array(np.repeat(row, 3, axis=0), "cm")
+    node = helper.make_node("Gemm", ["x", "gb_", "cm"], ["y"], transB=1, alpha=0.7, beta=1.5, name="gemm")
+    cases.append(("gemm_matrix_bias_equal_rows", model_of([node], [vi("x", [3, 5])], [vi("y", None)], [gb_, cm]), f32(grng, 3, 5)))
+    gc = numpy_helper.from_array(f32(grng, 5, 4), "gc")
+    col = numpy_helper.from_array(np.full((2, 1), 0.375, np.float32), "col")
+    node = helper.make_node("Gemm", ["x", "gc", "col"], ["y"], name="gemm")
+    cases.append(("gemm_column_bias_equal_rows", model_of([node], [vi("x", [2, 5])], [vi("y", None)], [gc, col]), f32(grng, 2, 5)))
     # tf2onnx style: NHWC input, transposes around every conv, NHWC pooling via ReduceMean.
     w1 = numpy_helper.from_array(f32(rng, 8, 3, 3, 3, scale=0.3), "w1")
     b1 = numpy_helper.from_array(f32(rng, 8), "b1")
