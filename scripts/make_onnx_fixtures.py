@@ -85,29 +85,9 @@ NODE_SKIP = {
     "test_maxpool_with_argmax_2d_precomputed_strides": "pool indices output",
     "test_batchnorm_example_training_mode": "training mode",
     "test_batchnorm_epsilon_training_mode": "training mode",
-    "test_maxpool_2d_dilations": "phase 2: pool dilation",
-    "test_averagepool_2d_dilations": "phase 2: pool dilation",
-    "test_maxpool_2d_same_lower": "phase 2: asymmetric pool pads",
-    "test_maxpool_2d_same_upper": "phase 2: asymmetric pool pads",
-    "test_averagepool_2d_same_lower": "phase 2: asymmetric pool pads",
-    "test_averagepool_2d_same_upper": "phase 2: asymmetric pool pads",
-    "test_maxpool_2d_pads": "phase 2: pool padding beyond half the window",
-    "test_averagepool_2d_pads": "phase 2: pool padding beyond half the window",
-    "test_averagepool_2d_pads_count_include_pad": "phase 2: pool padding beyond half the window",
-    "test_constant_pad": "phase 2: standalone constant Pad",
-    "test_constant_pad_axes": "phase 2: standalone constant Pad",
-    "test_constant_pad_negative_axes": "phase 2: standalone constant Pad",
     "test_edge_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_reflect_pad": "phase 2: Pad modes edge/reflect/wrap",
     "test_wrap_pad": "phase 2: Pad modes edge/reflect/wrap",
-    "test_clip_example": "phase 2: general Clip / ReLU6",
-    "test_clip": "phase 2: general Clip / ReLU6",
-    "test_clip_inbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_outbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_splitbounds": "phase 2: general Clip / ReLU6",
-    "test_clip_min_greater_than_max": "phase 2: general Clip / ReLU6",
-    "test_clip_default_max": "phase 2: general Clip / ReLU6",
-    "test_clip_default_inbounds": "phase 2: general Clip / ReLU6",
     "test_gemm_transposeA": "phase 2: Gemm with a transposed runtime input",
     "test_gemm_all_attributes": "phase 2: Gemm with a transposed runtime input",
     "test_gemm_default_matrix_bias": "phase 2: Gemm with a full-matrix bias",
@@ -363,6 +343,92 @@ def extra_cases():
     cases.append(("clip_relu6", model_of([node], [vi("x", [1, 3, 4, 5])], [vi("y", None)], [lo, hi]), f32(rng, 1, 3, 4, 5, scale=10)))
     node = helper.make_node("Clip", ["x", "lo"], ["y"], name="relu")
     cases.append(("clip_relu", model_of([node], [vi("x", [1, 3, 4, 5])], [vi("y", None)], [lo]), f32(rng, 1, 3, 4, 5, scale=10)))
+    # Clip fused as an epilogue (MobileNet-v2's Conv-BN-ReLU6): into a conv
+    # with a folded BN ([0, 6]), into a standalone BN ([-1, 1]), into an Add
+    # (upper bound only, the lower input left empty), and a Clip whose
+    # producer is read twice (stays standalone).
+    crng = np.random.default_rng(20261201)  # its own: the other cases' data stays as it was
+    cw = numpy_helper.from_array(f32(crng, 8, 8, 3, 3, scale=0.5), "cw")
+    cb = numpy_helper.from_array(f32(crng, 8), "cb")
+    bn1 = [numpy_helper.from_array(v, n) for v, n in [
+        (crng.uniform(1.0, 3.0, 8).astype(np.float32), "g1"), (f32(crng, 8), "b1_"),
+        (f32(crng, 8, scale=0.2), "m1"), (crng.uniform(0.5, 1.5, 8).astype(np.float32), "v1")]]
+    bn2 = [numpy_helper.from_array(v, n) for v, n in [
+        (crng.uniform(0.5, 1.5, 8).astype(np.float32), "g2"), (f32(crng, 8, scale=0.2), "b2_"),
+        (f32(crng, 8, scale=0.2), "m2"), (crng.uniform(0.5, 1.5, 8).astype(np.float32), "v2")]]
+    m1 = numpy_helper.from_array(np.array(-1, np.float32), "m1c")
+    p1 = numpy_helper.from_array(np.array(1, np.float32), "p1c")
+    p15 = numpy_helper.from_array(np.array(1.5, np.float32), "p15")
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("BatchNormalization", ["c", "g1", "b1_", "m1", "v1"], ["bn1"], name="bn1"),
+        helper.make_node("Clip", ["bn1", "lo", "hi"], ["r6"], name="relu6"),
+        helper.make_node("BatchNormalization", ["x", "g2", "b2_", "m2", "v2"], ["bn2"], name="bn2"),
+        helper.make_node("Clip", ["bn2", "m1c", "p1c"], ["cl"], name="clip_bn"),
+        helper.make_node("Add", ["r6", "cl"], ["a"], name="add"),
+        helper.make_node("Clip", ["a", "", "p15"], ["y"], name="clip_add"),
+        helper.make_node("Clip", ["cl", "m1c", "lo"], ["z"], name="clip_shared"),
+    ]
+    m = model_of(nodes, [vi("x", [1, 8, 6, 7])], [vi("y", None), vi("z", None)],
+                 [cw, cb, lo, hi, m1, p1, p15] + bn1 + bn2)
+    cases.append(("clip_fused", m, f32(crng, 1, 8, 6, 7, scale=2)))
+    # ONNX pools beyond PyTorch's: four-sided pads (with ceil_mode and both
+    # count_include_pad), pads beyond half the window, dilation (with pads,
+    # ceil_mode and count_include_pad), SAME_UPPER on an even size.
+    prng = np.random.default_rng(20261202)  # its own: the other cases' data stays as it was
+    pool_cases = [
+        ("maxpool_asym_pads_ceil", "MaxPool", dict(kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 2, 0], ceil_mode=1), (1, 3, 8, 7)),
+        ("avgpool_asym_pads_ceil_incl", "AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[2, 0, 1, 1], ceil_mode=1, count_include_pad=1), (2, 3, 9, 8)),
+        ("avgpool_asym_pads_excl", "AveragePool", dict(kernel_shape=[2, 3], strides=[1, 2], pads=[1, 2, 0, 1], count_include_pad=0), (1, 4, 6, 9)),
+        ("maxpool_pads_beyond_half", "MaxPool", dict(kernel_shape=[3, 3], strides=[1, 1], pads=[2, 2, 2, 2]), (1, 3, 5, 5)),
+        ("avgpool_pads_beyond_half_incl", "AveragePool", dict(kernel_shape=[4, 4], strides=[3, 3], pads=[3, 2, 1, 3], count_include_pad=1), (1, 3, 10, 9)),
+        ("maxpool_dilated_pads", "MaxPool", dict(kernel_shape=[3, 3], strides=[1, 2], pads=[2, 1, 1, 2], dilations=[2, 3]), (1, 3, 9, 10)),
+        ("avgpool_dilated_ceil_incl", "AveragePool", dict(kernel_shape=[2, 3], strides=[2, 2], pads=[1, 1, 1, 0], dilations=[2, 2], ceil_mode=1, count_include_pad=1), (2, 3, 8, 9)),
+        ("avgpool_dilated_excl", "AveragePool", dict(kernel_shape=[3, 2], strides=[1, 1], pads=[1, 0, 2, 1], dilations=[3, 2], count_include_pad=0), (1, 5, 9, 7)),
+        ("maxpool_same_upper_even", "MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"), (1, 3, 8, 10)),
+    ]
+    for nm, op, attrs, shape in pool_cases:
+        node = helper.make_node(op, ["x"], ["y"], name="pool", **attrs)
+        cases.append((nm, model_of([node], [vi("x", list(shape))], [vi("y", None)], [], opset=19), f32(prng, *shape)))
+    # Standalone constant Pad (nonzero value, four different sides), and a
+    # zero Pad before a max pool: folded into the pool after a ReLU (Keras'
+    # ZeroPadding2D -> MaxPooling2D), materialized without one (x may be
+    # negative), and before a ceil_mode average pool (not foldable).
+    drng = np.random.default_rng(20261203)  # its own: the other cases' data stays as it was
+    pads_a = numpy_helper.from_array(np.array([0, 0, 2, 1, 0, 0, 1, 3], np.int64), "pads_a")
+    val = numpy_helper.from_array(np.array(-0.75, np.float32), "val")
+    node = helper.make_node("Pad", ["x", "pads_a", "val"], ["y"], mode="constant", name="pad")
+    cases.append(("pad_standalone_value", model_of([node], [vi("x", [2, 3, 5, 4])], [vi("y", None)], [pads_a, val]), f32(drng, 2, 3, 5, 4)))
+    pads_b = numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads_b")
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        helper.make_node("Pad", ["r", "pads_b"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2], name="pool"),
+    ]
+    cases.append(("pad_relu_into_maxpool", model_of(nodes, [vi("x", [1, 4, 9, 8])], [vi("y", None)], [pads_b]), f32(drng, 1, 4, 9, 8)))
+    nodes = [
+        helper.make_node("Pad", ["x", "pads_b"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("MaxPool", ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2], name="pool"),
+    ]
+    cases.append(("pad_then_maxpool", model_of(nodes, [vi("x", [1, 4, 9, 8])], [vi("y", None)], [pads_b]), f32(drng, 1, 4, 9, 8)))
+    nodes = [
+        helper.make_node("Pad", ["x", "pads_a"], ["p"], mode="constant", name="zero_pad"),
+        helper.make_node("AveragePool", ["p"], ["y"], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1,
+                         count_include_pad=1, name="pool"),
+    ]
+    cases.append(("pad_then_avgpool_ceil", model_of(nodes, [vi("x", [1, 3, 6, 5])], [vi("y", None)], [pads_a]), f32(drng, 1, 3, 6, 5)))
+    # Gemm with a full-matrix C whose rows are equal (a materialized
+    # broadcast): (M, out) with transB, alpha, beta; and (M, 1).
+    grng = np.random.default_rng(20261204)  # its own: the other cases' data stays as it was
+    gb_ = numpy_helper.from_array(f32(grng, 7, 5), "gb_")
+    row = f32(grng, 1, 7)
+    cm = numpy_helper.from_array(np.repeat(row, 3, axis=0), "cm")
+    node = helper.make_node("Gemm", ["x", "gb_", "cm"], ["y"], transB=1, alpha=0.7, beta=1.5, name="gemm")
+    cases.append(("gemm_matrix_bias_equal_rows", model_of([node], [vi("x", [3, 5])], [vi("y", None)], [gb_, cm]), f32(grng, 3, 5)))
+    gc = numpy_helper.from_array(f32(grng, 5, 4), "gc")
+    col = numpy_helper.from_array(np.full((2, 1), 0.375, np.float32), "col")
+    node = helper.make_node("Gemm", ["x", "gc", "col"], ["y"], name="gemm")
+    cases.append(("gemm_column_bias_equal_rows", model_of([node], [vi("x", [2, 5])], [vi("y", None)], [gc, col]), f32(grng, 2, 5)))
     # tf2onnx style: NHWC input, transposes around every conv, NHWC pooling via ReduceMean.
     w1 = numpy_helper.from_array(f32(rng, 8, 3, 3, 3, scale=0.3), "w1")
     b1 = numpy_helper.from_array(f32(rng, 8), "b1")
@@ -518,7 +584,7 @@ def make_extra():
         shutil.rmtree(out)
     os.makedirs(out)
     lines = []
-    skips = {"clip_relu6": "phase 2: general Clip / ReLU6"}
+    skips = {}
     for name, model, x in extra_cases():
         d = os.path.join(out, name)
         os.makedirs(d)

@@ -1,6 +1,7 @@
-// Inference batchnorm over an NHWC tensor, with optional ReLU.
+// Inference batchnorm over an NHWC tensor, with an optional clamp (ReLU,
+// ReLU6, Clip).
 //   out[i] = (x[i] - mean[c]) * (1 / sqrt(var[c] + eps)) * gamma[c] + beta[c]
-//   with c = i % C; then max(., 0) when relu != 0.
+//   with c = i % C; then max(., lo) / min(., hi) as the clamp flags say.
 // Same operation order as the CPU reference (batchnorm_cpu). One invocation
 // per two consecutive elements (2i, 2i + 1: one word of packed f16, so its
 // store is whole), channels fastest, so neighbouring invocations read
@@ -13,15 +14,19 @@ struct Params {
     len: u32,
     // C.
     channels: u32,
-    // 1: apply ReLU.
-    relu: u32,
+    // Bit 0: clamp below at lo; bit 1: clamp above at hi (bounds finite).
+    clamp: u32,
     // Added to the variance.
     eps: f32,
+    lo: f32,
+    hi: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 const WG: u32 = 256u;
 
-// Params: element count, channel count, ReLU flag, epsilon.
+// Params: element count, channel count, clamp flags, epsilon, clamp bounds.
 @group(0) @binding(0) var<uniform> p: Params;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
@@ -38,14 +43,22 @@ const WG: u32 = 256u;
 // Output, NHWC like x; may not alias x.
 //#tensor out 6 read_write
 
-// ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
-// tested on the bits: WGSL lets a compiler assume floats are never NaN, and
-// max(NaN, 0) may then return 0.
-fn relu(v: f32) -> f32 {
+// The clamp epilogue as PyTorch and onnxruntime compute it: max(v, lo) then
+// min(., hi), each only when its flag is set, except that NaN stays NaN. NaN
+// is tested on the bits: WGSL lets a compiler assume floats are never NaN,
+// and max(NaN, 0) may then return 0. (lo > hi gives hi, as ONNX's Clip.)
+fn clamp_act(v: f32) -> f32 {
     if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
         return v;
     }
-    return max(v, 0.0);
+    var r = v;
+    if ((p.clamp & 1u) != 0u) {
+        r = max(r, p.lo);
+    }
+    if ((p.clamp & 2u) != 0u) {
+        r = min(r, p.hi);
+    }
+    return r;
 }
 
 // The result for element i, whose input is xv.
@@ -53,8 +66,8 @@ fn normalise(i: u32, xv: f32) -> f32 {
     let c = i % p.channels;
     let inv = 1.0 / sqrt(var_[c] + p.eps);
     var v = (xv - mean[c]) * inv * gamma[c] + beta[c];
-    if (p.relu != 0u) {
-        v = relu(v);
+    if (p.clamp != 0u) {
+        v = clamp_act(v);
     }
     return v;
 }

@@ -80,13 +80,14 @@ struct Params {
     tiles_n: u32,
     tiles_per_group: u32,
     has_res: u32,
-    relu: u32,
+    // Bit 0: clamp below at lo; bit 1: clamp above at hi (bounds finite).
+    clamp: u32,
     res_scale: f32,
     k_split: u32,
     kt_per_split: u32,
     groups: u32,
-    _pad0: u32,
-    _pad1: u32,
+    lo: f32,
+    hi: f32,
 }
 
 // Rows of C per invocation (4 or 8): BM = 16 * WM.
@@ -450,17 +451,25 @@ fn compute(buf: u32) {
 
 // ---- epilogue -----------------------------------------------------------
 
-// ReLU as PyTorch computes it: max(v, 0), except that NaN stays NaN. NaN is
-// tested on the bits: WGSL lets a compiler assume floats are never NaN, and
-// max(NaN, 0) may then return 0.
-fn relu(v: f32) -> f32 {
+// The clamp epilogue as PyTorch and onnxruntime compute it: max(v, lo) then
+// min(., hi), each only when its flag is set, except that NaN stays NaN. NaN
+// is tested on the bits: WGSL lets a compiler assume floats are never NaN,
+// and max(NaN, 0) may then return 0. (lo > hi gives hi, as ONNX's Clip.)
+fn clamp_act(v: f32) -> f32 {
     if ((bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u) {
         return v;
     }
-    return max(v, 0.0);
+    var r = v;
+    if ((p.clamp & 1u) != 0u) {
+        r = max(r, p.lo);
+    }
+    if ((p.clamp & 2u) != 0u) {
+        r = min(r, p.hi);
+    }
+    return r;
 }
 
-// scale/shift, optional scaled residual, optional ReLU, all in f32: the
+// scale/shift, optional scaled residual, optional clamp, all in f32: the
 // finished output (m, o) from its full sum x, before its one rounding to
 // the output's storage.
 fn finish(m: u32, o: u32, x: f32) -> f32 {
@@ -468,8 +477,8 @@ fn finish(m: u32, o: u32, x: f32) -> f32 {
     if (p.has_res != 0u) {
         v = v + p.res_scale * residual_ld(m * p.cout + o);
     }
-    if (p.relu != 0u) {
-        v = relu(v);
+    if (p.clamp != 0u) {
+        v = clamp_act(v);
     }
     return v;
 }

@@ -1,9 +1,12 @@
 // Pooling over NHWC tensors.
-//   max_pool / avg_pool: windowed pooling, PyTorch semantics. For output
-//     (n, oy, ox, c): rows hs = oy*sh - ph .. he = min(hs + kh, H + ph),
-//     columns likewise; taps outside the input are skipped by max and read
-//     as 0 by the average, whose divisor is (he - hs)*(we - ws) when
-//     count_include_pad, else the number of in-bounds taps. The result goes
+//   max_pool / avg_pool: windowed pooling, PyTorch semantics generalised to
+//     four pad sides and dilation as onnxruntime computes them. For output
+//     (n, oy, ox, c): rows hs + i*dh (i < kh) before he = min(hs + kh*dh,
+//     H + pb), hs = oy*sh - pt, columns likewise; taps outside the input are
+//     skipped by max and read as 0 by the average, whose divisor is the
+//     number of window taps before he (times the same for columns) when
+//     count_include_pad ((he - hs)*(we - ws) for dilation 1), else the
+//     number of in-bounds taps. The result goes
 //     to out[((n*OH + oy)*OW + ox)*out_c_total + out_c_offset + c].
 //     One invocation per two consecutive channels c, c + 1 of an output
 //     pixel (channels fastest: coalesced reads and writes; one word of
@@ -39,10 +42,10 @@ struct Params {
     sh: u32,
     // Stride along columns sw.
     sw: u32,
-    // Padding rows ph (both sides).
-    ph: u32,
-    // Padding columns pw (both sides).
-    pw: u32,
+    // Padding rows above, pt.
+    pt: u32,
+    // Padding columns on the left, pl.
+    pl: u32,
     // Channel count of the output tensor.
     out_c_total: u32,
     // First output channel written.
@@ -52,6 +55,14 @@ struct Params {
     // Invocations: N*OH*OW*ceil(C/2), one per channel pair (global pool:
     // unused).
     total: u32,
+    // Padding rows below, pb.
+    pb: u32,
+    // Padding columns on the right, pr.
+    pr: u32,
+    // Dilation between window rows, dh (1: contiguous).
+    dh: u32,
+    // Dilation between window columns, dw.
+    dw: u32,
 }
 
 const WG: u32 = 256u;
@@ -71,13 +82,17 @@ const GR: u32 = 8u;
 //#tensor out 2 read_write
 
 struct Window {
-    // In-bounds row range [y0, y1) and column range [x0, x1).
+    // In-bounds taps: rows y0, y0 + dh, ... below y1, columns x0, x0 + dw,
+    // ... below x1 (y0 and x0 are window taps; y1, x1 clip to the input).
     y0: u32,
     y1: u32,
     x0: u32,
     x1: u32,
-    // PyTorch's padded window size (he - hs) * (we - ws).
+    // Taps of the padded window (PyTorch's (he - hs) * (we - ws) for
+    // dilation 1).
     padded: u32,
+    // In-bounds taps.
+    inside: u32,
     // Index of x[n, 0, 0, c].
     base: u32,
     // Index of the output element (n, oy, ox, c).
@@ -95,16 +110,21 @@ fn window(i: u32) -> Window {
     let t2 = t / p.ow;
     let oy = t2 % p.oh;
     let n = t2 / p.oh;
-    let hs = i32(oy * p.sh) - i32(p.ph);
-    let ws = i32(ox * p.sw) - i32(p.pw);
-    let he = min(hs + i32(p.kh), i32(p.h + p.ph));
-    let we = min(ws + i32(p.kw), i32(p.w + p.pw));
+    let dh = i32(p.dh);
+    let dw = i32(p.dw);
+    let hs = i32(oy * p.sh) - i32(p.pt);
+    let ws = i32(ox * p.sw) - i32(p.pl);
+    let he = min(hs + i32(p.kh) * dh, i32(p.h + p.pb));
+    let we = min(ws + i32(p.kw) * dw, i32(p.w + p.pr));
     var win: Window;
-    win.y0 = u32(max(hs, 0));
-    win.x0 = u32(max(ws, 0));
+    // The first tap at or past 0: skip ceil(-hs / dh) taps when hs < 0.
+    win.y0 = u32(hs + (max(-hs, 0) + dh - 1) / dh * dh);
+    win.x0 = u32(ws + (max(-ws, 0) + dw - 1) / dw * dw);
     win.y1 = u32(min(he, i32(p.h)));
     win.x1 = u32(min(we, i32(p.w)));
-    win.padded = u32((he - hs) * (we - ws));
+    // Taps hs + i*d below the end e: 1 + (e - hs - 1) / d (e > hs).
+    win.padded = u32((1 + (he - hs - 1) / dh) * (1 + (we - ws - 1) / dw));
+    win.inside = ((win.y1 - win.y0 + p.dh - 1u) / p.dh) * ((win.x1 - win.x0 + p.dw - 1u) / p.dw);
     win.base = n * p.h * p.w * p.c + c;
     win.dst = ((n * p.oh + oy) * p.ow + ox) * p.out_c_total + p.out_c_offset + c;
     win.two = c + 1u < p.c;
@@ -155,8 +175,8 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>,
     let win = window(i);
     // The first in-bounds tap seeds the maximum (no -inf literal in WGSL).
     var m = tap(win, win.y0, win.x0);
-    for (var y = win.y0; y < win.y1; y++) {
-        for (var xx = win.x0; xx < win.x1; xx++) {
+    for (var y = win.y0; y < win.y1; y += p.dh) {
+        for (var xx = win.x0; xx < win.x1; xx += p.dw) {
             m = max_nan2(m, tap(win, y, xx));
         }
     }
@@ -173,14 +193,14 @@ fn avg_pool(@builtin(global_invocation_id) gid: vec3<u32>,
     let win = window(i);
     // Row-major order, as the CPU reference sums.
     var s = vec2<f32>(0.0);
-    for (var y = win.y0; y < win.y1; y++) {
-        for (var xx = win.x0; xx < win.x1; xx++) {
+    for (var y = win.y0; y < win.y1; y += p.dh) {
+        for (var xx = win.x0; xx < win.x1; xx += p.dw) {
             s += tap(win, y, xx);
         }
     }
     var div = win.padded;
     if (p.count_include_pad == 0u) {
-        div = (win.y1 - win.y0) * (win.x1 - win.x0);
+        div = win.inside;
     }
     store(win, s / f32(div));
 }

@@ -8,7 +8,8 @@
 //!    first so that a dead reader does not block a fusion, and last again).
 //! 2. [`fold_batchnorm`] — a BN reading a conv's only output becomes the
 //!    conv's [`Conv2d::bn`](crate::graph::Conv2d::bn).
-//! 3. [`fuse_epilogue`] — ReLU after conv/BN/add becomes a `relu` flag; an
+//! 3. [`fuse_epilogue`] — ReLU or a clamp (ReLU6, `Clip`) after conv/BN/add
+//!    becomes the producer's `clamp` epilogue; an
 //!    add of a conv output and another value becomes the conv's
 //!    [`Conv2d::residual`](crate::graph::Conv2d::residual) (with the branch scale in [`Conv2d::out_scale`](crate::graph::Conv2d::out_scale)).
 //! 4. [`inplace_concat`] — concat inputs written by a conv or pool straight
@@ -26,7 +27,7 @@
 //! On error (the input graph does not validate) the graph is unchanged.
 
 use crate::error::Result;
-use crate::graph::{Graph, Node, Op, ValueId};
+use crate::graph::{Clamp, Graph, Node, Op, ValueId};
 use std::collections::HashSet;
 
 /// Which passes [`optimize`] runs.
@@ -154,15 +155,15 @@ fn private_to(g: &Graph, consumers: &[Vec<usize>], v: ValueId, reader: usize) ->
 
 /// Folds each batchnorm whose input is the output of a conv that (a) has no
 /// other consumer, (b) is not a graph output, and (c) has no BN, residual,
-/// ReLU or branch scale yet, into that conv ([`crate::graph::Conv2d::bn`];
-/// a fused BN ReLU becomes the conv's ReLU). The BN node is deleted and its
+/// clamp or branch scale yet, into that conv ([`crate::graph::Conv2d::bn`];
+/// a fused BN clamp becomes the conv's clamp). The BN node is deleted and its
 /// readers read the conv's output. Returns the number folded.
 pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
     g.validate()?;
     let mut count = 0;
     let mut i = 0;
     while i < g.nodes.len() {
-        let Op::BatchNorm { eps, relu } = g.nodes[i].op else {
+        let Op::BatchNorm { eps, clamp } = g.nodes[i].op else {
             i += 1;
             continue;
         };
@@ -175,7 +176,7 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
         };
         let ok = match &g.nodes[p].op {
             Op::Conv2d(c) => {
-                c.bn.is_none() && c.residual.is_none() && !c.relu && c.out_scale == 1.0
+                c.bn.is_none() && c.residual.is_none() && c.clamp.is_none() && c.out_scale == 1.0
             }
             _ => false,
         };
@@ -186,7 +187,7 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
         let bn = g.nodes.remove(i);
         if let Op::Conv2d(c) = &mut g.nodes[p].op {
             c.bn = Some((bn.name.clone(), eps));
-            c.relu = relu;
+            c.clamp = clamp;
         }
         rewire(g, bn.output, x);
         count += 1;
@@ -196,12 +197,13 @@ pub fn fold_batchnorm(g: &mut Graph) -> Result<usize> {
 }
 
 /// Fuses epilogues into their producers, until nothing changes:
-/// - a ReLU whose input is a conv, batchnorm or add output read by nothing
-///   else (and not yet ReLU'd) becomes that producer's `relu` flag;
+/// - a ReLU or clamp (ReLU6, `Clip`) whose input is a conv, batchnorm or
+///   add output read by nothing else (and with no clamp yet) becomes that
+///   producer's `clamp` epilogue;
 /// - `alpha·a + beta·b` where one operand is a conv output read by nothing
-///   else, with no residual or ReLU yet, becomes that conv with
+///   else, with no residual or clamp yet, becomes that conv with
 ///   `out_scale ·= its coefficient` and `residual = Some(other coefficient)`
-///   reading the other operand; the add's ReLU carries over. The conv moves
+///   reading the other operand; the add's clamp carries over. The conv moves
 ///   to the add's position so the residual is produced before it. When both
 ///   operands qualify the one produced later is chosen.
 ///
@@ -215,33 +217,39 @@ pub fn fuse_epilogue(g: &mut Graph) -> Result<usize> {
         let mut done = false;
         for i in 0..g.nodes.len() {
             match g.nodes[i].op {
-                Op::Relu => {
+                Op::Relu | Op::Clip(_) => {
+                    let clamp = match g.nodes[i].op {
+                        Op::Clip(c) => c,
+                        _ => Clamp::RELU,
+                    };
                     let x = g.nodes[i].inputs[0];
                     let Some(p) = idx[x.0] else { continue };
                     let can = match &g.nodes[p].op {
-                        Op::Conv2d(c) => !c.relu,
-                        Op::BatchNorm { relu, .. } | Op::Add { relu, .. } => !relu,
+                        Op::Conv2d(c) => c.clamp.is_none(),
+                        Op::BatchNorm { clamp, .. } | Op::Add { clamp, .. } => clamp.is_none(),
                         _ => false,
                     };
                     if !can || !private_to(g, &consumers, x, i) {
                         continue;
                     }
                     // A BN or add cannot write at a channel offset: keep the
-                    // ReLU when its output is an in-place concat input.
+                    // ReLU or clamp when its output is an in-place concat input.
                     let out = g.nodes[i].output;
                     if g.alias.contains_key(&out) && !matches!(g.nodes[p].op, Op::Conv2d(_)) {
                         continue;
                     }
                     match &mut g.nodes[p].op {
-                        Op::Conv2d(c) => c.relu = true,
-                        Op::BatchNorm { relu, .. } | Op::Add { relu, .. } => *relu = true,
+                        Op::Conv2d(c) => c.clamp = Some(clamp),
+                        Op::BatchNorm { clamp: k, .. } | Op::Add { clamp: k, .. } => {
+                            *k = Some(clamp)
+                        }
                         _ => unreachable!(),
                     }
                     g.nodes.remove(i);
                     rewire(g, out, x);
                     done = true;
                 }
-                Op::Add { alpha, beta, relu } => {
+                Op::Add { alpha, beta, clamp } => {
                     let [a, b] = [g.nodes[i].inputs[0], g.nodes[i].inputs[1]];
                     if a == b {
                         continue;
@@ -251,7 +259,7 @@ pub fn fuse_epilogue(g: &mut Graph) -> Result<usize> {
                         match &g.nodes[p].op {
                             Op::Conv2d(c)
                                 if c.residual.is_none()
-                                    && !c.relu
+                                    && c.clamp.is_none()
                                     && private_to(g, &consumers, v, i) =>
                             {
                                 Some(p)
@@ -273,7 +281,7 @@ pub fn fuse_epilogue(g: &mut Graph) -> Result<usize> {
                     if let Op::Conv2d(c) = &mut conv.op {
                         c.out_scale *= k_conv;
                         c.residual = Some(k_other);
-                        c.relu = relu;
+                        c.clamp = clamp;
                     }
                     conv.inputs.push(other);
                     // Move the conv to the add's place: its inputs come

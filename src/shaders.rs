@@ -72,9 +72,9 @@ use std::sync::OnceLock;
 pub enum Shader {
     /// `shaders/conv2d.wgsl`: tiled implicit-GEMM convolution with fused epilogue.
     Conv2d,
-    /// `shaders/batchnorm.wgsl`: inference batchnorm with optional ReLU.
+    /// `shaders/batchnorm.wgsl`: inference batchnorm with an optional clamp.
     BatchNorm,
-    /// `shaders/elementwise.wgsl`: scaled add with optional ReLU, ReLU alone.
+    /// `shaders/elementwise.wgsl`: scaled add with an optional clamp, a clamp alone.
     Elementwise,
     /// `shaders/pool.wgsl`: max, average and global-average pooling.
     Pool,
@@ -86,17 +86,20 @@ pub enum Shader {
     Softmax,
     /// `shaders/layout.wgsl`: NCHW <-> NHWC transposes at the API boundary.
     Layout,
+    /// `shaders/pad.wgsl`: constant padding of H and W.
+    Pad,
 }
 
 impl Shader {
     /// Every shader family, in file-name order.
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::BatchNorm,
         Shader::Concat,
         Shader::Conv2d,
         Shader::Elementwise,
         Shader::Layout,
         Shader::Linear,
+        Shader::Pad,
         Shader::Pool,
         Shader::Softmax,
     ];
@@ -112,6 +115,7 @@ impl Shader {
             Shader::Linear => "linear.wgsl",
             Shader::Softmax => "softmax.wgsl",
             Shader::Layout => "layout.wgsl",
+            Shader::Pad => "pad.wgsl",
         }
     }
 
@@ -127,6 +131,7 @@ impl Shader {
             Shader::Linear => include_str!("../shaders/linear.wgsl"),
             Shader::Softmax => include_str!("../shaders/softmax.wgsl"),
             Shader::Layout => include_str!("../shaders/layout.wgsl"),
+            Shader::Pad => include_str!("../shaders/pad.wgsl"),
         }
     }
 

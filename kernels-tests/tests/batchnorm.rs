@@ -2,6 +2,7 @@
 //! reference), in every storage mode.
 
 use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
+use resincept::graph::Clamp;
 use resincept::kernels::batchnorm::{self, BatchNormParams};
 use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
@@ -67,14 +68,16 @@ fn batchnorm_sweep() {
     ];
     for (si, &[n, c, h, w]) in shapes.iter().enumerate() {
         for &eps in &[1e-5f32, 1e-3] {
-            for relu in [false, true] {
+            // No clamp, ReLU, and a two-sided clamp inside the outputs'
+            // range (ONNX Clip / ReLU6 folded into a BN).
+            for clamp in [None, Some(Clamp::RELU), Some(Clamp::new(-0.4, 0.6))] {
                 let p = BatchNormParams {
                     batch: n,
                     channels: c,
                     h,
                     w,
                     eps,
-                    relu,
+                    clamp,
                 };
                 let x = rand_vec(10 + si as u64, n * c * h * w);
                 let bn = bn_params(100 + si as u64, c);
@@ -99,7 +102,7 @@ fn batchnorm_zero_variance_channel() {
             h: 4,
             w: 5,
             eps,
-            relu: false,
+            clamp: None,
         };
         let x = rand_vec(3, 2 * 3 * 4 * 5);
         let mut bn = bn_params(4, 3);
@@ -129,7 +132,7 @@ fn batchnorm_folded_grid() {
         h: 3315,
         w: 3374,
         eps: 1e-3,
-        relu: true,
+        clamp: Some(Clamp::RELU),
     };
     let x = rand_vec(5, 3 * 3315 * 3374);
     let bn = bn_params(6, 3);

@@ -11,7 +11,7 @@
 use kernels_tests::trace_dispatches;
 use kernels_tests::{assert_close, gpu, nan_buffer, nan_tensor, rand_vec, storages};
 use resincept::device::Span;
-use resincept::graph::Padding;
+use resincept::graph::{Clamp, Padding};
 use resincept::kernels::conv2d::{self, Conv2dParams, Launch, TapMode, Variant};
 use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
@@ -404,7 +404,7 @@ fn direct_conv() {
             "residual + relu at channel offset 8",
             Conv2dParams {
                 residual_scale: Some(0.17),
-                relu: true,
+                clamp: Some(Clamp::RELU),
                 out_c_total: 48,
                 out_c_offset: 8,
                 ..grouped(8, conv(2, 32, [6, 5], 32, [3, 3], [1, 1], Padding::same(1)))
@@ -503,10 +503,12 @@ fn epilogue_combinations() {
     let base = conv(2, 8, [9, 7], 12, [3, 3], [1, 1], Padding::same(1));
     let mut seed = 40;
     for residual_scale in [None, Some(1.0), Some(0.17)] {
-        for relu in [false, true] {
+        // No clamp, ReLU, and a two-sided clamp (ONNX Clip / ReLU6) whose
+        // bounds both cut into the outputs' range.
+        for clamp in [None, Some(Clamp::RELU), Some(Clamp::new(-0.5, 0.5))] {
             let p = Conv2dParams {
                 residual_scale,
-                relu,
+                clamp,
                 ..base.clone()
             };
             check(&ctx, "epilogue", &p, None, seed);
@@ -516,7 +518,7 @@ fn epilogue_combinations() {
     // A pointwise conv with residual + ReLU: ResNet's bottleneck tail.
     let p = Conv2dParams {
         residual_scale: Some(1.0),
-        relu: true,
+        clamp: Some(Clamp::RELU),
         ..conv(1, 16, [7, 7], 64, [1, 1], [1, 1], Padding::default())
     };
     check(&ctx, "bottleneck tail", &p, None, seed);
@@ -530,7 +532,7 @@ fn channel_offset() {
     let p = Conv2dParams {
         out_c_total: 40,
         out_c_offset: 13,
-        relu: true,
+        clamp: Some(Clamp::RELU),
         ..conv(2, 8, [9, 7], 19, [3, 3], [1, 1], Padding::same(1))
     };
     check(&ctx, "offset 13 of 40", &p, None, 50);
@@ -645,18 +647,19 @@ fn split_k() {
     for (i, splits) in [2, 3, 5, 23].into_iter().enumerate() {
         check(&ctx, "split 3x3", &p, launch(&p, splits), 200 + i as u64);
     }
-    // Residual, ReLU and a channel offset: the epilogue runs in the reduce.
+    // Residual, a two-sided clamp and a channel offset: the epilogue runs
+    // in the reduce.
     let p = Conv2dParams {
         batch: 2,
         residual_scale: Some(0.7),
-        relu: true,
+        clamp: Some(Clamp::new(-0.3, 0.4)),
         out_c_total: 41,
         out_c_offset: 9,
         ..conv(2, 36, [5, 5], 30, [1, 1], [1, 1], Padding::default())
     };
     check(
         &ctx,
-        "split 1x1 residual relu offset",
+        "split 1x1 residual clip offset",
         &p,
         launch(&p, 3),
         210,
@@ -664,7 +667,7 @@ fn split_k() {
     // Groups: slice s of group g is workgroup layer z = s·groups + g.
     let p = Conv2dParams {
         groups: 2,
-        relu: true,
+        clamp: Some(Clamp::RELU),
         ..conv(1, 64, [6, 5], 20, [3, 3], [2, 1], pad(1, 0, 2, 1))
     };
     check(&ctx, "split grouped", &p, launch(&p, 4), 211);
@@ -1403,7 +1406,7 @@ fn threaded_cpu_conv_is_bitwise_the_reference() {
             right: k[1] / 2,
         };
         p.residual_scale = residual;
-        p.relu = relu;
+        p.clamp = relu.then_some(Clamp::RELU);
         p.out_c_total = cout + offset + 5;
         p.out_c_offset = offset;
         let [oh, ow] = p.out_hw().unwrap();

@@ -3,6 +3,7 @@
 
 use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
 use resincept::device::Span;
+use resincept::graph::Clamp;
 use resincept::kernels::{elementwise, layout};
 use resincept::shaders::Storage;
 
@@ -13,18 +14,26 @@ fn add_sweep() {
         // Lengths: 1, odd (a last lone element: a half word in packed
         // f16), not a multiple of the workgroup, exactly one group, large.
         for &len in &[1usize, 3, 255, 256, 1000, 70_001] {
-            for &(alpha, beta, relu) in &[
-                (1.0, 1.0, false),
-                (1.0, 1.0, true),
-                (1.0, 0.17, true),
-                (0.5, -2.0, false),
-                (1.0, 0.0, true),
+            // Clamps: ReLU; ReLU6 with inputs scaled past 6; both bounds
+            // inside the data's range; lower or upper bound only; min > max
+            // (ONNX's Clip: every value becomes max).
+            for &(alpha, beta, clamp) in &[
+                (1.0, 1.0, None),
+                (1.0, 1.0, Some(Clamp::RELU)),
+                (1.0, 0.17, Some(Clamp::RELU)),
+                (0.5, -2.0, None),
+                (1.0, 0.0, Some(Clamp::RELU)),
+                (8.0, 4.0, Some(Clamp::RELU6)),
+                (1.0, 0.0, Some(Clamp::new(-0.5, 0.7))),
+                (1.0, 1.0, Some(Clamp::new(-0.3, f32::INFINITY))),
+                (1.0, 0.0, Some(Clamp::new(f32::NEG_INFINITY, 0.25))),
+                (1.0, 0.0, Some(Clamp::new(0.5, -0.5))),
             ] {
                 let p = elementwise::AddParams {
                     len,
                     alpha,
                     beta,
-                    relu,
+                    clamp,
                 };
                 let a = rand_vec(1, len);
                 let b = rand_vec(2, len);
@@ -67,7 +76,7 @@ fn add_folded_grid() {
         len,
         alpha: 1.0,
         beta: -0.5,
-        relu: true,
+        clamp: Some(Clamp::RELU),
     };
     let a = rand_vec(3, len);
     let b = rand_vec(4, len);
@@ -110,6 +119,83 @@ fn relu_keeps_infinity() {
         let mut want = vec![0.0; 4];
         elementwise::relu_cpu(&x, &mut want);
         assert_eq!(got, want, "{}", storage.name());
+    }
+}
+
+#[test]
+fn clip_alone_edges() {
+    // Named cases for the standalone clamp (ONNX `Clip`, ReLU6): infinities
+    // clamp to the finite bounds (and stay infinite on an open side), NaN
+    // stays NaN, values equal to a bound are kept, min > max gives max,
+    // and a bound that is not an f16 value (0.1) is rounded once, on store.
+    let Some(ctx) = gpu() else { return };
+    let x = vec![
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -1.0,
+        0.0,
+        6.0,
+        7.5,
+        0.05,
+        0.3,
+    ];
+    let len = x.len();
+    for storage in storages(&ctx) {
+        for c in [
+            Clamp::RELU6,
+            Clamp::new(-0.2, 0.1),
+            Clamp::new(-0.5, f32::INFINITY),
+            Clamp::new(f32::NEG_INFINITY, 0.1),
+            Clamp::new(1.0, 0.0),
+        ] {
+            let bx = ctx.tensor_buffer_init("x", storage, &x);
+            let out = nan_tensor(&ctx, storage, len);
+            let d = elementwise::clip_gpu(&ctx, "clip", storage, c, len, &bx, &out).unwrap();
+            ctx.run_dispatches(&[&d]).unwrap();
+            let got = ctx.read_tensor(&out, storage, len).unwrap();
+            let mut want = vec![0.0; len];
+            if storage.is_f16() {
+                let xr = resincept::kernels::rounded_f16(&x);
+                elementwise::clip_cpu(c, &xr, &mut want);
+                resincept::kernels::round_f16_in_place(&mut want);
+            } else {
+                elementwise::clip_cpu(c, &x, &mut want);
+            }
+            // Independent of the reference: numpy's clip on the easy ones.
+            assert!(want[2].is_nan(), "{c:?}: NaN must stay NaN");
+            if c == Clamp::RELU6 {
+                assert_eq!(&want[..2], &[6.0, 0.0]);
+                assert_eq!(want[6], 6.0);
+            }
+            if c.min > c.max {
+                assert!(want.iter().filter(|v| !v.is_nan()).all(|&v| v == 0.0));
+            }
+            let case = format!("{} {c:?}", storage.name());
+            // An infinity must come back exactly (|inf − inf| is NaN, never
+            // within a tolerance); the rest within the declared tolerance.
+            let (mut g, mut w) = (got.clone(), want.clone());
+            for i in 0..len {
+                if want[i].is_infinite() {
+                    assert_eq!(got[i], want[i], "{case}: element {i}");
+                    (g[i], w[i]) = (0.0, 0.0);
+                }
+            }
+            kernels_tests::assert_close_nan(&case, &g, &w, elementwise::tolerance(storage));
+        }
+        // A NaN bound or an infinite bound on the wrong side is refused.
+        let bx = ctx.tensor_buffer_init("x", storage, &x);
+        let out = nan_tensor(&ctx, storage, len);
+        for c in [
+            Clamp::new(f32::NAN, 1.0),
+            Clamp::new(f32::INFINITY, 1.0),
+            Clamp::new(0.0, f32::NEG_INFINITY),
+        ] {
+            let e = elementwise::clip_gpu(&ctx, "bad_clip", storage, c, len, &bx, &out)
+                .err()
+                .unwrap_or_else(|| panic!("{c:?} accepted"));
+            assert!(e.to_string().contains("bad_clip"), "{e}");
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use resincept::exec::gpu::{
     CompileOptions, CompiledGraph, F16Storage, Precision, SplitK, TOLERANCE, TOLERANCE_F16,
 };
 use resincept::exec::{check_params, cpu, param_specs_for};
-use resincept::graph::{Conv2d, Graph, Node, Op, Pool, ValueId};
+use resincept::graph::{Clamp, Conv2d, Graph, Node, Op, Pool, ValueId};
 use resincept::passes::{self, PassOptions};
 use resincept::shaders::Storage;
 use resincept::weights::Weights;
@@ -315,7 +315,7 @@ fn passes_rewrite_blocks() {
         })
         .collect::<Vec<_>>();
     assert_eq!(fused.len(), 1);
-    assert!(fused[0].relu && fused[0].bn.is_some());
+    assert!(fused[0].clamp == Some(Clamp::RELU) && fused[0].bn.is_some());
 
     // Inception-ResNet: the scaled add lands on the up-projection conv,
     // which is the *second* operand: out_scale 0.17, residual scale 1.
@@ -329,7 +329,7 @@ fn passes_rewrite_blocks() {
         Op::Conv2d(c) => {
             assert_eq!(c.out_scale, 0.17);
             assert_eq!(c.residual, Some(1.0));
-            assert!(c.relu);
+            assert!(c.clamp == Some(Clamp::RELU));
             assert!(c.bias && c.bn.is_none());
         }
         op => panic!("{op:?}"),
@@ -470,7 +470,7 @@ fn cycle_and_out_of_order_are_errors() {
         op: Op::Add {
             alpha: 1.0,
             beta: 1.0,
-            relu: false,
+            clamp: None,
         },
         inputs: vec![ValueId(1), x],
         output: ValueId(2),
@@ -1573,5 +1573,105 @@ fn nhwc_input_and_output() {
             "{mode:?}"
         );
         assert_eq!(got[1].data, want[1].data, "{mode:?}");
+    }
+}
+
+/// The ONNX phase-2 ops in one graph, through both executors, with every
+/// pass configuration in f32 and in both f16 modes: a conv → BN → ReLU6
+/// (the clamp fuses into the conv), a standalone BN → Clip [−1, 1] (fuses
+/// into the BN), a Pad of 0.25 with four different sides, an asymmetric
+/// dilated average pool and a pads-beyond-half max pool, an add → Clip
+/// with only an upper bound (fuses into the add), and a Clip whose
+/// producer is read twice (stays standalone).
+#[test]
+fn onnx_phase2_ops_match_cpu() {
+    use resincept::graph::Padding;
+    let Some(ctx) = gpu() else { return };
+    let shape = [2, 5, 9, 8];
+    let mut g = Graph::new();
+    let x = g.input("x", shape).unwrap();
+    let c = g.conv2d("conv", x, Conv2d::new(5, 3).pad(1)).unwrap();
+    let b = g.batchnorm("bn", c, 1e-5).unwrap();
+    let r6 = g.clip("relu6", b, Clamp::RELU6).unwrap();
+    let b2 = g.batchnorm("bn2", x, 1e-5).unwrap();
+    let cl = g.clip("clip_bn", b2, Clamp::new(-1.0, 1.0)).unwrap();
+    let pads = Padding {
+        top: 2,
+        left: 0,
+        bottom: 1,
+        right: 3,
+    };
+    let p = g.pad("pad", r6, pads, 0.25).unwrap();
+    let avg = Pool::avg(3, 1, 0)
+        .pad4(Padding {
+            top: 2,
+            left: 1,
+            bottom: 0,
+            right: 2,
+        })
+        .dilation([2, 1])
+        .include_pad(false);
+    let a = g.pool("avg", p, avg).unwrap();
+    let m = g.pool("max", cl, Pool::max(3, 1, 2)).unwrap();
+    // (2, 5, 10, 12) and (2, 5, 11, 10) to one shape, (2, 5, 10, 10).
+    let a2 = g
+        .pool(
+            "avg2",
+            a,
+            Pool {
+                kernel: [1, 3],
+                ..Pool::avg(1, 1, 0)
+            },
+        )
+        .unwrap();
+    let m2 = g
+        .pool(
+            "max2",
+            m,
+            Pool {
+                kernel: [2, 1],
+                ..Pool::max(1, 1, 0)
+            },
+        )
+        .unwrap();
+    let s = g.add("add", a2, m2).unwrap();
+    let y = g
+        .clip("clip_add", s, Clamp::new(f32::NEG_INFINITY, 0.8))
+        .unwrap();
+    let z = g.clip("clip_shared", cl, Clamp::new(-0.5, 0.0)).unwrap();
+    g.output(y);
+    g.output(z);
+    let w = Weights::from_synthetic(31, &g.param_specs());
+    let xin = input_for(32, shape);
+    let want = cpu::run(&g, &w, &xin).unwrap();
+    // Both outputs mix clamped and unclamped values (the clamps bite, and
+    // the comparison is not of constants).
+    for (k, lo, hi) in [(0, f32::NEG_INFINITY, 0.8), (1, -0.5, 0.0)] {
+        let d = &want[k].data;
+        let inside = d.iter().filter(|&&v| v > lo && v < hi).count();
+        let at_bound = d.iter().filter(|&&v| v == lo || v == hi).count();
+        eprintln!(
+            "output {k}: {inside} inside, {at_bound} on a bound of {}",
+            d.len()
+        );
+        assert!(
+            inside * 5 > d.len() && at_bound * 20 > d.len(),
+            "output {k}"
+        );
+    }
+    let (o, rep) = passes::optimize_report(&g, &PassOptions::default()).unwrap();
+    assert_eq!(rep.fused_epilogues, 3, "{rep:?}");
+    assert_eq!(o.nodes.iter().filter(|n| n.op.kind() == "clip").count(), 1);
+    for (pname, opts) in pass_configs() {
+        let case = format!("phase-2 ops, passes {pname}");
+        let o = CompileOptions::new(2, 9, 8).with_passes(opts).poisoned();
+        let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        compare(&case, &cg.run(&xin).unwrap(), &want);
+        for (storage, f16) in f16_modes(&ctx) {
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o, &f16))
+                .unwrap_or_else(|e| panic!("{case}: {e}"));
+            compare_f16(&format!("{} {case}", storage.name()), &cg, &w, &xin);
+        }
     }
 }

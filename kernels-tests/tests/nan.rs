@@ -14,6 +14,7 @@
 
 use kernels_tests::{assert_close_nan, gpu, rand_vec, sentinel_tensor, storages};
 use resincept::device::Span;
+use resincept::graph::Clamp;
 use resincept::kernels::{batchnorm, conv2d, elementwise, pool};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
 
@@ -55,7 +56,7 @@ fn relu_keeps_nan() {
         len,
         alpha: 1.0,
         beta: 0.5,
-        relu: true,
+        clamp: Some(Clamp::RELU),
     };
     let mut want_add = vec![0.0; len];
     elementwise::add_cpu(&p, &x, &y, &mut want_add);
@@ -99,7 +100,7 @@ fn batchnorm_relu_keeps_nan() {
         h: 3,
         w: 4,
         eps: 1e-5,
-        relu: true,
+        clamp: Some(Clamp::RELU),
     };
     let shape = [2, 5, 3, 4];
     let len = 120;
@@ -147,7 +148,8 @@ fn max_pool_window_with_nan_is_nan() {
         in_w: 10,
         kernel: [3, 3],
         stride: [2, 2],
-        padding: [1, 1],
+        padding: resincept::graph::Padding::same(1),
+        dilation: [1, 1],
         ceil_mode: true,
         count_include_pad: true,
         out_c_total: 2,
@@ -199,7 +201,7 @@ fn conv_relu_receptive_field_of_nan_is_nan() {
     // 3×3, padding 1, ReLU: output (y, x) of every channel is NaN exactly
     // when input (y+i−1, x+j−1) of some channel is NaN.
     let p = conv2d::Conv2dParams {
-        relu: true,
+        clamp: Some(Clamp::RELU),
         padding: resincept::graph::Padding::same(1),
         ..conv2d::Conv2dParams::simple(1, 4, [6, 7], 8, [3, 3])
     };

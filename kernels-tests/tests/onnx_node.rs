@@ -75,3 +75,76 @@ fn onnx_model_info() {
         (&[1, 9, 11, 3][..], Layout::Nhwc)
     );
 }
+
+/// The `clip_fused` extra case (MobileNet-v2's Conv-BN-ReLU6 and friends)
+/// is not only right but fused: after the passes, ReLU6 is the conv's
+/// epilogue (BN folded), `[-1, 1]` the standalone batchnorm's, `(-inf,
+/// 1.5]` the add's, and only the clip whose producer already has a clamp
+/// is left standalone. CPU only (the passes on the imported graph).
+#[test]
+fn onnx_clip_folds_into_its_producer() {
+    use resincept::graph::{Clamp, Op};
+    use resincept::passes::{self, PassOptions};
+    let dir = onnx_common::fixture_dir("extra/clip_fused/model.onnx");
+    let (g, _, _) = resincept::onnx::load(&dir).unwrap();
+    assert_eq!(g.nodes.iter().filter(|n| n.op.kind() == "clip").count(), 4);
+    let o = passes::optimize(&g, &PassOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    for n in &o.nodes {
+        match &n.op {
+            Op::Conv2d(c) => {
+                assert_eq!(c.clamp, Some(Clamp::RELU6), "{}", n.name);
+                assert!(c.bn.is_some(), "{}: BN folded", n.name);
+                seen.push("conv");
+            }
+            Op::BatchNorm { clamp, .. } => {
+                assert_eq!(*clamp, Some(Clamp::new(-1.0, 1.0)), "{}", n.name);
+                seen.push("bn");
+            }
+            Op::Add { clamp, .. } => {
+                assert_eq!(*clamp, Some(Clamp::new(f32::NEG_INFINITY, 1.5)));
+                seen.push("add");
+            }
+            Op::Clip(c) => {
+                assert_eq!(*c, Clamp::new(-1.0, 0.0), "{}", n.name);
+                seen.push("clip");
+            }
+            Op::Input => {}
+            op => panic!("{}: unexpected {op:?}", n.name),
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["add", "bn", "clip", "conv"], "{:#?}", o.nodes);
+}
+
+/// A zero `Pad` folds into the max pool after a ReLU (Keras'
+/// `ZeroPadding2D` → `MaxPooling2D`: no pad node, the pool's padding grows
+/// by the pad), and becomes a pad node where folding would change the
+/// result (a max pool of values that may be negative; a `ceil_mode`
+/// average pool). The values are checked against onnxruntime by
+/// `onnx_extra_cases`. CPU only.
+#[test]
+fn onnx_zero_pad_folds_only_where_exact() {
+    use resincept::graph::{Op, Padding};
+    let load = |case: &str| {
+        let dir = onnx_common::fixture_dir(&format!("extra/{case}/model.onnx"));
+        resincept::onnx::load(&dir).unwrap().0
+    };
+    let kinds = |g: &resincept::graph::Graph| {
+        g.nodes
+            .iter()
+            .map(|n| n.op.kind())
+            .filter(|k| *k != "input")
+            .collect::<Vec<_>>()
+    };
+    let g = load("pad_relu_into_maxpool");
+    assert_eq!(kinds(&g), ["relu", "maxpool"]);
+    let pool = g.nodes.iter().find_map(|n| match &n.op {
+        Op::Pool(p) => Some(*p),
+        _ => None,
+    });
+    assert_eq!(pool.unwrap().padding, Padding::same(1));
+    assert_eq!(kinds(&load("pad_then_maxpool")), ["pad", "maxpool"]);
+    assert_eq!(kinds(&load("pad_then_avgpool_ceil")), ["pad", "avgpool"]);
+    assert_eq!(kinds(&load("pad_standalone_value")), ["pad"]);
+}

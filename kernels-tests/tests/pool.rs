@@ -3,8 +3,9 @@
 //! every storage mode (odd channel counts and odd offsets put two writers
 //! on the halves of one packed f16 word).
 
+use kernels_tests::Rng;
 use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
-use resincept::graph::PoolKind;
+use resincept::graph::{Padding, PoolKind};
 use resincept::kernels::pool::{self, PoolParams};
 use resincept::shaders::Storage;
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
@@ -21,7 +22,8 @@ fn params(kind: PoolKind, [n, c, h, w]: [usize; 4], k: [usize; 2], s: [usize; 2]
         in_w: w,
         kernel: k,
         stride: s,
-        padding: [0, 0],
+        padding: Padding::default(),
+        dilation: [1, 1],
         ceil_mode: false,
         count_include_pad: true,
         out_c_total: c,
@@ -91,7 +93,7 @@ fn pool_named_cases() {
         (
             "resnet stem 3x3 s2 p1",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ..params(Max, [2, 3, 15, 15], [3, 3], [2, 2])
             },
             [8, 8],
@@ -112,7 +114,7 @@ fn pool_named_cases() {
         (
             "branch avg 3x3 s1 p1 include pad",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ..params(Avg, [2, 3, 7, 7], [3, 3], [1, 1])
             },
             [7, 7],
@@ -120,7 +122,7 @@ fn pool_named_cases() {
         (
             "branch avg 3x3 s1 p1 exclude pad",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 count_include_pad: false,
                 ..params(Avg, [2, 3, 7, 7], [3, 3], [1, 1])
             },
@@ -179,7 +181,7 @@ fn pool_named_cases() {
         (
             "ceil 2x2 s2 p1 on 7x5 avg incl (dropped window)",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ceil_mode: true,
                 ..params(Avg, [2, 3, 7, 5], [2, 2], [2, 2])
             },
@@ -188,7 +190,7 @@ fn pool_named_cases() {
         (
             "ceil 2x2 s2 p1 on 7x5 avg excl (dropped window)",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ceil_mode: true,
                 count_include_pad: false,
                 ..params(Avg, [2, 3, 7, 5], [2, 2], [2, 2])
@@ -198,7 +200,7 @@ fn pool_named_cases() {
         (
             "ceil 2x2 s2 p1 on 6x9 max (dropped window)",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ceil_mode: true,
                 ..params(Max, [1, 3, 6, 9], [2, 2], [2, 2])
             },
@@ -209,7 +211,7 @@ fn pool_named_cases() {
         (
             "ceil 3x3 s2 p1 on 8x8 avg incl",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ceil_mode: true,
                 ..params(Avg, [1, 3, 8, 8], [3, 3], [2, 2])
             },
@@ -218,7 +220,7 @@ fn pool_named_cases() {
         (
             "ceil 3x3 s2 p1 on 8x8 avg excl",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 ceil_mode: true,
                 count_include_pad: false,
                 ..params(Avg, [1, 3, 8, 8], [3, 3], [2, 2])
@@ -229,7 +231,7 @@ fn pool_named_cases() {
         (
             "3x1 s1 p(1,0) avg",
             PoolParams {
-                padding: [1, 0],
+                padding: Padding::hw(1, 0),
                 count_include_pad: false,
                 ..params(Avg, [2, 3, 9, 4], [3, 1], [1, 1])
             },
@@ -251,7 +253,7 @@ fn pool_named_cases() {
         (
             "inception 35x35 branch",
             PoolParams {
-                padding: [1, 1],
+                padding: Padding::hw(1, 1),
                 count_include_pad: false,
                 ..params(Avg, [1, 67, 35, 35], [3, 3], [1, 1])
             },
@@ -261,6 +263,185 @@ fn pool_named_cases() {
     for (name, p, hw) in &cases {
         assert_eq!(p.out_hw().unwrap(), *hw, "{name}: output size");
         check(&ctx, name, p);
+    }
+}
+
+#[test]
+fn pool_onnx_windows() {
+    // ONNX's pools beyond PyTorch's: four pad sides, pads beyond half the
+    // window (any pad < window), dilation. Output sizes worked out by hand
+    // from onnxruntime's rule: floor or ceil of (H + top + bottom −
+    // d·(k − 1) − 1)/s, plus one, minus one when ceil's last window starts
+    // at or past H + top.
+    let Some(ctx) = gpu() else { return };
+    use PoolKind::{Avg, Max};
+    let pad = |top, left, bottom, right| Padding {
+        top,
+        left,
+        bottom,
+        right,
+    };
+    let cases: Vec<(&str, PoolParams, [usize; 2])> = vec![
+        // TF's SAME on an even size: 3×3 s2 on 8×8 pads (0, 1) per axis
+        // (SAME_UPPER): (8 + 1 − 3)/2 + 1 = 4.
+        (
+            "same_upper 3x3 s2 on 8x8 max",
+            PoolParams {
+                padding: pad(0, 0, 1, 1),
+                ..params(Max, [1, 3, 8, 8], [3, 3], [2, 2])
+            },
+            [4, 4],
+        ),
+        // SAME_LOWER's pad on top: the first window holds 2 input rows;
+        // counting padding it still divides by 9 (3 taps per axis).
+        (
+            "same_lower 3x3 s2 on 8x8 avg incl",
+            PoolParams {
+                padding: pad(1, 1, 0, 0),
+                ..params(Avg, [2, 3, 8, 8], [3, 3], [2, 2])
+            },
+            [4, 4],
+        ),
+        // Pads beyond half the window (ONNX's test_*pool_2d_pads: 5×5 with
+        // pads 2 on 5×5, then larger): 3×3 with pad 2 — a corner window has
+        // one input tap, and with count_include_pad it divides by 9.
+        (
+            "3x3 p2 on 5x5 avg incl",
+            PoolParams {
+                padding: Padding::same(2),
+                ..params(Avg, [1, 3, 5, 5], [3, 3], [1, 1])
+            },
+            [7, 7],
+        ),
+        (
+            "3x3 p2 on 5x5 avg excl",
+            PoolParams {
+                padding: Padding::same(2),
+                count_include_pad: false,
+                ..params(Avg, [1, 3, 5, 5], [3, 3], [1, 1])
+            },
+            [7, 7],
+        ),
+        (
+            "3x3 p(2,0,1,2) on 6x5 max",
+            PoolParams {
+                padding: pad(2, 0, 1, 2),
+                ..params(Max, [1, 5, 6, 5], [3, 3], [1, 1])
+            },
+            [7, 5],
+        ),
+        // Dilation 2: a 3×3 window spans 5×5; (9 − 5)/1 + 1 = 5 (ONNX's
+        // test_maxpool_2d_dilations is 2×2 d2 on 4×4 → 2×2).
+        (
+            "3x3 d2 on 9x7 max",
+            params_d(Max, [2, 3, 9, 7], [3, 3], [1, 1], [2, 2]),
+            [5, 3],
+        ),
+        // Dilation with padding and count_include_pad: a window's divisor
+        // counts its taps before min(start + k·d, H + bottom), here 3 or 2;
+        // rows (8 + 2 + 1 − 5)/2 + 1 = 4, columns (7 + 1 + 2 − 5)/2 + 1 = 3.
+        (
+            "3x3 d2 p(2,1,1,2) s2 avg incl",
+            PoolParams {
+                padding: pad(2, 1, 1, 2),
+                ..params_d(Avg, [1, 3, 8, 7], [4, 3], [2, 2], [2, 2])
+            },
+            [3, 3],
+        ),
+        (
+            "3x3 d2 p(2,1,1,2) s2 avg excl",
+            PoolParams {
+                padding: pad(2, 1, 1, 2),
+                count_include_pad: false,
+                ..params_d(Avg, [1, 3, 8, 7], [4, 3], [2, 2], [2, 2])
+            },
+            [3, 3],
+        ),
+        // Dilation and ceil_mode with asymmetric pads: rows ceil((7 + 0 + 1
+        // − 3)/2) + 1 = 4, the last window starting at 6 < 7 (kept, one
+        // tap: 8 is past min(6 + 4, 7 + 1)); columns ceil((6 + 1 + 0 −
+        // 3)/2) + 1 = 3, the last starting at 4 − 1 = 3 < 6 + 1 (kept).
+        (
+            "2x2 d2 s2 ceil p(0,1,1,0) avg incl",
+            PoolParams {
+                padding: pad(0, 1, 1, 0),
+                ceil_mode: true,
+                ..params_d(Avg, [2, 3, 7, 6], [2, 2], [2, 2], [2, 2])
+            },
+            [4, 3],
+        ),
+        // ceil's dropped last window with asymmetric pads: 2×2 s2 with a
+        // bottom pad of 1 on 4 rows: ceil((4 + 1 − 2)/2) + 1 = 3, but the
+        // third window starts at 4 ≥ 4 + 0 (top pad): dropped → 2.
+        (
+            "2x2 s2 ceil bottom pad 1 on 4 rows (dropped window)",
+            PoolParams {
+                padding: pad(0, 0, 1, 0),
+                ceil_mode: true,
+                ..params(Max, [1, 3, 4, 4], [2, 2], [2, 2])
+            },
+            [2, 2],
+        ),
+    ];
+    for (name, p, hw) in &cases {
+        assert_eq!(p.out_hw().unwrap(), *hw, "{name}: output size");
+        check(&ctx, name, p);
+    }
+}
+
+/// [`params`] with a dilation.
+fn params_d(
+    kind: PoolKind,
+    shape: [usize; 4],
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+) -> PoolParams {
+    PoolParams {
+        dilation: d,
+        ..params(kind, shape, k, s)
+    }
+}
+
+#[test]
+fn pool_onnx_random_sweep() {
+    // Random four-sided pads up to the window, dilation up to 3, strides,
+    // ceil_mode and count_include_pad, odd and even sizes, odd channel
+    // counts; every combination the IR accepts (a window must keep an
+    // input tap) runs on the GPU in every storage mode.
+    let Some(ctx) = gpu() else { return };
+    let mut rng = Rng(20261130);
+    let mut cases = 0;
+    while cases < 60 {
+        let kind = rng.pick(&[PoolKind::Max, PoolKind::Avg]);
+        let k = [rng.range(1, 4), rng.range(1, 4)];
+        let p = PoolParams {
+            padding: Padding {
+                top: rng.below(k[0]),
+                left: rng.below(k[1]),
+                bottom: rng.below(k[0]),
+                right: rng.below(k[1]),
+            },
+            dilation: [rng.range(1, 3), rng.range(1, 3)],
+            ceil_mode: rng.chance(0.5),
+            count_include_pad: rng.chance(0.5),
+            ..params(
+                kind,
+                [
+                    rng.range(1, 2),
+                    rng.pick(&[1, 3, 4]),
+                    rng.range(1, 11),
+                    rng.range(1, 11),
+                ],
+                k,
+                [rng.range(1, 3), rng.range(1, 3)],
+            )
+        };
+        if p.validate("sweep").is_err() {
+            continue;
+        }
+        check(&ctx, &format!("{p:?}"), &p);
+        cases += 1;
     }
 }
 
@@ -280,7 +461,7 @@ fn pool_channel_offset() {
         (PoolKind::Max, 3, 7),
     ] {
         let p = PoolParams {
-            padding: [1, 1],
+            padding: Padding::hw(1, 1),
             out_c_total: total,
             out_c_offset: offset,
             count_include_pad: false,
@@ -318,7 +499,7 @@ fn pool_property_sweep() {
                             }
                             let (h, w) = (5 + stride, 4 + kh);
                             let p = PoolParams {
-                                padding: [pad.min(kh / 2), pad.min(kw / 2)],
+                                padding: Padding::hw(pad.min(kh / 2), pad.min(kw / 2)),
                                 ceil_mode,
                                 count_include_pad: cip,
                                 out_c_total: 4,
@@ -344,12 +525,14 @@ fn pool_rejects_bad_params() {
     let Some(ctx) = gpu() else { return };
     let x = ctx.storage_buffer("x", 64);
     let out = ctx.storage_buffer("out", 64);
-    // Padding over half the window, a window larger than the padded input,
-    // and a channel range past the output tensor are errors, not launches.
+    // A dilated window with no input tap (taps at −1 and 3 of 3 rows), a
+    // window larger than the padded input, and a channel range past the
+    // output tensor are errors, not launches.
     let bad = [
         PoolParams {
-            padding: [2, 2],
-            ..params(PoolKind::Max, [1, 1, 4, 4], [3, 3], [1, 1])
+            padding: Padding::hw(1, 0),
+            dilation: [4, 1],
+            ..params(PoolKind::Max, [1, 1, 3, 4], [2, 2], [1, 1])
         },
         params(PoolKind::Avg, [1, 1, 2, 2], [3, 3], [1, 1]),
         PoolParams {

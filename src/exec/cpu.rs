@@ -22,7 +22,8 @@ use super::Precision;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::kernels::{
-    batchnorm, concat, conv2d, elementwise, linear, pool, round_f16_in_place, rounded_f16, softmax,
+    batchnorm, concat, conv2d, elementwise, linear, pad, pool, round_f16_in_place, rounded_f16,
+    softmax,
 };
 use crate::tensor::Tensor;
 use crate::weights::Weights;
@@ -74,7 +75,7 @@ pub fn run_with(
                 let res = c.residual.map(|_| get(1));
                 conv_parallel(&p, get(0), &wt, &scale, &shift, res, &mut out);
             }
-            Op::BatchNorm { eps, relu } => {
+            Op::BatchNorm { eps, clamp } => {
                 let [n, c, h, w] = in_shape(0);
                 let p = batchnorm::BatchNormParams {
                     batch: n,
@@ -82,7 +83,7 @@ pub fn run_with(
                     h,
                     w,
                     eps: *eps,
-                    relu: *relu,
+                    clamp: *clamp,
                 };
                 let g = |s: &str| weights.get(&format!("{}.{s}", node.name));
                 batchnorm::batchnorm_cpu(
@@ -96,18 +97,31 @@ pub fn run_with(
                 );
             }
             Op::Relu => elementwise::relu_cpu(get(0), &mut out),
-            Op::Add { alpha, beta, relu } => {
+            Op::Clip(c) => elementwise::clip_cpu(*c, get(0), &mut out),
+            Op::Add { alpha, beta, clamp } => {
                 let p = elementwise::AddParams {
                     len: out_len,
                     alpha: *alpha,
                     beta: *beta,
-                    relu: *relu,
+                    clamp: *clamp,
                 };
                 elementwise::add_cpu(&p, get(0), get(1), &mut out);
             }
             Op::Pool(pl) => {
                 let p = pool::PoolParams::for_node(pl, in_shape(0), in_shape(0)[1], 0);
                 pool::pool_cpu(&p, get(0), &mut out);
+            }
+            Op::Pad { padding, value } => {
+                let [n, c, h, w] = in_shape(0);
+                let p = pad::PadParams {
+                    batch: n,
+                    channels: c,
+                    in_h: h,
+                    in_w: w,
+                    padding: *padding,
+                    value: *value,
+                };
+                pad::pad_cpu(&p, get(0), &mut out);
             }
             Op::GlobalAvgPool => {
                 let [n, c, h, w] = in_shape(0);

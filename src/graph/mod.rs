@@ -14,12 +14,14 @@
 //! re-infers every shape for another input shape.
 //!
 //! The optimisation passes ([`crate::passes`]) rewrite a graph into one with
-//! fused convolutions ([`Conv2d::bn`], [`Conv2d::relu`], [`Conv2d::residual`])
+//! fused convolutions ([`Conv2d::bn`], [`Conv2d::clamp`], [`Conv2d::residual`])
 //! and in-place concats ([`Graph::alias`]); the executors run either form.
 
 mod ops;
 
-pub use ops::{conv_out_len, pool_out_len, Conv2d, Op, Padding, Pool, PoolKind};
+pub use ops::{
+    conv_out_len, pool_out_len, pool_window_taps, Clamp, Conv2d, Op, Padding, Pool, PoolKind,
+};
 
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -94,6 +96,10 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             });
         }
     }
+    if let Op::BatchNorm { clamp: Some(c), .. } | Op::Add { clamp: Some(c), .. } | Op::Clip(c) = op
+    {
+        c.validate(name)?;
+    }
     let out = match op {
         Op::Input => unreachable!("input shapes are given, not inferred"),
         Op::Conv2d(c) => {
@@ -107,7 +113,7 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             }
             out
         }
-        Op::BatchNorm { .. } | Op::Relu | Op::Softmax => ins[0],
+        Op::BatchNorm { .. } | Op::Relu | Op::Clip(_) | Op::Softmax => ins[0],
         Op::Add { .. } => {
             if ins[0] != ins[1] {
                 return Err(shape_err(
@@ -119,6 +125,16 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             ins[0]
         }
         Op::Pool(pl) => pl.output_shape(name, ins[0])?,
+        Op::Pad { padding: p, value } => {
+            if !value.is_finite() {
+                return Err(Error::Graph {
+                    node: name.into(),
+                    message: format!("pad value {value} is not finite"),
+                });
+            }
+            let [n, c, h, w] = ins[0];
+            [n, c, h + p.top + p.bottom, w + p.left + p.right]
+        }
         Op::GlobalAvgPool => [ins[0][0], ins[0][1], 1, 1],
         Op::Concat => {
             let [n, _, h, w] = ins[0];
@@ -237,12 +253,17 @@ impl Graph {
 
     /// `nn.BatchNorm2d` named `name` with this eps.
     pub fn batchnorm(&mut self, name: &str, x: ValueId, eps: f32) -> Result<ValueId> {
-        self.push(name, Op::BatchNorm { eps, relu: false }, &[x])
+        self.push(name, Op::BatchNorm { eps, clamp: None }, &[x])
     }
 
     /// ReLU.
     pub fn relu(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
         self.push(name, Op::Relu, &[x])
+    }
+
+    /// A clamp to `[c.min, c.max]` (ReLU6, ONNX `Clip`); NaN stays NaN.
+    pub fn clip(&mut self, name: &str, x: ValueId, c: Clamp) -> Result<ValueId> {
+        self.push(name, Op::Clip(c), &[x])
     }
 
     /// `a + b`.
@@ -264,7 +285,7 @@ impl Graph {
             Op::Add {
                 alpha,
                 beta,
-                relu: false,
+                clamp: None,
             },
             &[a, b],
         )
@@ -273,6 +294,11 @@ impl Graph {
     /// Max or average pool.
     pub fn pool(&mut self, name: &str, x: ValueId, pool: Pool) -> Result<ValueId> {
         self.push(name, Op::Pool(pool), &[x])
+    }
+
+    /// Constant padding of H and W with `value`.
+    pub fn pad(&mut self, name: &str, x: ValueId, padding: Padding, value: f32) -> Result<ValueId> {
+        self.push(name, Op::Pad { padding, value }, &[x])
     }
 
     /// Global average pool to (N, C, 1, 1).

@@ -44,6 +44,63 @@ impl Padding {
     }
 }
 
+/// A clamp to `[min, max]`, the epilogue that ReLU, ReLU6 and ONNX's
+/// `Clip` share: `min(max(v, min), max)`, NaN staying NaN (PyTorch and
+/// onnxruntime). An infinite bound is no bound: ReLU is `[0, +∞)`. When
+/// `min > max` every (non-NaN) value becomes `max`, as ONNX's `Clip` and
+/// numpy's `clip` define it. Bounds are never NaN, `min` never `+∞` and
+/// `max` never `−∞` ([`Clamp::validate`]), so a bound passed to a shader
+/// is always finite.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clamp {
+    /// Lower bound (`−∞`: none).
+    pub min: f32,
+    /// Upper bound (`+∞`: none).
+    pub max: f32,
+}
+
+impl Clamp {
+    /// ReLU: `[0, +∞)`.
+    pub const RELU: Clamp = Clamp {
+        min: 0.0,
+        max: f32::INFINITY,
+    };
+
+    /// ReLU6: `[0, 6]`.
+    pub const RELU6: Clamp = Clamp { min: 0.0, max: 6.0 };
+
+    /// `[min, max]`.
+    pub fn new(min: f32, max: f32) -> Self {
+        Self { min, max }
+    }
+
+    /// True for `[0, +∞)`.
+    pub fn is_relu(&self) -> bool {
+        *self == Self::RELU
+    }
+
+    /// Checks that neither bound is NaN (a NaN bound has no meaning the
+    /// kernels could agree on) and that an infinite bound is "no bound"
+    /// (`min` not `+∞`, `max` not `−∞`). Errors name `node`.
+    pub fn validate(&self, node: &str) -> Result<()> {
+        if self.min.is_nan()
+            || self.max.is_nan()
+            || self.min == f32::INFINITY
+            || self.max == f32::NEG_INFINITY
+        {
+            return Err(Error::Graph {
+                node: node.into(),
+                message: format!(
+                    "clamp bounds [{}, {}]: expected a lower bound < +inf and an upper bound \
+                     > -inf, neither NaN",
+                    self.min, self.max
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Max or average pooling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PoolKind {
@@ -72,30 +129,64 @@ pub fn conv_out_len(
     Some(padded.checked_sub(eff)? / stride + 1)
 }
 
-/// Output length of a window pool along one axis, PyTorch's rule:
-/// `floor((input + 2·pad − kernel) / stride) + 1`, or with `ceil_mode` the
-/// ceiling, minus one when the last window would start in the padding
-/// (`(out − 1)·stride ≥ input + pad`). `None` when the window does not fit.
+/// Output length of a window pool along one axis: PyTorch's rule,
+/// generalised to two pad sides and dilation as onnxruntime computes it:
+/// `floor((input + pad_lo + pad_hi − dilation·(kernel − 1) − 1) / stride)
+/// + 1`, or with `ceil` the ceiling, minus one when the last window would
+/// start in the trailing padding (`(out − 1)·stride ≥ input + pad_lo`).
+/// `None` when the dilated window does not fit the padded input (or a size
+/// is zero). For `pad_lo = pad_hi` and dilation 1 it is PyTorch's formula.
 pub fn pool_out_len(
     input: usize,
     kernel: usize,
     stride: usize,
-    pad: usize,
+    [pad_lo, pad_hi]: [usize; 2],
+    dilation: usize,
     ceil: bool,
 ) -> Option<usize> {
-    if stride == 0 {
+    if stride == 0 || kernel == 0 || dilation == 0 {
         return None;
     }
-    let span = (input + 2 * pad).checked_sub(kernel)?;
+    let span = (input + pad_lo + pad_hi).checked_sub(dilation * (kernel - 1) + 1)?;
     let mut out = if ceil {
         span.div_ceil(stride)
     } else {
         span / stride
     } + 1;
-    if ceil && (out - 1) * stride >= input + pad {
+    if ceil && out > 1 && (out - 1) * stride >= input + pad_lo {
         out -= 1;
     }
     Some(out)
+}
+
+/// The taps of output `o`'s window along one pool axis: positions
+/// `start + i·dilation` (`start = o·stride − pad_lo`, `i < kernel`) that
+/// lie before `end = min(start + kernel·dilation, input + pad_hi)`, as
+/// onnxruntime bounds them. Returns (padded taps, in-bounds taps): the
+/// count-including-padding divisor and the count of taps inside
+/// `0..input`. For dilation 1 the first is PyTorch's `end − start`.
+pub fn pool_window_taps(
+    o: usize,
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    [pad_lo, pad_hi]: [usize; 2],
+    dilation: usize,
+) -> (usize, usize) {
+    let start = (o * stride) as i64 - pad_lo as i64;
+    let end = (start + (kernel * dilation) as i64).min((input + pad_hi) as i64);
+    let (mut padded, mut inside) = (0, 0);
+    for i in 0..kernel {
+        let t = start + (i * dilation) as i64;
+        if t >= end {
+            break;
+        }
+        padded += 1;
+        if t >= 0 && t < input as i64 {
+            inside += 1;
+        }
+    }
+    (padded, inside)
 }
 
 /// A convolution node: PyTorch's `Conv2d`, plus the epilogue the fusion
@@ -124,8 +215,8 @@ pub struct Conv2d {
     pub out_scale: f32,
     /// `Some(s)`: the node has a second input, added as `s · residual`.
     pub residual: Option<f32>,
-    /// ReLU last.
-    pub relu: bool,
+    /// A clamp last (ReLU, ReLU6, Clip; set by the fusion pass).
+    pub clamp: Option<Clamp>,
 }
 
 impl Conv2d {
@@ -147,7 +238,7 @@ impl Conv2d {
             bn: None,
             out_scale: 1.0,
             residual: None,
-            relu: false,
+            clamp: None,
         }
     }
 
@@ -212,6 +303,9 @@ impl Conv2d {
         if self.dilation.contains(&0) || self.groups == 0 {
             return bad("zero dilation or groups".into());
         }
+        if let Some(c) = self.clamp {
+            c.validate(node)?;
+        }
         if !c.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
             return bad(format!(
                 "groups={} must divide in_channels={c} and out_channels={}",
@@ -250,7 +344,15 @@ impl Conv2d {
     }
 }
 
-/// A max or average pool node (PyTorch's `MaxPool2d` / `AvgPool2d`).
+/// A max or average pool node (PyTorch's `MaxPool2d` / `AvgPool2d`, ONNX's
+/// `MaxPool` / `AveragePool`).
+///
+/// Windows: along each axis output `o` reads taps `o·stride − pad_lo +
+/// i·dilation`, `i < kernel`, bounded by `input + pad_hi`
+/// ([`pool_window_taps`]); max ignores taps outside the input, the average
+/// reads them as zero and divides by the padded tap count
+/// (`count_include_pad`) or the in-bounds one. Every window must hold at
+/// least one input tap ([`Pool::output_shape`] refuses one that would not).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pool {
     /// Max or average.
@@ -259,8 +361,11 @@ pub struct Pool {
     pub kernel: [usize; 2],
     /// Stride (sh, sw).
     pub stride: [usize; 2],
-    /// Symmetric padding (ph, pw), at most half the window (PyTorch's rule).
-    pub padding: [usize; 2],
+    /// Padding per side (any size, as long as every window keeps an input
+    /// tap; the zoo's are symmetric and at most half the window).
+    pub padding: Padding,
+    /// Dilation (dh, dw) between window taps; 1 in PyTorch's zoo.
+    pub dilation: [usize; 2],
     /// PyTorch's `ceil_mode`.
     pub ceil_mode: bool,
     /// PyTorch's `count_include_pad` (average only; PyTorch's default is true).
@@ -274,7 +379,8 @@ impl Pool {
             kind: PoolKind::Max,
             kernel: [k, k],
             stride: [s, s],
-            padding: [p, p],
+            padding: Padding::same(p),
+            dilation: [1, 1],
             ceil_mode: false,
             count_include_pad: true,
         }
@@ -300,9 +406,22 @@ impl Pool {
         self
     }
 
+    /// Sets each side's padding.
+    pub fn pad4(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the dilation (dh, dw).
+    pub fn dilation(mut self, d: [usize; 2]) -> Self {
+        self.dilation = d;
+        self
+    }
+
     /// The output shape for input `[n, c, h, w]`, after checking the
-    /// attributes (nonzero sizes, padding at most half the window, the
-    /// window fitting). Errors name `node`.
+    /// attributes (nonzero sizes, the dilated window fitting the padded
+    /// input, every window holding at least one input tap). Errors name
+    /// `node`.
     pub fn output_shape(&self, node: &str, [n, c, h, w]: [usize; 4]) -> Result<[usize; 4]> {
         let bad = |m: String| {
             Err(Error::Graph {
@@ -313,41 +432,38 @@ impl Pool {
         if n == 0 || c == 0 || h == 0 || w == 0 {
             return bad("zero-sized input".into());
         }
-        if self.kernel.contains(&0) || self.stride.contains(&0) {
-            return bad("zero window or stride".into());
+        if self.kernel.contains(&0) || self.stride.contains(&0) || self.dilation.contains(&0) {
+            return bad("zero window, stride or dilation".into());
         }
-        if 2 * self.padding[0] > self.kernel[0] || 2 * self.padding[1] > self.kernel[1] {
-            return bad(format!(
-                "padding {:?} exceeds half the window {:?}",
-                self.padding, self.kernel
-            ));
+        let p = self.padding;
+        let axes = [
+            (h, [p.top, p.bottom], "rows"),
+            (w, [p.left, p.right], "columns"),
+        ];
+        let mut out = [0; 2];
+        for (a, &(len, pads, what)) in axes.iter().enumerate() {
+            let (k, s, d) = (self.kernel[a], self.stride[a], self.dilation[a]);
+            let Some(o) = pool_out_len(len, k, s, pads, d, self.ceil_mode) else {
+                return Err(Error::Shape {
+                    node: node.into(),
+                    expected: format!(
+                        "padded {what} of at least the dilated window, {}",
+                        d * (k - 1) + 1
+                    ),
+                    actual: format!("{len} + {} + {} {what}", pads[0], pads[1]),
+                });
+            };
+            for i in 0..o {
+                if pool_window_taps(i, len, k, s, pads, d).1 == 0 {
+                    return bad(format!(
+                        "window {i} along the {what} (kernel {k}, stride {s}, pads {pads:?}, \
+                         dilation {d}, input {len}) holds no input tap"
+                    ));
+                }
+            }
+            out[a] = o;
         }
-        let oh = pool_out_len(
-            h,
-            self.kernel[0],
-            self.stride[0],
-            self.padding[0],
-            self.ceil_mode,
-        );
-        let ow = pool_out_len(
-            w,
-            self.kernel[1],
-            self.stride[1],
-            self.padding[1],
-            self.ceil_mode,
-        );
-        match (oh, ow) {
-            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok([n, c, oh, ow]),
-            _ => Err(Error::Shape {
-                node: node.into(),
-                expected: format!(
-                    "input of at least {}×{} (window minus padding)",
-                    self.kernel[0].saturating_sub(2 * self.padding[0]),
-                    self.kernel[1].saturating_sub(2 * self.padding[1])
-                ),
-                actual: format!("{h}×{w}"),
-            }),
-        }
+        Ok([n, c, out[0], out[1]])
     }
 }
 
@@ -359,26 +475,37 @@ pub enum Op {
     /// Convolution (inputs: `[x]`, or `[x, residual]` when fused).
     Conv2d(Conv2d),
     /// Inference batchnorm with this eps; parameters `{name}.weight`,
-    /// `.bias`, `.running_mean`, `.running_var`. `relu` when fused.
+    /// `.bias`, `.running_mean`, `.running_var`. `clamp` when fused.
     BatchNorm {
         /// Added to the variance.
         eps: f32,
-        /// ReLU after (set by the fusion pass).
-        relu: bool,
+        /// A clamp after (ReLU, ReLU6, Clip; set by the fusion pass).
+        clamp: Option<Clamp>,
     },
     /// `max(x, 0)`.
     Relu,
-    /// `alpha·a + beta·b` (then ReLU when `relu`, set by the fusion pass).
+    /// A clamp to `[min, max]` alone (ONNX `Clip`, ReLU6); NaN stays NaN.
+    Clip(Clamp),
+    /// `alpha·a + beta·b` (then the clamp, set by the fusion pass).
     Add {
         /// Scale of the first input.
         alpha: f32,
         /// Scale of the second input.
         beta: f32,
-        /// ReLU after.
-        relu: bool,
+        /// A clamp after (ReLU, ReLU6, Clip).
+        clamp: Option<Clamp>,
     },
     /// Max or average pool.
     Pool(Pool),
+    /// Constant padding of H and W (ONNX `Pad`, Keras `ZeroPadding2D`):
+    /// (N, C, H, W) → (N, C, H + top + bottom, W + left + right), the new
+    /// rows and columns holding `value`.
+    Pad {
+        /// Rows / columns added on each side.
+        padding: Padding,
+        /// The constant written there; finite.
+        value: f32,
+    },
     /// Mean over H and W: (N, C, H, W) → (N, C, 1, 1).
     GlobalAvgPool,
     /// Concatenation along channels, in input order.
@@ -405,9 +532,11 @@ impl Op {
             Op::Conv2d(_) => "conv2d",
             Op::BatchNorm { .. } => "batchnorm",
             Op::Relu => "relu",
+            Op::Clip(_) => "clip",
             Op::Add { .. } => "add",
             Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
             Op::Pool(_) => "avgpool",
+            Op::Pad { .. } => "pad",
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Concat => "concat",
             Op::Flatten => "flatten",

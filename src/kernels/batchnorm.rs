@@ -1,15 +1,16 @@
-//! Batch normalisation in inference form, with optional ReLU.
+//! Batch normalisation in inference form, with an optional clamp (ReLU,
+//! ReLU6, ONNX `Clip`).
 //!
 //! Math, per channel `c`:
 //! `out = (x − mean[c]) · gamma[c] / sqrt(var[c] + eps) + beta[c]`, then
-//! `max(·, 0)` when `relu`. Pre-activation ResNets need it standalone: the
+//! the clamp when one is set ([`super::clamp`]). Pre-activation ResNets need it standalone: the
 //! BN before a block's first conv reads the block input, which the shortcut
 //! also reads, so it cannot be folded into a conv.
 //!
 //! Layouts: CPU reference NCHW; GPU NHWC.
 //!
 //! Bindings (`shaders/batchnorm.wgsl`, entry `batchnorm`): 0 params uniform
-//! (element count, C, ReLU flag, eps), 1 `x` (read, NHWC), 2 `gamma`,
+//! (element count, C, clamp flags, eps, clamp bounds), 1 `x` (read, NHWC), 2 `gamma`,
 //! 3 `beta`, 4 `mean`, 5 `var` (read, C each), 6 `out` (read-write, NHWC).
 //! One invocation per two consecutive elements (one packed f16 word), 256
 //! per workgroup, channels fastest; grid folded into x and y. In f16 the
@@ -60,8 +61,8 @@ pub struct BatchNormParams {
     pub w: usize,
     /// Added to the variance (PyTorch default 1e-5; Inception nets use 1e-3).
     pub eps: f32,
-    /// Apply ReLU after the affine transform.
-    pub relu: bool,
+    /// A clamp after the affine transform (ReLU: [`crate::graph::Clamp::RELU`]).
+    pub clamp: Option<crate::graph::Clamp>,
 }
 
 #[repr(C)]
@@ -69,8 +70,12 @@ pub struct BatchNormParams {
 struct Uniform {
     len: u32,
     channels: u32,
-    relu: u32,
+    clamp: u32,
     eps: f32,
+    lo: f32,
+    hi: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// The entry point in `shaders/batchnorm.wgsl`.
@@ -129,7 +134,7 @@ pub fn batchnorm_cpu(
             for i in 0..hw {
                 let idx = (n * p.channels + c) * hw + i;
                 let v = (x[idx] - mean[c]) * inv * gamma[c] + beta[c];
-                out[idx] = if p.relu { super::relu(v) } else { v };
+                out[idx] = super::clamp_opt(v, p.clamp);
             }
         }
     }
@@ -173,12 +178,16 @@ pub fn batchnorm_gpu<'a>(
             message: "batchnorm over zero channels".into(),
         });
     }
+    if let Some(c) = p.clamp {
+        c.validate(label)?;
+    }
     let len32 = u32::try_from(len).map_err(|_| Error::Limit {
         node: label.into(),
         limit: "u32 element index",
         needed: len as u64,
         available: u32::MAX as u64,
     })?;
+    let (clamp, lo, hi) = super::clamp_uniform(p.clamp);
     make_dispatch(
         ctx,
         DispatchSpec {
@@ -191,8 +200,12 @@ pub fn batchnorm_gpu<'a>(
             params: &Uniform {
                 len: len32,
                 channels: p.channels as u32,
-                relu: p.relu as u32,
+                clamp,
                 eps: p.eps,
+                lo,
+                hi,
+                _pad0: 0,
+                _pad1: 0,
             },
             buffers: &[
                 x.into(),

@@ -8,7 +8,7 @@
 //!     in[n, g·C_in/groups + c, y·sh − pad_top + i·dh, x·sw − pad_left + j·dw] · w[o, c, i, j]
 //! v = acc·scale[o] + shift[o]                  (a folded batchnorm, or a bias)
 //! v = v + residual_scale · residual[n,o,y,x]   (when a residual is given)
-//! v = max(v, 0)                                (when relu)
+//! v = clamp(v, lo, hi)                         (when a clamp is set: ReLU, ReLU6, Clip)
 //! out[n, out_c_offset + o, y, x] = v           (out has out_c_total channels)
 //! ```
 //!
@@ -127,8 +127,8 @@ pub struct Conv2dParams {
     /// `Some(s)`: add `s · residual` after scale/shift. The residual has the
     /// output's shape (N, C_out, OH, OW), densely packed.
     pub residual_scale: Option<f32>,
-    /// Apply ReLU last.
-    pub relu: bool,
+    /// A clamp last (ReLU is [`crate::graph::Clamp::RELU`]).
+    pub clamp: Option<crate::graph::Clamp>,
     /// Channel count of the tensor the output is written into (≥ C_out + offset).
     pub out_c_total: usize,
     /// First channel of this conv's output within that tensor.
@@ -157,7 +157,7 @@ impl Conv2dParams {
             dilation: [1, 1],
             groups: 1,
             residual_scale: None,
-            relu: false,
+            clamp: None,
             out_c_total: out_channels,
             out_c_offset: 0,
         }
@@ -185,7 +185,7 @@ impl Conv2dParams {
             dilation: conv.dilation,
             groups: conv.groups,
             residual_scale: conv.residual,
-            relu: conv.relu,
+            clamp: conv.clamp,
             out_c_total,
             out_c_offset,
         }
@@ -205,7 +205,7 @@ impl Conv2dParams {
             bn: None,
             out_scale: 1.0,
             residual: self.residual_scale,
-            relu: self.relu,
+            clamp: self.clamp,
         }
     }
 
@@ -308,9 +308,7 @@ pub fn conv2d_cpu(
                     if let (Some(rs), Some(res)) = (p.residual_scale, residual) {
                         v += rs * res[((n * p.out_channels + o) * oh + y) * ow + x];
                     }
-                    if p.relu {
-                        v = super::relu(v);
-                    }
+                    v = super::clamp_opt(v, p.clamp);
                     out[((n * p.out_c_total + p.out_c_offset + o) * oh + y) * ow + x] = v;
                 }
             }
@@ -720,13 +718,13 @@ struct Uniform {
     tiles_n: u32,
     tiles_per_group: u32,
     has_res: u32,
-    relu: u32,
+    clamp: u32,
     res_scale: f32,
     k_split: u32,
     kt_per_split: u32,
     groups: u32,
-    _pad0: u32,
-    _pad1: u32,
+    lo: f32,
+    hi: f32,
 }
 
 /// Activation bindings are read-write even where only read (they share
@@ -1044,6 +1042,7 @@ pub fn conv2d_gpu_launch<'a>(
         w[2] = (p.groups * splits) as u32;
         w
     };
+    let (clamp, lo, hi) = super::clamp_uniform(p.clamp);
     let u = Uniform {
         in_h: p.in_h as u32,
         in_w: p.in_w as u32,
@@ -1070,13 +1069,13 @@ pub fn conv2d_gpu_launch<'a>(
         tiles_n: cout_g.div_ceil(v.tile()[1]) as u32,
         tiles_per_group: tiles_per_group as u32,
         has_res: p.residual_scale.is_some() as u32,
-        relu: p.relu as u32,
+        clamp,
         res_scale: p.residual_scale.unwrap_or(0.0),
         k_split: splits as u32,
         kt_per_split: per_slice as u32,
         groups: p.groups as u32,
-        _pad0: 0,
-        _pad1: 0,
+        lo,
+        hi,
     };
     let tiled = v.constants();
     let conv = make_dispatch(

@@ -1,11 +1,15 @@
-//! Elementwise kernels: scaled add with optional ReLU, and ReLU alone.
+//! Elementwise kernels: scaled add with an optional clamp, and ReLU or a
+//! clamp alone.
 //!
-//! Math: `out[i] = alpha·a[i] + beta·b[i]`, then `max(·, 0)` when `relu`.
-//! ReLU alone is the same kernel with `beta = 0` (then `b` is never read).
+//! Math: `out[i] = alpha·a[i] + beta·b[i]`, then the clamp when one is set
+//! (ReLU `[0, ∞)`, ReLU6 `[0, 6]`, ONNX `Clip [min, max]`; NaN stays NaN,
+//! [`super::clamp`]). ReLU or a clamp alone is the same kernel with
+//! `beta = 0` (then `b` is never read).
 //! Layout-agnostic: operands are flat arrays of `len` f32, so the same kernel
 //! serves NHWC GPU tensors and NCHW host tensors.
 //!
-//! Bindings (`shaders/elementwise.wgsl`, entry `add`): 0 params uniform,
+//! Bindings (`shaders/elementwise.wgsl`, entry `add`): 0 params uniform
+//! (len, clamp flags, alpha, beta, clamp bounds),
 //! 1 `a` (read), 2 `b` (read), 3 `out` (read-write). One invocation per
 //! two consecutive elements (one packed f16 word), 256 per workgroup, grid
 //! folded into x and y.
@@ -13,12 +17,14 @@
 //! Tolerance: exact. A multiply and an add per element, in the same order on
 //! both sides, round the same in f32; only a fused multiply-add on the GPU
 //! can differ, by one rounding of `alpha·a`, so the relative part is 1e-6.
+//! A clamp is exact (a comparison and a copy of a bound).
 //! In f16 the operands are f16, the arithmetic f32, the result rounded
 //! once ([`TOLERANCE_F16`]).
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
 use crate::error::{Error, Result};
+use crate::graph::Clamp;
 use crate::shaders::{Shader, Storage};
 
 /// Declared comparison tolerance for elementwise kernels.
@@ -40,7 +46,7 @@ pub fn tolerance(storage: Storage) -> Tolerance {
     }
 }
 
-/// Parameters of `out = alpha·a + beta·b` (optionally ReLU'd).
+/// Parameters of `out = alpha·a + beta·b` (optionally clamped).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AddParams {
     /// Number of elements.
@@ -49,17 +55,21 @@ pub struct AddParams {
     pub alpha: f32,
     /// Scale of the second operand (0: ReLU/scale of `a` alone; `b` unread).
     pub beta: f32,
-    /// Apply ReLU to the result.
-    pub relu: bool,
+    /// A clamp of the result (ReLU: [`crate::graph::Clamp::RELU`]).
+    pub clamp: Option<crate::graph::Clamp>,
 }
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Uniform {
     len: u32,
-    relu: u32,
+    clamp: u32,
     alpha: f32,
     beta: f32,
+    lo: f32,
+    hi: f32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 /// CPU reference: plain loop.
@@ -69,7 +79,7 @@ pub fn add_cpu(p: &AddParams, a: &[f32], b: &[f32], out: &mut [f32]) {
         if p.beta != 0.0 {
             v += p.beta * b[i];
         }
-        out[i] = if p.relu { super::relu(v) } else { v };
+        out[i] = super::clamp_opt(v, p.clamp);
     }
 }
 
@@ -85,6 +95,13 @@ pub fn add_cpu_f16(p: &AddParams, a: &[f32], b: &[f32], out: &mut [f32]) {
 pub fn relu_cpu(x: &[f32], out: &mut [f32]) {
     for (o, v) in out.iter_mut().zip(x) {
         *o = super::relu(*v);
+    }
+}
+
+/// CPU reference for a clamp alone (ONNX `Clip`, ReLU6).
+pub fn clip_cpu(c: Clamp, x: &[f32], out: &mut [f32]) {
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = super::clamp(*v, c);
     }
 }
 
@@ -115,6 +132,9 @@ pub fn add_gpu<'a>(
     b: Option<Span<'a>>,
     out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
+    if let Some(c) = p.clamp {
+        c.validate(label)?;
+    }
     if b.is_none() && p.beta != 0.0 {
         return Err(Error::Invalid(format!(
             "{label}: add with beta = {} needs a second operand",
@@ -127,6 +147,7 @@ pub fn add_gpu<'a>(
         needed: p.len as u64,
         available: u32::MAX as u64,
     })?;
+    let (clamp, lo, hi) = super::clamp_uniform(p.clamp);
     make_dispatch(
         ctx,
         DispatchSpec {
@@ -138,9 +159,13 @@ pub fn add_gpu<'a>(
             constants: &[],
             params: &Uniform {
                 len,
-                relu: p.relu as u32,
+                clamp,
                 alpha: p.alpha,
                 beta: p.beta,
+                lo,
+                hi,
+                _pad0: 0,
+                _pad1: 0,
             },
             buffers: &[
                 a.into(),
@@ -163,6 +188,21 @@ pub fn relu_gpu<'a>(
     x: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
+    clip_gpu(ctx, label, storage, Clamp::RELU, len, x, out)
+}
+
+/// Builds the GPU dispatch for `out = clamp(x, c.min, c.max)` (NaN stays
+/// NaN). Errors when a bound is NaN or an infinite bound is on the wrong side.
+pub fn clip_gpu<'a>(
+    ctx: &Context,
+    label: &str,
+    storage: Storage,
+    c: Clamp,
+    len: usize,
+    x: impl Into<Span<'a>>,
+    out: impl Into<Span<'a>>,
+) -> Result<Dispatch> {
+    c.validate(label)?;
     add_gpu(
         ctx,
         label,
@@ -171,7 +211,7 @@ pub fn relu_gpu<'a>(
             len,
             alpha: 1.0,
             beta: 0.0,
-            relu: true,
+            clamp: Some(c),
         },
         x,
         None,

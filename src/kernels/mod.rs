@@ -33,6 +33,7 @@ pub mod conv2d;
 pub mod elementwise;
 pub mod layout;
 pub mod linear;
+pub mod pad;
 pub mod pool;
 pub mod softmax;
 
@@ -69,6 +70,7 @@ pub fn catalogue(limits: &wgpu::Limits) -> Vec<PipelineSpec> {
     all.extend(elementwise::pipelines());
     all.extend(layout::pipelines());
     all.extend(linear::pipelines());
+    all.extend(pad::pipelines());
     all.extend(pool::pipelines());
     all.extend(softmax::pipelines());
     all
@@ -83,6 +85,52 @@ pub fn relu(v: f32) -> f32 {
     } else {
         v.max(0.0)
     }
+}
+
+/// A clamp epilogue ([`crate::graph::Clamp`]) as the CPU references compute
+/// it: NaN stays NaN; otherwise `max` with a finite-or-`+∞` lower bound,
+/// then `min` with a finite-or-`−∞` upper bound, each skipped when the bound
+/// is infinite (no bound), as the shaders skip them (bits of the flags word
+/// [`clamp_uniform`] makes). For `[0, +∞)` this is [`relu`] exactly.
+pub fn clamp(v: f32, c: crate::graph::Clamp) -> f32 {
+    if v.is_nan() {
+        return v;
+    }
+    let mut r = v;
+    if c.min > f32::NEG_INFINITY {
+        r = r.max(c.min);
+    }
+    if c.max < f32::INFINITY {
+        r = r.min(c.max);
+    }
+    r
+}
+
+/// [`clamp`] when `c` is set, else `v`.
+pub fn clamp_opt(v: f32, c: Option<crate::graph::Clamp>) -> f32 {
+    match c {
+        Some(c) => clamp(v, c),
+        None => v,
+    }
+}
+
+/// A clamp epilogue as the shaders read it from their params uniform:
+/// `(flags, lo, hi)`, bit 0 of `flags` "clamp below at `lo`", bit 1 "clamp
+/// above at `hi`". An infinite bound sets no bit (so no infinity is ever
+/// passed to a shader); `None` is `(0, 0, 0)`.
+pub(crate) fn clamp_uniform(c: Option<crate::graph::Clamp>) -> (u32, f32, f32) {
+    let Some(c) = c else { return (0, 0.0, 0.0) };
+    let mut flags = 0;
+    let (mut lo, mut hi) = (0.0, 0.0);
+    if c.min > f32::NEG_INFINITY {
+        flags |= 1;
+        lo = c.min;
+    }
+    if c.max < f32::INFINITY {
+        flags |= 2;
+        hi = c.max;
+    }
+    (flags, lo, hi)
 }
 
 /// `max(a, b)` as PyTorch's max pooling computes it: NaN wins.

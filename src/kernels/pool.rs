@@ -1,15 +1,20 @@
 //! Pooling: max and average over windows, and global average pooling.
 //!
-//! Window math follows PyTorch exactly. For each output row `oy`:
-//! `start = oy·s − pad`, `end = min(start + k, H + pad)`; the average's
-//! divisor is `end − start` (times the same for columns) when
-//! `count_include_pad`, else the number of in-bounds taps. Out-of-bounds taps
-//! are ignored by max (as −∞) and read as 0 by the average. A NaN in a
-//! window makes its max NaN, as in PyTorch ([`super::max_nan`]).
+//! Window math follows PyTorch exactly, generalised to four pad sides and
+//! dilation as onnxruntime computes them. For each output row `oy`:
+//! `start = oy·s − pad_top`, `end = min(start + k·d, H + pad_bottom)`, taps
+//! at `start + i·d` (`i < k`) before `end`; the average's divisor is the
+//! number of those taps (times the same for columns) when
+//! `count_include_pad` — PyTorch's `end − start` for d = 1 — else the
+//! number of in-bounds taps. Out-of-bounds taps are ignored by max (as −∞)
+//! and read as 0 by the average. A NaN in a window makes its max NaN, as
+//! in PyTorch ([`super::max_nan`]). Every window holds an input tap
+//! ([`crate::graph::Pool::output_shape`] refuses the attributes otherwise).
 //!
-//! Output size: `floor((H + 2·pad − k) / s) + 1`, or with `ceil_mode` the
-//! ceiling, minus one when the last window would start in the right/bottom
-//! padding (PyTorch's rule: `(out − 1)·s ≥ H + pad` drops it).
+//! Output size ([`crate::graph::pool_out_len`]): `floor((H + top + bottom
+//! − d·(k − 1) − 1) / s) + 1`, or with `ceil_mode` the ceiling, minus one
+//! when the last window would start in the bottom padding (PyTorch's rule:
+//! `(out − 1)·s ≥ H + top` drops it).
 //!
 //! The output can be written at a channel offset into a wider tensor, so a
 //! pool branch of an Inception block writes straight into its concat.
@@ -68,12 +73,16 @@ struct Uniform {
     kw: u32,
     sh: u32,
     sw: u32,
-    ph: u32,
-    pw: u32,
+    pt: u32,
+    pl: u32,
     out_c_total: u32,
     out_c_offset: u32,
     count_include_pad: u32,
     total: u32,
+    pb: u32,
+    pr: u32,
+    dh: u32,
+    dw: u32,
 }
 
 /// The entry point of a window pool in `shaders/pool.wgsl`.
@@ -129,8 +138,10 @@ pub struct PoolParams {
     pub kernel: [usize; 2],
     /// Stride (sh, sw).
     pub stride: [usize; 2],
-    /// Symmetric padding (ph, pw), at most half the window (PyTorch's rule).
-    pub padding: [usize; 2],
+    /// Padding per side (every window must keep an input tap).
+    pub padding: crate::graph::Padding,
+    /// Dilation (dh, dw) between window taps.
+    pub dilation: [usize; 2],
     /// PyTorch's `ceil_mode`.
     pub ceil_mode: bool,
     /// PyTorch's `count_include_pad` (average only).
@@ -160,6 +171,7 @@ impl PoolParams {
             kernel: pool.kernel,
             stride: pool.stride,
             padding: pool.padding,
+            dilation: pool.dilation,
             ceil_mode: pool.ceil_mode,
             count_include_pad: pool.count_include_pad,
             out_c_total,
@@ -174,6 +186,7 @@ impl PoolParams {
             kernel: self.kernel,
             stride: self.stride,
             padding: self.padding,
+            dilation: self.dilation,
             ceil_mode: self.ceil_mode,
             count_include_pad: self.count_include_pad,
         }
@@ -187,8 +200,8 @@ impl PoolParams {
         Ok([oh, ow])
     }
 
-    /// Checks the invariants: the IR's (nonzero sizes, padding at most
-    /// half the window, the window fits) and the output channel range
+    /// Checks the invariants: the IR's (nonzero sizes, the dilated window
+    /// fits, every window holds an input tap) and the output channel range
     /// fitting the output tensor. `node` names the pool in the error.
     pub fn validate(&self, node: &str) -> Result<()> {
         let input = [self.batch, self.channels, self.in_h, self.in_w];
@@ -203,44 +216,60 @@ impl PoolParams {
     }
 }
 
-/// CPU reference over NCHW; `out` is (N, out_c_total, OH, OW).
+/// CPU reference over NCHW; `out` is (N, out_c_total, OH, OW). Plain
+/// loops over every window tap `(start + i·d)`, skipping those at or past
+/// the window's end (`min(start + k·d, H + pad_end)`) and, for the sum and
+/// the max, those outside the input.
 pub fn pool_cpu(p: &PoolParams, x: &[f32], out: &mut [f32]) {
     let [oh, ow] = p.out_hw().expect("pool_cpu: window does not fit");
     let (h, w) = (p.in_h as isize, p.in_w as isize);
+    let [kh, kw] = p.kernel;
+    let [dh, dw] = [p.dilation[0] as isize, p.dilation[1] as isize];
+    let pad = p.padding;
     for n in 0..p.batch {
         for c in 0..p.channels {
             let plane = &x[(n * p.channels + c) * p.in_h * p.in_w..][..p.in_h * p.in_w];
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let hs = (oy * p.stride[0]) as isize - p.padding[0] as isize;
-                    let ws = (ox * p.stride[1]) as isize - p.padding[1] as isize;
-                    let he = (hs + p.kernel[0] as isize).min(h + p.padding[0] as isize);
-                    let we = (ws + p.kernel[1] as isize).min(w + p.padding[1] as isize);
-                    let pool_size = ((he - hs) * (we - ws)) as f32;
-                    let (hs0, ws0, he0, we0) = (hs.max(0), ws.max(0), he.min(h), we.min(w));
-                    let v = match p.kind {
-                        PoolKind::Max => {
-                            let mut m = f32::NEG_INFINITY;
-                            for y in hs0..he0 {
-                                for xx in ws0..we0 {
-                                    m = super::max_nan(m, plane[(y * w + xx) as usize]);
-                                }
-                            }
-                            m
+                    let hs = (oy * p.stride[0]) as isize - pad.top as isize;
+                    let ws = (ox * p.stride[1]) as isize - pad.left as isize;
+                    let he = (hs + kh as isize * dh).min(h + pad.bottom as isize);
+                    let we = (ws + kw as isize * dw).min(w + pad.right as isize);
+                    let (mut padded_rows, mut padded_cols) = (0usize, 0usize);
+                    let mut inside = 0usize;
+                    let mut m = f32::NEG_INFINITY;
+                    let mut s = 0.0f32;
+                    for i in 0..kh as isize {
+                        let y = hs + i * dh;
+                        if y >= he {
+                            break;
                         }
-                        PoolKind::Avg => {
-                            let mut s = 0.0f32;
-                            for y in hs0..he0 {
-                                for xx in ws0..we0 {
-                                    s += plane[(y * w + xx) as usize];
-                                }
+                        padded_rows += 1;
+                        padded_cols = 0;
+                        for j in 0..kw as isize {
+                            let xx = ws + j * dw;
+                            if xx >= we {
+                                break;
                             }
+                            padded_cols += 1;
+                            if y < 0 || y >= h || xx < 0 || xx >= w {
+                                continue;
+                            }
+                            let v = plane[(y * w + xx) as usize];
+                            inside += 1;
+                            m = super::max_nan(m, v);
+                            s += v;
+                        }
+                    }
+                    let v = match p.kind {
+                        PoolKind::Max => m,
+                        PoolKind::Avg => {
                             let div = if p.count_include_pad {
-                                pool_size
+                                padded_rows * padded_cols
                             } else {
-                                ((he0 - hs0) * (we0 - ws0)) as f32
+                                inside
                             };
-                            s / div
+                            s / div as f32
                         }
                     };
                     out[((n * p.out_c_total + p.out_c_offset + c) * oh + oy) * ow + ox] = v;
@@ -290,8 +319,12 @@ pub fn pool_gpu<'a>(
         kw: u(p.kernel[1])?,
         sh: u(p.stride[0])?,
         sw: u(p.stride[1])?,
-        ph: u(p.padding[0])?,
-        pw: u(p.padding[1])?,
+        pt: u(p.padding.top)?,
+        pl: u(p.padding.left)?,
+        pb: u(p.padding.bottom)?,
+        pr: u(p.padding.right)?,
+        dh: u(p.dilation[0])?,
+        dw: u(p.dilation[1])?,
         out_c_total: u(p.out_c_total)?,
         out_c_offset: u(p.out_c_offset)?,
         count_include_pad: p.count_include_pad as u32,

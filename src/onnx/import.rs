@@ -36,7 +36,7 @@ use super::proto::{data_type, ModelProto};
 use super::tensor::OnnxTensor;
 use super::{Dim, ImportOptions, IoInfo, Layout, OnnxModelInfo};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Op, ValueId};
+use crate::graph::{Graph, Op, Padding, ValueId};
 use crate::tensor::Tensor;
 use crate::weights::Weights;
 use std::collections::{HashMap, HashSet};
@@ -211,14 +211,26 @@ impl<'a> Importer<'a> {
         Ok(m)
     }
 
-    /// Applies `d`'s pending affine map as a synthesized batchnorm; a
-    /// pending pad cannot stand alone yet and is refused.
+    /// Applies `d`'s pending zero pad as an IR pad node (named after its
+    /// `Pad` node) and its pending affine map as a synthesized batchnorm.
     pub fn materialize(&mut self, n: &Node, d: DynVal) -> Result<DynVal> {
-        if let Some((_, pad_node)) = &d.pad {
-            return Err(n.unsupported(format!(
-                "a constant Pad (`{pad_node}`) that is not folded into a conv or average pool: standalone constant Pad"
-            )));
-        }
+        let d = match d.pad.clone() {
+            Some((p, pad_node)) => {
+                let name = self.fresh(&pad_node);
+                let padding = Padding {
+                    top: p[0],
+                    left: p[1],
+                    bottom: p[2],
+                    right: p[3],
+                };
+                let v = self
+                    .graph
+                    .pad(&name, d.v, padding, 0.0)
+                    .map_err(|e| n.err(e))?;
+                DynVal { v, pad: None, ..d }
+            }
+            None => d,
+        };
         let Some(a) = d.affine.clone() else {
             return Ok(d);
         };

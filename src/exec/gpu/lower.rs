@@ -12,9 +12,9 @@ use crate::device::buffers::BufferRange;
 use crate::device::{Context, Dispatch, Span};
 use crate::error::{Error, Result};
 use crate::exec::conv_epilogue;
-use crate::graph::{Conv2d, Graph, Node, Op, Pool};
+use crate::graph::{Clamp, Conv2d, Graph, Node, Op, Padding, Pool};
 use crate::kernels::conv2d::{self, Conv2dParams, Launch};
-use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pool, softmax};
+use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pad, pool, softmax};
 use crate::plan::{is_flatten_view, Plan};
 use crate::shaders::Storage;
 use crate::weights::Weights;
@@ -94,10 +94,12 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
     match &n.op {
         Op::Input => lower_input(lw, n),
         Op::Conv2d(c) => lower_conv(lw, i, n, c),
-        Op::BatchNorm { eps, relu } => lower_batchnorm(lw, n, *eps, *relu),
-        Op::Relu => lower_relu(lw, n),
-        Op::Add { alpha, beta, relu } => lower_add(lw, n, *alpha, *beta, *relu),
+        Op::BatchNorm { eps, clamp } => lower_batchnorm(lw, n, *eps, *clamp),
+        Op::Relu => lower_clip(lw, n, Clamp::RELU),
+        Op::Clip(c) => lower_clip(lw, n, *c),
+        Op::Add { alpha, beta, clamp } => lower_add(lw, n, *alpha, *beta, *clamp),
         Op::Pool(pl) => lower_pool(lw, n, pl),
+        Op::Pad { padding, value } => lower_pad(lw, n, *padding, *value),
         Op::GlobalAvgPool => lower_global_avg_pool(lw, n),
         Op::Concat => lower_concat(lw, n),
         Op::Flatten => lower_flatten(lw, n),
@@ -221,7 +223,7 @@ fn lower_conv(lw: &mut Lowering, i: usize, n: &Node, c: &Conv2d) -> Result<()> {
 
 /// A standalone inference batchnorm (pre-activation ResNets), reading the
 /// four raw PyTorch buffers.
-fn lower_batchnorm(lw: &mut Lowering, n: &Node, eps: f32, relu: bool) -> Result<()> {
+fn lower_batchnorm(lw: &mut Lowering, n: &Node, eps: f32, clamp: Option<Clamp>) -> Result<()> {
     let name = n.name.as_str();
     let [batch, channels, h, w] = lw.shape(n.inputs[0]);
     let p = batchnorm::BatchNormParams {
@@ -230,7 +232,7 @@ fn lower_batchnorm(lw: &mut Lowering, n: &Node, eps: f32, relu: bool) -> Result<
         h,
         w,
         eps,
-        relu,
+        clamp,
     };
     let mut k = [0; 4];
     for (slot, s) in k
@@ -256,13 +258,15 @@ fn lower_batchnorm(lw: &mut Lowering, n: &Node, eps: f32, relu: bool) -> Result<
     Ok(())
 }
 
-/// A ReLU the fusion pass could not fold into its producer.
-fn lower_relu(lw: &mut Lowering, n: &Node) -> Result<()> {
+/// A ReLU or clamp (ONNX `Clip`, ReLU6) the fusion pass could not fold
+/// into its producer.
+fn lower_clip(lw: &mut Lowering, n: &Node, c: Clamp) -> Result<()> {
     let len = lw.shape(n.output).iter().product();
-    let d = elementwise::relu_gpu(
+    let d = elementwise::clip_gpu(
         lw.ctx,
         &n.name,
         lw.storage,
+        c,
         len,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         lw.mem.dense(lw.plan, n.output, &n.name)?,
@@ -271,13 +275,19 @@ fn lower_relu(lw: &mut Lowering, n: &Node) -> Result<()> {
     Ok(())
 }
 
-/// `alpha·a + beta·b` (then ReLU) that the fusion pass left standalone.
-fn lower_add(lw: &mut Lowering, n: &Node, alpha: f32, beta: f32, relu: bool) -> Result<()> {
+/// `alpha·a + beta·b` (then a clamp) that the fusion pass left standalone.
+fn lower_add(
+    lw: &mut Lowering,
+    n: &Node,
+    alpha: f32,
+    beta: f32,
+    clamp: Option<Clamp>,
+) -> Result<()> {
     let p = elementwise::AddParams {
         len: lw.shape(n.output).iter().product(),
         alpha,
         beta,
-        relu,
+        clamp,
     };
     let d = elementwise::add_gpu(
         lw.ctx,
@@ -299,6 +309,29 @@ fn lower_pool(lw: &mut Lowering, n: &Node, pl: &Pool) -> Result<()> {
     let p = pool::PoolParams::for_node(pl, lw.shape(n.inputs[0]), ctot, off);
     let x = lw.mem.dense(lw.plan, n.inputs[0], &n.name)?;
     let d = pool::pool_gpu(lw.ctx, &n.name, lw.storage, &p, x, out)?;
+    lw.push(d, n.op.kind());
+    Ok(())
+}
+
+/// Constant padding of H and W into a dense output.
+fn lower_pad(lw: &mut Lowering, n: &Node, padding: Padding, value: f32) -> Result<()> {
+    let [batch, channels, in_h, in_w] = lw.shape(n.inputs[0]);
+    let p = pad::PadParams {
+        batch,
+        channels,
+        in_h,
+        in_w,
+        padding,
+        value,
+    };
+    let d = pad::pad_gpu(
+        lw.ctx,
+        &n.name,
+        lw.storage,
+        &p,
+        lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
+        lw.mem.dense(lw.plan, n.output, &n.name)?,
+    )?;
     lw.push(d, n.op.kind());
     Ok(())
 }

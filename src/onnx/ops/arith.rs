@@ -7,7 +7,7 @@
 
 use super::{per_channel, Importer, Node, Val};
 use crate::error::Result;
-use crate::graph::Op;
+use crate::graph::{Clamp, Op};
 use crate::onnx::import::{Affine, DynVal};
 use std::rc::Rc;
 
@@ -178,7 +178,10 @@ pub fn relu(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     Ok(vec![Val::Dyn(DynVal { v, ..x })])
 }
 
-/// `Clip`: `[0, ∞)` is a ReLU; other bounds are refused.
+/// `Clip` (opset ≥ 11: bounds as optional scalar inputs, absent or empty
+/// meaning no bound): `[0, ∞)` is a ReLU, any other bounds a clamp
+/// ([`crate::graph::Clamp`]; the fusion pass folds either into a preceding
+/// conv, batchnorm or add). NaN bounds are refused.
 pub fn clip(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let bound = |i: usize, default: f32| -> Result<f32> {
         match imp.opt_const_in(n, i)? {
@@ -194,8 +197,17 @@ pub fn clip(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     };
     let lo = bound(1, f32::NEG_INFINITY)?;
     let hi = bound(2, f32::INFINITY)?;
-    if lo == 0.0 && hi == f32::INFINITY {
+    let c = Clamp::new(lo, hi);
+    if c.is_relu() {
         return relu(imp, n);
     }
-    Err(n.unsupported(format!("Clip to [{lo}, {hi}] (general Clip / ReLU6)")))
+    if lo.is_nan() || hi.is_nan() || lo == f32::INFINITY || hi == f32::NEG_INFINITY {
+        return Err(n.err(format!(
+            "Clip bounds [{lo}, {hi}]: expected min < +inf and max > -inf, neither NaN"
+        )));
+    }
+    let x = imp.dyn_in(n, 0)?;
+    let name = imp.node_name(n);
+    let v = imp.graph.clip(&name, x.v, c)?;
+    Ok(vec![Val::Dyn(DynVal { v, ..x })])
 }

@@ -11,7 +11,7 @@ use super::{Importer, Node, Val};
 use crate::error::Result;
 use crate::graph::Padding;
 use crate::graph::PoolKind;
-use crate::graph::{Conv2d, Pool};
+use crate::graph::{Conv2d, Op, Pool};
 use crate::onnx::fold::norm_axis;
 use crate::onnx::import::DynVal;
 use crate::onnx::Layout;
@@ -176,11 +176,40 @@ pub fn conv(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     })])
 }
 
-/// `MaxPool` and `AveragePool`.
+/// True when every element of IR value `v` is ≥ 0 or NaN by construction:
+/// its producer is a ReLU, or a clamp (standalone or an epilogue) with a
+/// lower bound ≥ 0. A zero pad before a max pool of such a value is the
+/// pool's own padding (a zero never beats a window's input taps).
+fn nonnegative(imp: &Importer, v: crate::graph::ValueId) -> bool {
+    let Some(p) = imp.graph.nodes.iter().rev().find(|nd| nd.output == v) else {
+        return false;
+    };
+    let lower_ok = |c: &Option<crate::graph::Clamp>| c.is_some_and(|c| c.min >= 0.0);
+    match &p.op {
+        Op::Relu => true,
+        Op::Clip(c) => c.min >= 0.0,
+        Op::Conv2d(c) => lower_ok(&c.clamp),
+        Op::BatchNorm { clamp, .. } | Op::Add { clamp, .. } => lower_ok(clamp),
+        _ => false,
+    }
+}
+
+/// `MaxPool` and `AveragePool`. A pending zero `Pad` folds into the pool's
+/// padding when that computes the same: an average pool counting padding,
+/// or a max pool of a nonnegative value ([`nonnegative`]), without
+/// `ceil_mode` (whose last-window rule measures from the unpadded size),
+/// and only if every folded window keeps an input tap; otherwise the pad
+/// is materialized first.
 pub fn pool(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let avg = n.op() == "AveragePool";
     let include_pad = avg && n.int("count_include_pad", 0)? != 0;
-    let x = nchw_in(imp, n, include_pad)?;
+    let ceil = n.int("ceil_mode", 0)? != 0;
+    let raw = imp.dyn_in_raw(n, 0)?;
+    let fold = raw.pad.is_some()
+        && raw.affine.is_none()
+        && !ceil
+        && (include_pad || (!avg && nonnegative(imp, raw.v)));
+    let mut x = nchw_in(imp, n, fold)?;
     let rank = x.shape.len();
     let sp = rank - 2;
     let k = attr2(n, "kernel_shape", sp, 0)?;
@@ -192,32 +221,30 @@ pub fn pool(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if stride.contains(&0) || dil.contains(&0) {
         return Err(n.err("zero stride or dilation"));
     }
-    if dil != [1, 1] {
-        return Err(n.unsupported(format!("dilations {dil:?} (pool dilation)")));
-    }
-    let mut p = pads(n, sp, hw_of(&x), k, stride, dil)?;
-    if let Some((extra, _)) = x.pad {
-        for i in 0..4 {
-            p[i] += extra[i];
-        }
-    }
-    if p[0] != p[2] || p[1] != p[3] {
-        return Err(n.unsupported(format!("pads {p:?} (asymmetric pool pads)")));
-    }
-    if 2 * p[0] > k[0] || 2 * p[1] > k[1] {
-        return Err(n.unsupported(format!(
-            "pads {p:?} larger than half the window {k:?} (pool padding beyond half the window)"
-        )));
-    }
-    let ceil = n.int("ceil_mode", 0)? != 0;
-    let pl = Pool {
+    let p = pads(n, sp, hw_of(&x), k, stride, dil)?;
+    let pool_of = |extra: [usize; 4]| Pool {
         kind: if avg { PoolKind::Avg } else { PoolKind::Max },
         kernel: k,
         stride,
-        padding: [p[0], p[1]],
+        padding: Padding {
+            top: p[0] + extra[0],
+            left: p[1] + extra[1],
+            bottom: p[2] + extra[2],
+            right: p[3] + extra[3],
+        },
+        dilation: dil,
         ceil_mode: ceil,
         count_include_pad: include_pad,
     };
+    let mut pl = pool_of([0; 4]);
+    if let Some((extra, _)) = x.pad {
+        let folded = pool_of(extra);
+        if folded.output_shape(&n.name, imp.shape_of(x.v)).is_ok() {
+            pl = folded;
+        } else {
+            x = imp.materialize(n, x)?;
+        }
+    }
     let name = imp.node_name(n);
     let v = imp.graph.pool(&name, x.v, pl).map_err(|e| n.err(e))?;
     let s = imp.shape_of(v);

@@ -46,7 +46,8 @@ fn linear(
     })])
 }
 
-/// `Gemm`: `alpha·A·B' + beta·C` with A at run time, B and C constants.
+/// `Gemm`: `alpha·A·B' + beta·C` with A at run time, B and C constants; C
+/// a scalar, a row, or a full matrix whose rows are bitwise equal.
 pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if n.int("transA", 0)? != 0 {
         return Err(n.unsupported("transA=1 on a runtime input (Gemm with a transposed input)"));
@@ -83,21 +84,31 @@ pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         Some(c) => {
             let cd = c.dims();
             let cv = c.as_f32(&n.name).map_err(|e| n.err(e))?;
+            // A full (M, out) or (M, 1) matrix whose rows are all equal (an
+            // exporter's materialized broadcast) is that row as the bias.
+            let rows_equal = |r: usize, k: usize| {
+                let bits = |row: &[f32]| row.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                r == x.shape[0] && (1..r).all(|i| bits(&cv[i * k..(i + 1) * k]) == bits(&cv[..k]))
+            };
             let per_out = match cd {
                 [] => cv.len() == 1,
                 [k] => *k == out || *k == 1,
-                [r, k] => *r == 1 && (*k == out || *k == 1),
+                [r, k] => (*k == out || *k == 1) && (*r == 1 || rows_equal(*r, *k)),
                 _ => false,
             };
+            // Entries per row: 1 broadcasts over the outputs too.
+            let row_len = cd.last().copied().unwrap_or(1);
             if !per_out {
                 return Err(n.unsupported(format!(
-                    "C of dims {cd:?} (only a bias broadcast over rows)"
+                    "C of dims {cd:?} for {} rows (a full-matrix bias whose rows differ; \
+                     only a bias broadcast over rows)",
+                    x.shape[0]
                 )));
             }
             Some(
                 (0..out)
                     .map(|o| {
-                        let v = if cv.len() == 1 { cv[0] } else { cv[o] };
+                        let v = if row_len == 1 { cv[0] } else { cv[o] };
                         if beta == 1.0 {
                             v
                         } else {

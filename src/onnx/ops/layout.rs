@@ -8,6 +8,7 @@
 
 use super::{Importer, Node, Val};
 use crate::error::Result;
+use crate::graph::Padding;
 use crate::onnx::fold::{
     axes_of, norm_axis, perm_of, reshape_dims, shape_of, squeeze_dims, unsqueeze_dims,
 };
@@ -176,11 +177,23 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     }
     let pads_t = imp.const_in(n, 1)?;
     let pads = pads_t.as_i64("pads").map_err(|e| n.err(e))?.to_vec();
-    if let Some(v) = imp.opt_const_in(n, 2)? {
-        if v.as_f64().iter().any(|&x| x != 0.0) {
-            return Err(n.unsupported("Pad with a nonzero constant value"));
+    let value = match imp.opt_const_in(n, 2)? {
+        None => 0.0,
+        Some(v) => {
+            let v = v.as_f64();
+            if v.len() != 1 {
+                return Err(n.err(format!(
+                    "constant_value has {} elements, expected 1",
+                    v.len()
+                )));
+            }
+            let f = v[0] as f32;
+            if !f.is_finite() {
+                return Err(n.unsupported(format!("Pad with the non-finite value {}", v[0])));
+            }
+            f
         }
-    }
+    };
     let axes_t = imp.opt_const_in(n, 3)?;
     let x = imp.dyn_in(n, 0)?;
     let r = x.shape.len();
@@ -239,6 +252,24 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         x.shape[2] + p[0] + p[2],
         x.shape[3] + p[1] + p[3],
     ];
+    if value != 0.0 {
+        // Nothing folds a nonzero pad: the pad kernel, now.
+        let name = imp.node_name(n);
+        let padding = Padding {
+            top: p[0],
+            left: p[1],
+            bottom: p[2],
+            right: p[3],
+        };
+        let v = imp
+            .graph
+            .pad(&name, x.v, padding, value)
+            .map_err(|e| n.err(e))?;
+        return Ok(vec![Val::Dyn(DynVal { v, shape, ..x })]);
+    }
+    // A zero pad stays pending: a conv, a count-including-pad average pool
+    // or a max pool of a nonnegative value takes it as its own padding;
+    // any other reader materializes it as a pad node.
     Ok(vec![Val::Dyn(DynVal {
         shape,
         pad: Some((p, n.name.clone())),
