@@ -91,7 +91,7 @@ pub fn relu(v: f32) -> f32 {
 /// it: NaN stays NaN; otherwise `max` with a finite-or-`+∞` lower bound,
 /// then `min` with a finite-or-`−∞` upper bound, each skipped when the bound
 /// is infinite (no bound), as the shaders skip them (bits of the flags word
-/// [`clamp_uniform`] makes). For `[0, +∞)` this is [`relu`] exactly.
+/// `clamp_uniform` makes). For `[0, +∞)` this is [`relu`] exactly.
 pub fn clamp(v: f32, c: crate::graph::Clamp) -> f32 {
     if v.is_nan() {
         return v;
