@@ -33,14 +33,32 @@ fn params(kind: PoolKind, [n, c, h, w]: [usize; 4], k: [usize; 2], s: [usize; 2]
 
 /// Runs pool `p` on the GPU, in every storage mode, and the CPU. Compares
 /// the written channel range with the pool tolerance and checks every
-/// other channel of the (NaN pre-filled) output is still NaN.
+/// other channel of the (NaN pre-filled) output is still NaN. Each case is
+/// also written as a trace for the Dawn replay (`trace_dispatches`).
 fn check(ctx: &Context, case: &str, p: &PoolParams) {
+    check_traced(ctx, case, p, true);
+}
+
+/// [`check`], writing the Dawn replay's trace only when `trace`: the two
+/// sweeps trace one case in [`SWEEP_TRACE_EVERY`], which keeps every
+/// kind of window in the replay and its time within CI's budget (each
+/// trace compiles its pipeline on Dawn again).
+fn check_traced(ctx: &Context, case: &str, p: &PoolParams, trace: bool) {
     for storage in storages(ctx) {
-        check_in(ctx, storage, &format!("{} {case}", storage.name()), p);
+        check_in(
+            ctx,
+            storage,
+            &format!("{} {case}", storage.name()),
+            p,
+            trace,
+        );
     }
 }
 
-fn check_in(ctx: &Context, storage: Storage, case: &str, p: &PoolParams) {
+/// The sweeps trace every this-many-th case.
+const SWEEP_TRACE_EVERY: usize = 4;
+
+fn check_in(ctx: &Context, storage: Storage, case: &str, p: &PoolParams, trace: bool) {
     p.validate(case).unwrap();
     let [oh, ow] = p.out_hw().unwrap();
     let in_shape = [p.batch, p.channels, p.in_h, p.in_w];
@@ -61,7 +79,9 @@ fn check_in(ctx: &Context, storage: Storage, case: &str, p: &PoolParams) {
     let out = nan_tensor(ctx, storage, out_len);
     let d = pool::pool_gpu(ctx, case, storage, p, &bx, &out).unwrap();
     let tol = pool::tolerance(storage);
-    trace_dispatches(ctx, "pool", case, &[&d], &[("output", &out, tol, storage)]);
+    if trace {
+        trace_dispatches(ctx, "pool", case, &[&d], &[("output", &out, tol, storage)]);
+    }
     ctx.run_dispatches(&[&d]).unwrap();
     let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, out_len).unwrap(), out_shape);
 
@@ -440,7 +460,8 @@ fn pool_onnx_random_sweep() {
         if p.validate("sweep").is_err() {
             continue;
         }
-        check(&ctx, &format!("{p:?}"), &p);
+        let trace = cases % SWEEP_TRACE_EVERY == 0;
+        check_traced(&ctx, &format!("{p:?}"), &p, trace);
         cases += 1;
     }
 }
@@ -509,7 +530,8 @@ fn pool_property_sweep() {
                             if p.validate("sweep").is_err() {
                                 continue;
                             }
-                            check(&ctx, &format!("{p:?}"), &p);
+                            let trace = cases % SWEEP_TRACE_EVERY == 0;
+                            check_traced(&ctx, &format!("{p:?}"), &p, trace);
                             cases += 1;
                         }
                     }
