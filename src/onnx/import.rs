@@ -120,6 +120,20 @@ pub struct Importer<'a> {
 }
 
 impl<'a> Importer<'a> {
+    /// An empty import, reading external data relative to `dir`.
+    fn new(dir: Option<&'a Path>) -> Self {
+        Importer {
+            graph: Graph::new(),
+            weights: Weights::new(),
+            vals: HashMap::new(),
+            consumers: HashMap::new(),
+            names: HashSet::new(),
+            own: HashSet::new(),
+            linear_outputs: HashMap::new(),
+            dir,
+        }
+    }
+
     /// A name not used by any IR node yet: `base`, else `base_1`, `base_2`, …
     pub fn fresh(&mut self, base: &str) -> String {
         let mut name = base.to_string();
@@ -310,16 +324,7 @@ pub fn import_model(
 ) -> Result<(Graph, Weights, OnnxModelInfo)> {
     let g = model.graph.as_ref().expect("checked by decode_model");
     let opset = default_opset(model).expect("checked by decode_model");
-    let mut imp = Importer {
-        graph: Graph::new(),
-        weights: Weights::new(),
-        vals: HashMap::new(),
-        consumers: HashMap::new(),
-        names: HashSet::new(),
-        own: HashSet::new(),
-        linear_outputs: HashMap::new(),
-        dir,
-    };
+    let mut imp = Importer::new(dir);
     init_constants(&mut imp, g, opts, origin)?;
     // The runtime input: the one graph input that is not a constant.
     let runtime: Vec<_> = g
@@ -582,16 +587,7 @@ pub fn evaluate_model(
 ) -> Result<Vec<OnnxTensor>> {
     let g = model.graph.as_ref().expect("checked by decode_model");
     let opset = default_opset(model).expect("checked by decode_model");
-    let mut imp = Importer {
-        graph: Graph::new(),
-        weights: Weights::new(),
-        vals: HashMap::new(),
-        consumers: HashMap::new(),
-        names: HashSet::new(),
-        own: HashSet::new(),
-        linear_outputs: HashMap::new(),
-        dir,
-    };
+    let mut imp = Importer::new(dir);
     init_constants(&mut imp, g, opts, origin)?;
     if let Some(i) = g.input.iter().find(|i| !imp.vals.contains_key(&i.name)) {
         return Err(Error::Invalid(format!(
