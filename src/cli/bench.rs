@@ -82,7 +82,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let cmd = "bench";
     let iters = args.iters;
     let warmup = args.warmup;
-    args.precision.f16_storage(cmd)?;
+    let f16_storage = args.precision.f16_storage(cmd)?;
     let split_k = match args.split_k.as_deref() {
         None | Some("auto") => SplitK::Auto,
         Some("on") => SplitK::On,
@@ -105,7 +105,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let json = args.json;
     let profile = args.profile;
     let model = synthetic_model(cmd, &args.model, args.batch, args.size)?
-        .with_precision(cmd, &args.precision)?;
+        .with_precision(args.precision.precision(), f16_storage);
     let name = model.name.as_str();
     let weights_desc = model.weights_desc.as_str();
     let ir_input = model.ir_input_shape();

@@ -97,7 +97,7 @@ fn every_layer(graph: &Graph) -> CliResult<Graph> {
 /// `resincept check`.
 pub fn check(args: &CheckArgs) -> CliResult<()> {
     let cmd = "check";
-    args.precision.f16_storage(cmd)?;
+    let f16_storage = args.precision.f16_storage(cmd)?;
     // The model, and the input when it comes from a file (a synthetic one
     // is made after the memory checks and the compile).
     let (model, file_input) = match &args.input {
@@ -116,7 +116,7 @@ pub fn check(args: &CheckArgs) -> CliResult<()> {
             None,
         ),
     };
-    let model = model.with_precision(cmd, &args.precision)?;
+    let model = model.with_precision(args.precision.precision(), f16_storage);
     let transform = match model.zoo() {
         Some(info) => transform_input(
             cmd,

@@ -343,9 +343,9 @@ pub fn model_for_input(
 /// `resincept run`.
 pub fn run(args: &RunArgs) -> CliResult<()> {
     let device = device("run", args.device.as_deref())?;
-    args.precision.f16_storage("run")?;
+    let f16_storage = args.precision.f16_storage("run")?;
     let (model, mut input) = model_for_input("run", &args.model, &args.input, None)?;
-    let model = model.with_precision("run", &args.precision)?;
+    let model = model.with_precision(args.precision.precision(), f16_storage);
     let transform = match model.zoo() {
         Some(info) => transform_input(
             "run",
@@ -618,7 +618,7 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
     let cmd = "classify";
     let top = args.top;
     let device = device(cmd, args.device.as_deref())?;
-    args.precision.f16_storage(cmd)?;
+    let f16_storage = args.precision.f16_storage(cmd)?;
     let flags = PreFlags::parse(args)?;
     let n = args.images.len();
     let labels_file = args.labels.as_deref().map(read_labels).transpose()?;
@@ -680,7 +680,7 @@ pub fn classify(args: &ClassifyArgs) -> CliResult<()> {
     if transform {
         preprocess::inception_transform_input(&mut batch)?;
     }
-    let model = model.with_precision(cmd, &args.precision)?;
+    let model = model.with_precision(args.precision.precision(), f16_storage);
     let runner = model.runner(device)?;
     let c = pre.crop;
     let per_image = 3 * c * c;

@@ -26,7 +26,7 @@
 //! commands build their synthetic inputs only after both checks.
 
 use super::commands::{gpu_context, synthetic_seed, Device};
-use super::{usage, CliError, CliResult, ModelArgs, PrecisionArgs};
+use super::{usage, CliError, CliResult, ModelArgs};
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage};
 use resincept::exec::{cpu, Precision};
 use resincept::graph::{Graph, Op};
@@ -90,12 +90,13 @@ pub struct Model {
 }
 
 impl Model {
-    /// The same model in the precision `--precision` / `--f16-storage` ask
-    /// for (a storage mode without f16 is a usage error of `command`).
-    pub fn with_precision(mut self, command: &str, args: &PrecisionArgs) -> CliResult<Self> {
-        self.f16_storage = args.f16_storage(command)?;
-        self.precision = args.precision();
-        Ok(self)
+    /// The same model in `precision`, with f16 stored as `f16_storage`
+    /// forces (`None`: native where the device has `SHADER_F16`); the
+    /// commands take both from [`super::PrecisionArgs`].
+    pub fn with_precision(mut self, precision: Precision, f16_storage: Option<F16Storage>) -> Self {
+        self.precision = precision;
+        self.f16_storage = f16_storage;
+        self
     }
 
     /// The zoo model's facts (`None` for ONNX).

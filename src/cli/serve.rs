@@ -17,7 +17,7 @@ use std::time::Duration;
 /// `resincept serve`.
 pub fn serve(args: &ServeArgs) -> CliResult<()> {
     let cmd = "serve";
-    args.precision.f16_storage(cmd)?;
+    let f16_storage = args.precision.f16_storage(cmd)?;
     if args.host.trim().is_empty() {
         return Err(usage(cmd, "--host must not be empty"));
     }
@@ -67,7 +67,7 @@ pub fn serve(args: &ServeArgs) -> CliResult<()> {
         model.input_shape(),
         model.weights_desc
     );
-    let model = model.with_precision(cmd, &args.precision)?;
+    let model = model.with_precision(args.precision.precision(), f16_storage);
     let load_spec = spec.clone();
     let load: serve::Loader = Box::new(move || {
         let ctx = Arc::new(resincept::Context::from_env().map_err(|e| e.to_string())?);
