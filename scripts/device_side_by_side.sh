@@ -11,7 +11,8 @@
 # golden.txt, log.txt (everything on stderr).
 #
 # Prepare on the development machine: bash scripts/prepare_device.sh
-# Then one device call with carry [".gl", ".devbin"] (about 7 minutes):
+# Then one device call with carry [".gl", ".devbin"] (193 s on an H200,
+# 2026-11-30; give it a 560 s timeout):
 #   bash scripts/device_side_by_side.sh
 # It ends by printing the BENCHMARKS.md table (scripts/bench_table.py).
 set -uo pipefail
@@ -97,4 +98,4 @@ for model in resnet50 inception_v3; do
   timeout 60 "$bin" check --model "$model" --layers >> "$out/golden.txt" 2>&1
 done
 python3 scripts/bench_table.py "$out/resincept.jsonl" "$out/pytorch.jsonl"
-tail -3 "$out/layers.txt" "$out/golden.txt"
+tail -n 3 "$out/layers.txt" "$out/golden.txt"
