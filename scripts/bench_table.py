@@ -11,8 +11,9 @@ resincept (split-K auto, the default) / PyTorch of the median times (below
 1: resincept is faster).
 Rows resincept or PyTorch lack are shown with a dash.
 
-When resincept was also run with split-K targets (`--split-k N`) or another
-grouped-direct threshold (`--grouped-direct N`), a second table gives its
+When resincept was also run with split-K targets (`--split-k N`), another
+grouped-direct threshold (`--grouped-direct N`) or another 128x64-tile
+threshold (`--tall-tile N|off`), a second table gives its
 median latency per (model, batch, size) for every setting it was run with,
 fastest marked.
 
@@ -65,7 +66,8 @@ def main():
             for r in rows:
                 if ((r["model"], r["batch"], r["size"]) == k
                         and (split is None or (r.get("split_k") == split
-                                               and r.get("grouped_direct_max", 16) == 16))):
+                                               and r.get("grouped_direct_max", 16) == 16
+                                               and r.get("tall_tile_min_k", 256) == 256))):
                     return r
             return None
         auto, off, pt = find(ours, "auto"), find(ours, "off"), find(torch)
@@ -76,7 +78,9 @@ def main():
     # threshold): one column per setting, fastest marked.
     def setting(r):
         gd = r.get("grouped_direct_max", 16)
-        return r.get("split_k", "auto") + ("" if gd == 16 else " / direct<=%d" % gd)
+        tall = r.get("tall_tile_min_k", 256)
+        return (r.get("split_k", "auto") + ("" if gd == 16 else " / direct<=%d" % gd)
+                + ("" if tall == 256 else " / tall tile %s" % ("off" if tall is None else tall)))
 
     settings = []
     for r in ours:
@@ -84,7 +88,7 @@ def main():
             settings.append(setting(r))
     if any(s not in ("auto", "off", "on") for s in settings):
         def order(s):
-            sk, _, gd = s.partition(" / ")
+            sk, _, gd = s.partition(" / ")  # gd: the other settings, as text
             rank = (0, 0) if sk == "off" else (1, 0) if sk in ("auto", "on") else (2, int(sk))
             return rank + (gd,)
         settings.sort(key=order)
@@ -118,7 +122,9 @@ def main():
         def first(rows, k, split=None):
             for r in rows:
                 if (r["model"], r["batch"], r["size"]) == k and (
-                        split is None or r.get("split_k", "auto") == split):
+                        split is None or (r.get("split_k", "auto") == split
+                                          and r.get("grouped_direct_max", 16) == 16
+                                          and r.get("tall_tile_min_k", 256) == 256)):
                     return r
             return None
 

@@ -52,6 +52,18 @@ for model in resnet50 inception_v3; do
       --json >> "$out/pytorch.jsonl" 2>> "$log"
   done
 done
+# 1'. The 128x64 tile for deep 1x1 convs (the launcher's default from an
+#     H100 sweep; an H200 layer sweep found 64x64 faster on 6 of the 8
+#     layers given it): end to end with the rule off, at batch 32 where
+#     it applies, and at batch 1.
+for model in resnet50 inception_v3; do
+  for batch in 32 1; do
+    "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 --tall-tile off \
+      --json >> "$out/resincept.jsonl" 2>> "$log"
+    "$bin" bench --model "$model" --batch "$batch" --warmup 5 --iters 30 \
+      --json >> "$out/resincept.jsonl" 2>> "$log"
+  done
+done
 # 1a. f16 precision: resincept's (native f16 on a card with SHADER_F16)
 #     against its f32 runs above and PyTorch FP16 (.half(), channels_last,
 #     cuDNN's tensor-core layout). Needs `resincept bench --precision f16`;

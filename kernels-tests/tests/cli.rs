@@ -671,6 +671,10 @@ fn bad_flag_values() {
         &["bench", "--model", "resnet18", "--grouped-direct", "many"],
         &["--grouped-direct", "`many`"],
     );
+    assert_error(
+        &["bench", "--model", "resnet18", "--tall-tile", "0"],
+        &["--tall-tile takes a positive reduction size or off", "`0`"],
+    );
     let dir = scratch("bad_flag_values");
     let input = input_file(&dir, &Tensor::zeros(vec![1, 3, 32, 32]));
     let base = [
@@ -1145,6 +1149,7 @@ fn bench_json_has_every_key() {
     assert_memory_keys(&m, line);
     assert_eq!(m["split_k"], Json::Str("auto".into()));
     assert_eq!(m["grouped_direct_max"], Json::Num(16.0));
+    assert_eq!(m["tall_tile_min_k"], Json::Num(256.0));
 
     // `bench --split-k SPLIT --json`'s split-K keys: (split_k_convs,
     // dispatches, scratch_bytes), and its `split_k` is SPLIT.

@@ -726,6 +726,31 @@ fn split_k_choices() {
     }
 }
 
+/// The 128×64 tile rule and its knob (`bench --tall-tile`): a deep
+/// pointwise conv with many tiles takes 128×64 by default, 64×64 with the
+/// rule off or its K threshold above the conv's K; 3×3s never take it.
+/// CPU only.
+#[test]
+fn tall_tile_rule() {
+    let big = 64 * 1024;
+    let tile = |p: &Conv2dParams, min_k| {
+        let v = Variant::choose_with("c", p, big, min_k).unwrap();
+        (v.wm, v.wn)
+    };
+    // ResNet-50 layer2's 1×1 512→128 at batch 32: K = 512, 196 tiles of 128 rows.
+    let deep = Conv2dParams::simple(32, 512, [28, 28], 128, [1, 1]);
+    let default = Variant::choose("c", &deep, big).unwrap();
+    assert_eq!((default.wm, default.wn), (8, 4));
+    assert_eq!(tile(&deep, Some(conv2d::TALL_TILE_MIN_K)), (8, 4));
+    assert_eq!(tile(&deep, None), (4, 4));
+    assert_eq!(tile(&deep, Some(1024)), (4, 4));
+    // The same at batch 1 has too few tiles; a 3×3 is not pointwise.
+    let small = Conv2dParams::simple(1, 512, [28, 28], 128, [1, 1]);
+    assert_eq!(tile(&small, Some(1)), (4, 4));
+    let three = Conv2dParams::simple(32, 512, [28, 28], 128, [3, 3]);
+    assert_eq!(tile(&three, Some(1)), (4, 4));
+}
+
 /// `Variant::launcher_variants` (what the Dawn gate creates) holds every
 /// variant `Variant::choose` returns, for the model layers and the sweep's
 /// shapes at several batches, on devices with 16 KiB, 32 KiB and 64 KiB of

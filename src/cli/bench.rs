@@ -102,6 +102,16 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
     let grouped_direct = args
         .grouped_direct
         .unwrap_or(conv2d::DIRECT_MAX_CHANNELS_PER_GROUP);
+    let tall_tile = match args.tall_tile.as_deref() {
+        None => Some(conv2d::TALL_TILE_MIN_K),
+        Some("off") => None,
+        Some(v) => Some(v.parse::<usize>().ok().filter(|&k| k > 0).ok_or_else(|| {
+            usage(
+                cmd,
+                &format!("--tall-tile takes a positive reduction size or off, got `{v}`"),
+            )
+        })?),
+    };
     let json = args.json;
     let profile = args.profile;
     let model = synthetic_model(cmd, &args.model, args.batch, args.size)?
@@ -134,7 +144,8 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         &model
             .compile_options()
             .with_split_k(split_k)
-            .with_grouped_direct_max(grouped_direct),
+            .with_grouped_direct_max(grouped_direct)
+            .with_tall_tile_min_k(tall_tile),
         &mut |done, total| {
             if tty && (done == total || last_shown.elapsed().as_millis() >= 100) {
                 last_shown = Instant::now();
@@ -231,6 +242,7 @@ pub fn bench(args: &BenchArgs) -> CliResult<()> {
         set("micro_batches", json!(stats.micro_batches));
         set("split_k", json!(split_k.name()));
         set("grouped_direct_max", json!(grouped_direct));
+        set("tall_tile_min_k", json!(tall_tile));
         set("split_k_convs", json!(stats.split_k_convs));
         set("scratch_bytes", json!(stats.scratch_bytes));
         set("pipelines", json!(stats.pipelines));

@@ -146,7 +146,7 @@ pub fn synopsis(command: &str) -> &'static str {
             "resincept bench --model NAME|FILE.onnx [--batch N] [--size S] [--iters N] \
              [--warmup N] [--precision f32|f16] [--f16-storage auto|native|packed] \
              [--weights FILE | --synthetic-seed N] \
-             [--split-k auto|on|off|N] [--grouped-direct N] [--profile] [--json]"
+             [--split-k auto|on|off|N] [--grouped-direct N] [--tall-tile N|off] [--profile] [--json]"
         }
         "check" => {
             "resincept check --model NAME|FILE.onnx [--batch N] [--size S | --input FILE] \
@@ -352,6 +352,11 @@ pub struct BenchArgs {
     /// direct conv, not the tiled one (default 16; 0: never; to tune for a GPU).
     #[arg(long, value_name = "N", value_parser = channel_count)]
     pub grouped_direct: Option<usize>,
+    /// Pointwise (1×1) convs with a reduction of at least N channels take
+    /// the 128×64 tile when there are 64 such tiles (default 256; off:
+    /// always 64×64; to tune for a GPU).
+    #[arg(long, value_name = "N|off")]
+    pub tall_tile: Option<String>,
     /// Per-layer GPU time by PyTorch module name.
     #[arg(long)]
     pub profile: bool,

@@ -504,11 +504,23 @@ impl Variant {
     /// loads gained about 6%, the specialised tap modes about 15%, and
     /// double buffering about 1%.
     pub fn choose(node: &str, p: &Conv2dParams, max_workgroup_bytes: u32) -> Result<Self> {
+        Self::choose_with(node, p, max_workgroup_bytes, Some(TALL_TILE_MIN_K))
+    }
+
+    /// [`Variant::choose`] with the 128×64 tile's K threshold given:
+    /// pointwise convs with K ≥ `tall_min_k` (and enough tiles) take it,
+    /// `None` never (to time the rule on a GPU; `bench --tall-tile`).
+    pub fn choose_with(
+        node: &str,
+        p: &Conv2dParams,
+        max_workgroup_bytes: u32,
+        tall_min_k: Option<usize>,
+    ) -> Result<Self> {
         let k = p.kernel[0] * p.kernel[1] * (p.in_channels / p.groups);
         let vec4 = vec4_ok(p);
         let mode = TapMode::for_kernel(p.kernel);
         let with = |wm, wn| Self::fitted(vec4, mode, wm, wn, max_workgroup_bytes);
-        if mode == TapMode::Pointwise && k >= TALL_TILE_MIN_K {
+        if mode == TapMode::Pointwise && tall_min_k.is_some_and(|min| k >= min) {
             if let Some(v) = with(8, 4) {
                 if v.tiles_per_group(p) * p.groups >= TALL_TILE_MIN_TILES {
                     return Ok(v);
@@ -833,7 +845,33 @@ impl Launch {
         split_target: Option<usize>,
         direct_max: usize,
     ) -> Result<Self> {
-        let variant = Variant::choose(node, p, limits.max_compute_workgroup_storage_size)?;
+        Self::choose_with(
+            node,
+            p,
+            limits,
+            split_target,
+            direct_max,
+            Some(TALL_TILE_MIN_K),
+        )
+    }
+
+    /// [`Launch::choose`] with the tile rule's 128×64 threshold given (see
+    /// [`Variant::choose_with`]; the executor's default is
+    /// `Some(`[`TALL_TILE_MIN_K`]`)`).
+    pub fn choose_with(
+        node: &str,
+        p: &Conv2dParams,
+        limits: &wgpu::Limits,
+        split_target: Option<usize>,
+        direct_max: usize,
+        tall_min_k: Option<usize>,
+    ) -> Result<Self> {
+        let variant = Variant::choose_with(
+            node,
+            p,
+            limits.max_compute_workgroup_storage_size,
+            tall_min_k,
+        )?;
         let max_scratch = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);

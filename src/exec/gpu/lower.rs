@@ -81,7 +81,8 @@ pub(super) fn choose_launches(
             p.validate(&n.name)?;
             let target = opts.split_k.target(ctx.info.device_type);
             let direct = opts.grouped_direct_max;
-            let l = Launch::choose(&n.name, &p, &ctx.limits, target, direct)?;
+            let tall = opts.tall_tile_min_k;
+            let l = Launch::choose_with(&n.name, &p, &ctx.limits, target, direct, tall)?;
             launches[i] = Some((p, l));
         }
     }

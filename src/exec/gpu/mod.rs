@@ -176,6 +176,10 @@ pub struct CompileOptions {
     /// never). [`conv2d::DIRECT_MAX_CHANNELS_PER_GROUP`] unless set, to
     /// tune it on a GPU.
     pub grouped_direct_max: usize,
+    /// Pointwise convs with at least this many reduction terms take the
+    /// 128×64 tile when there are enough tiles; `None`: always 64×64.
+    /// `Some(`[`conv2d::TALL_TILE_MIN_K`]`)` unless set, to tune it on a GPU.
+    pub tall_tile_min_k: Option<usize>,
     /// The layout `run` and `encode` take the input in: NCHW (PyTorch's,
     /// the default) is transposed to the GPU's NHWC on the GPU; NHWC
     /// (TensorFlow/Keras models) is copied straight in.
@@ -252,6 +256,7 @@ impl CompileOptions {
             split_k: SplitK::Auto,
             micro_batch: None,
             grouped_direct_max: conv2d::DIRECT_MAX_CHANNELS_PER_GROUP,
+            tall_tile_min_k: Some(conv2d::TALL_TILE_MIN_K),
             input_layout: Layout::Nchw,
             output_layout: Layout::Nchw,
             precision: Precision::F32,
@@ -313,6 +318,13 @@ impl CompileOptions {
     /// [`CompileOptions::grouped_direct_max`]).
     pub fn with_grouped_direct_max(mut self, channels: usize) -> Self {
         self.grouped_direct_max = channels;
+        self
+    }
+
+    /// The same with the 128×64 tile's K threshold for pointwise convs
+    /// (see [`CompileOptions::tall_tile_min_k`]; `None`: never).
+    pub fn with_tall_tile_min_k(mut self, min_k: Option<usize>) -> Self {
+        self.tall_tile_min_k = min_k;
         self
     }
 
