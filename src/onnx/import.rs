@@ -225,6 +225,13 @@ impl<'a> Importer<'a> {
         Ok(m)
     }
 
+    /// Makes `d` what ONNX value `name` reads as from now on (a runtime
+    /// value whose pending map was applied for one reader serves the
+    /// others too).
+    pub fn remember(&mut self, name: &str, d: DynVal) {
+        self.vals.insert(name.to_string(), Val::Dyn(d));
+    }
+
     /// Applies `d`'s pending zero pad as an IR pad node (named after its
     /// `Pad` node) and its pending affine map as a synthesized batchnorm.
     pub fn materialize(&mut self, n: &Node, d: DynVal) -> Result<DynVal> {
