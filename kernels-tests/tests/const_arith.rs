@@ -1,9 +1,10 @@
 //! GPU-vs-CPU tests for the constant-arithmetic kernel (`x ∘ c` with a
 //! broadcast constant), in every storage mode (f32, native f16, packed
 //! f16), every operation in both operand orders, and the broadcast
-//! patterns ONNX models use.
+//! patterns ONNX models use. A subset of the sweep is also written as
+//! traces for the Dawn replay (`trace_dispatches`).
 
-use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
 use resincept::graph::Arith;
 use resincept::kernels::const_arith::{self, ConstArithParams};
 use resincept::tensor::{nchw_to_nhwc, nhwc_to_nchw};
@@ -82,9 +83,16 @@ fn const_arith_sweep() {
                 let case = format!("{} {p:?}", storage.name());
                 let d =
                     const_arith::const_arith_gpu(&ctx, &case, storage, &p, &bx, &bk, &out).unwrap();
+                let tol = const_arith::tolerance(arith, storage);
+                // One operation per shape pair (each op on some pair) as a
+                // trace for the Dawn replay.
+                if oi == si % ops.len() {
+                    let checks = [("output", &out, tol, storage)];
+                    trace_dispatches(&ctx, "const_arith", &case, &[&d], &checks);
+                }
                 ctx.run_dispatches(&[&d]).unwrap();
                 let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, len).unwrap(), shape);
-                assert_close(&case, &got, &want, const_arith::tolerance(arith, storage));
+                assert_close(&case, &got, &want, tol);
             }
         }
     }
