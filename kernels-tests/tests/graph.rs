@@ -1737,11 +1737,11 @@ fn const_arith_graph_matches_cpu() {
             &want,
         );
         for (storage, f16) in f16_modes(&ctx) {
-            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o.clone(), &f16));
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o, &f16));
             let case = format!("{} per_batch {per_batch}", storage.name());
             compare_f16(&case, &cg.unwrap(), &w, &x);
         }
-        let micro = CompiledGraph::compile(ctx.clone(), &g, &w, &o.clone().with_micro_batch(1));
+        let micro = CompiledGraph::compile(ctx.clone(), &g, &w, &o.with_micro_batch(1));
         match (per_batch, micro) {
             (false, Ok(cg)) => {
                 assert_eq!(cg.stats().micro_batches, 2);
