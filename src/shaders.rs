@@ -88,13 +88,16 @@ pub enum Shader {
     Layout,
     /// `shaders/pad.wgsl`: constant padding of H and W.
     Pad,
+    /// `shaders/const_arith.wgsl`: `x ∘ c` with a broadcast constant.
+    ConstArith,
 }
 
 impl Shader {
     /// Every shader family, in file-name order.
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::BatchNorm,
         Shader::Concat,
+        Shader::ConstArith,
         Shader::Conv2d,
         Shader::Elementwise,
         Shader::Layout,
@@ -116,6 +119,7 @@ impl Shader {
             Shader::Softmax => "softmax.wgsl",
             Shader::Layout => "layout.wgsl",
             Shader::Pad => "pad.wgsl",
+            Shader::ConstArith => "const_arith.wgsl",
         }
     }
 
@@ -132,6 +136,7 @@ impl Shader {
             Shader::Softmax => include_str!("../shaders/softmax.wgsl"),
             Shader::Layout => include_str!("../shaders/layout.wgsl"),
             Shader::Pad => include_str!("../shaders/pad.wgsl"),
+            Shader::ConstArith => include_str!("../shaders/const_arith.wgsl"),
         }
     }
 

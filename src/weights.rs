@@ -405,31 +405,58 @@ pub fn save_safetensors(
     tensors: &[(&str, &Tensor)],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<()> {
+    let mut raw = Vec::with_capacity(tensors.len());
+    for &(name, t) in tensors {
+        check_len(name, t)?;
+        raw.push(RawTensor {
+            dtype: Dtype::F32,
+            shape: t.shape.clone(),
+            bytes: t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+    }
+    let list: Vec<(&str, &RawTensor)> = tensors.iter().map(|&(n, _)| n).zip(&raw).collect();
+    save_safetensors_raw(path, &list, metadata)
+}
+
+/// A tensor of any safetensors element type, as [`save_safetensors_raw`]
+/// writes it: its type, shape and little-endian row-major bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor {
+    /// The element type.
+    pub dtype: Dtype,
+    /// The shape, outermost first.
+    pub shape: Vec<usize>,
+    /// The elements' bytes (a BOOL is one byte, 0 or 1).
+    pub bytes: Vec<u8>,
+}
+
+/// [`save_safetensors`] for tensors of any element type (an ONNX model's
+/// outputs may be BOOL, as Dropout's mask is). A repeated name, or bytes
+/// that disagree with a shape and type, is [`Error::Weights`] naming it; a
+/// failed write is [`Error::Io`].
+pub fn save_safetensors_raw(
+    path: impl AsRef<Path>,
+    tensors: &[(&str, &RawTensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
     let path = path.as_ref();
     let io_err = |message: String| Error::Io {
         path: path.display().to_string(),
         message,
     };
     let mut seen = std::collections::HashSet::new();
-    let mut bytes: Vec<Vec<u8>> = Vec::with_capacity(tensors.len());
+    let mut views = Vec::with_capacity(tensors.len());
     for &(name, t) in tensors {
-        check_len(name, t)?;
         if !seen.insert(name) {
             return Err(Error::Weights {
                 key: name.to_string(),
                 message: "given twice to save_safetensors".into(),
             });
         }
-        bytes.push(t.data.iter().flat_map(|v| v.to_le_bytes()).collect());
-    }
-    let mut views = Vec::with_capacity(tensors.len());
-    for (&(name, t), b) in tensors.iter().zip(&bytes) {
-        let view =
-            safetensors::tensor::TensorView::new(Dtype::F32, t.shape.clone(), b).map_err(|e| {
-                Error::Weights {
-                    key: name.to_string(),
-                    message: format!("cannot serialise: {e}"),
-                }
+        let view = safetensors::tensor::TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+            .map_err(|e| Error::Weights {
+                key: name.to_string(),
+                message: format!("cannot serialise: {e}"),
             })?;
         views.push((name, view));
     }

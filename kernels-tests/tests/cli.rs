@@ -1579,6 +1579,8 @@ fn onnx_run_matches_onnxruntime() {
         ("extra/symbolic_batch", "input", &["y"][..]),
         ("extra/external_data", "x", &["y"][..]),
         ("extra/shared_pending", "x", &["y1", "m"][..]),
+        ("extra/const_div_by_activation", "x", &["y"][..]),
+        ("extra/dropout_mask", "x", &["y"][..]),
     ];
     let devices: &[&str] = if gpu().is_some() {
         &["cpu", "gpu"]
@@ -1609,6 +1611,43 @@ fn onnx_run_matches_onnxruntime() {
             assert_eq!(meta["model"], onnx_model(case));
             assert!(meta["device"].starts_with(device), "{meta:?}");
         }
+    }
+}
+
+/// A model that asks for Dropout's mask gets it from `run` as ONNX and
+/// onnxruntime give it: a BOOL tensor (safetensors `BOOL`, one byte per
+/// element) of the input's shape, all true, beside the computed output
+/// (which `onnx_run_matches_onnxruntime` compares).
+#[test]
+fn onnx_run_writes_dropout_mask_as_bool() {
+    let dir = scratch("onnx_mask");
+    let case = "extra/dropout_mask";
+    let (input, want) = onnx_case_input(&dir, case, "mask", "x");
+    let devices: &[&str] = if gpu().is_some() {
+        &["cpu", "gpu"]
+    } else {
+        &["cpu"]
+    };
+    for device in devices {
+        let out = dir.join(format!("mask.{device}.safetensors"));
+        let mut cmd = run_command(&onnx_model(case), &input, &out, &["--device", device]);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{device}: {}", text(&o.stderr));
+        let bytes = std::fs::read(&out).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mask = st.tensor("mask").unwrap();
+        assert_eq!(mask.dtype(), safetensors::Dtype::BOOL, "{device}");
+        assert_eq!(mask.shape(), want[1].dims(), "{device}");
+        assert_eq!(want[1].dtype(), resincept::onnx::proto::data_type::BOOL);
+        assert!(
+            want[1].as_f64().iter().all(|&v| v == 1.0),
+            "onnxruntime's mask"
+        );
+        assert!(
+            mask.data().iter().all(|&b| b == 1),
+            "{device}: not all true"
+        );
+        assert_eq!(st.tensor("y").unwrap().dtype(), safetensors::Dtype::F32);
     }
 }
 

@@ -1675,3 +1675,83 @@ fn onnx_phase2_ops_match_cpu() {
         }
     }
 }
+
+// ---------------------------------------------------------------- constant arithmetic
+
+/// A conv followed by constant arithmetic of every kind (a whole image
+/// added, a per-column constant minus x, x times a per-batch row, x divided
+/// by a constant, a constant divided by `relu(x) + 1`), compiled in f32
+/// and in each f16 mode, against the CPU executor; micro-batches work
+/// when no constant has a batch dim, and a constant with one refuses a
+/// micro-batch that would change it, naming the node.
+#[test]
+fn const_arith_graph_matches_cpu() {
+    use resincept::graph::Arith;
+    let Some(ctx) = gpu() else { return };
+    let build = |per_batch: bool| {
+        let mut g = Graph::new();
+        let x = g.input("x", [2, 3, 7, 9]).unwrap();
+        let c = g.conv2d("conv", x, Conv2d::new(8, 3).pad(1)).unwrap();
+        let a = g.const_arith("add_image", c, Arith::Add, false, [1, 8, 7, 9]);
+        let a = a.unwrap();
+        let s = g.const_arith("col_minus", a, Arith::Sub, true, [1, 1, 1, 9]);
+        let s = s.unwrap();
+        let rows = if per_batch {
+            [2, 1, 7, 1]
+        } else {
+            [1, 1, 7, 1]
+        };
+        let m = g
+            .const_arith("mul_rows", s, Arith::Mul, false, rows)
+            .unwrap();
+        let d = g.const_arith("div_by", m, Arith::Div, false, [1, 8, 1, 1]);
+        let r = g.relu("relu", d.unwrap()).unwrap();
+        let r = g.const_arith("plus_one", r, Arith::Add, false, [1, 1, 1, 1]);
+        let y = g.const_arith("by_x", r.unwrap(), Arith::Div, true, [1, 8, 7, 1]);
+        g.output(y.unwrap());
+        let mut w = Weights::from_synthetic(21, &g.param_specs());
+        // Divisors away from 0; `plus_one` adds exactly 1.
+        let div = Tensor::new(
+            vec![1, 8, 1, 1],
+            (0..8).map(|i| 0.5 + 0.25 * i as f32).collect(),
+        );
+        w.insert("div_by.constant", div.unwrap()).unwrap();
+        w.insert(
+            "plus_one.constant",
+            Tensor::new(vec![1; 4], vec![1.0]).unwrap(),
+        )
+        .unwrap();
+        (g, w)
+    };
+    let x = input_for(22, [2, 3, 7, 9]);
+    for per_batch in [false, true] {
+        let (g, w) = build(per_batch);
+        let want = cpu::run(&g, &w, &x).unwrap();
+        let o = CompileOptions::new(2, 7, 9).poisoned();
+        let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &o).unwrap();
+        let kinds = cg.dispatch_labels();
+        assert_eq!(kinds.iter().filter(|(_, k)| *k == "const_arith").count(), 6);
+        compare(
+            &format!("f32 per_batch {per_batch}"),
+            &cg.run(&x).unwrap(),
+            &want,
+        );
+        for (storage, f16) in f16_modes(&ctx) {
+            let cg = CompiledGraph::compile(ctx.clone(), &g, &w, &in_f16(o, &f16));
+            let case = format!("{} per_batch {per_batch}", storage.name());
+            compare_f16(&case, &cg.unwrap(), &w, &x);
+        }
+        let micro = CompiledGraph::compile(ctx.clone(), &g, &w, &o.with_micro_batch(1));
+        match (per_batch, micro) {
+            (false, Ok(cg)) => {
+                assert_eq!(cg.stats().micro_batches, 2);
+                compare("f32 micro-batches", &cg.run(&x).unwrap(), &want);
+            }
+            (true, Err(e)) => {
+                let e = e.to_string();
+                assert!(e.contains("mul_rows") && e.contains("[2, 1, 7, 1]"), "{e}");
+            }
+            (_, r) => panic!("per_batch {per_batch}: {:?}", r.err()),
+        }
+    }
+}

@@ -246,3 +246,46 @@ fn conv_relu_receptive_field_of_nan_is_nan() {
         assert_close_nan(&case, &got, &want, conv2d::tolerance(st, 36));
     }
 }
+
+/// Constant arithmetic: a NaN in x makes its own output NaN; a NaN in the
+/// broadcast constant makes NaN every output that reads it (here a
+/// per-row constant: a whole row of every channel and image).
+#[test]
+fn const_arith_keeps_nan() {
+    use resincept::graph::Arith;
+    use resincept::kernels::const_arith::{self, ConstArithParams};
+    let shape = [2, 3, 4, 5];
+    let len = 120;
+    let x = with_nans(7, len, &[0, 33, 119]);
+    let k = with_nans(8, 4, &[2]);
+    for (arith, const_first) in [(Arith::Add, false), (Arith::Div, true)] {
+        let p = ConstArithParams {
+            arith,
+            const_first,
+            shape,
+            const_shape: [1, 1, 4, 1],
+        };
+        let mut want = vec![0.0; len];
+        const_arith::const_arith_cpu(&p, &x, &k, &mut want);
+        // Row 2 of every (n, c) plane, and x's own NaNs.
+        let by_hand: Vec<bool> = (0..len)
+            .map(|i| x[i].is_nan() || (i / 5) % 4 == 2)
+            .collect();
+        assert_eq!(nan_mask(&want), by_hand, "CPU {p:?}");
+        let Some(ctx) = gpu() else { return };
+        for st in storages(&ctx) {
+            let mut want = want.clone();
+            if st.is_f16() {
+                const_arith::const_arith_cpu_f16(&p, &x, &k, &mut want);
+            }
+            let bx = ctx.tensor_buffer_init("x", st, &nchw_to_nhwc(&x, shape));
+            let bk = ctx.tensor_buffer_init("k", st, &const_arith::constant_to_device(&p, &k));
+            let out = sentinel_tensor(&ctx, st, len);
+            let d = const_arith::const_arith_gpu(&ctx, "nan", st, &p, &bx, &bk, &out).unwrap();
+            ctx.run_dispatches(&[&d]).unwrap();
+            let got = nhwc_to_nchw(&ctx.read_tensor(&out, st, len).unwrap(), shape);
+            let tol = const_arith::tolerance(arith, st);
+            assert_close_nan(&format!("{} {p:?}", st.name()), &got, &want, tol);
+        }
+    }
+}

@@ -148,3 +148,74 @@ fn onnx_zero_pad_folds_only_where_exact() {
     assert_eq!(kinds(&load("pad_then_avgpool_ceil")), ["pad", "avgpool"]);
     assert_eq!(kinds(&load("pad_standalone_value")), ["pad"]);
 }
+
+/// Constants that are neither scalars nor per-channel become the IR's
+/// constant-arithmetic node (one per constant, in the right operand
+/// order), per-channel ones still fold, and Dropout's mask is an output
+/// known at import (BOOL, all true), computed by no node. The values are
+/// checked against onnxruntime by `onnx_extra_cases`. CPU only.
+#[test]
+fn onnx_full_constants_become_const_arith() {
+    use resincept::graph::{Arith, Op};
+    let ops = |case: &str| {
+        let path = onnx_common::fixture_dir(&format!("extra/{case}/model.onnx"));
+        let opts = resincept::onnx::ImportOptions::new();
+        let (g, w, info) = resincept::onnx::load_with(&path, &opts).unwrap();
+        let mut found = Vec::new();
+        for n in &g.nodes {
+            if let Op::ConstArith(k) = &n.op {
+                let c = w.get(&format!("{}.constant", n.name)).unwrap();
+                assert_eq!(c.shape, k.shape.to_vec(), "{case}: {}", n.name);
+                found.push((k.arith, k.const_first, k.shape));
+            }
+        }
+        (found, g, info)
+    };
+    let (k, ..) = ops("const_add_image");
+    assert_eq!(k, [(Arith::Add, false, [1, 4, 6, 5])]);
+    let (k, ..) = ops("const_mul_plane");
+    assert_eq!(k, [(Arith::Mul, true, [1, 1, 6, 5])]);
+    // The pending `+ 1` lands as a batchnorm before the division.
+    let (k, g, _) = ops("const_div_by_activation");
+    assert_eq!(k, [(Arith::Div, true, [1, 4, 1, 5])]);
+    assert_eq!(
+        g.nodes
+            .iter()
+            .filter(|n| n.op.kind() == "batchnorm")
+            .count(),
+        1
+    );
+    let (k, ..) = ops("const_sub_rank_lower");
+    assert_eq!(
+        k,
+        [
+            (Arith::Sub, false, [1, 1, 6, 5]),
+            (Arith::Sub, true, [1, 1, 1, 5])
+        ]
+    );
+    let (k, ..) = ops("const_sum");
+    assert_eq!(
+        k,
+        [
+            (Arith::Add, false, [2, 4, 6, 5]),
+            (Arith::Add, false, [1, 1, 6, 1])
+        ]
+    );
+    let (k, ..) = ops("gemm_matrix_bias");
+    assert_eq!(k, [(Arith::Add, false, [3, 7, 1, 1])]);
+    let (k, ..) = ops("gemm_column_bias");
+    assert_eq!(k, [(Arith::Add, false, [3, 1, 1, 1])]);
+    // Per-channel constants still fold (a batchnorm, then into the conv).
+    let (k, ..) = ops("per_channel_broadcast");
+    assert!(k.is_empty(), "{k:?}");
+    // Dropout's mask: a constant output, no IR output, no node.
+    let (k, g, info) = ops("dropout_mask");
+    assert!(k.is_empty());
+    assert_eq!(g.outputs.len(), 1);
+    assert_eq!(info.outputs.len(), 2);
+    let mask = info.outputs[1].constant.as_ref().expect("mask is constant");
+    assert_eq!(mask.dtype(), resincept::onnx::proto::data_type::BOOL);
+    assert_eq!(mask.dims(), [2, 4, 6, 5]);
+    assert!(mask.as_f64().iter().all(|&v| v == 1.0));
+    assert_eq!(info.runtime_outputs().count(), 1);
+}

@@ -165,3 +165,29 @@ fn truncated_and_corrupted_files_never_panic() {
         let _ = onnx::from_bytes(&b, &ImportOptions::new());
     }
 }
+
+/// A Gemm `C` that does not broadcast to the result: one error naming
+/// the node, its op type and both shapes (ONNX's
+/// `test_gemm_default_matrix_bias` with another `C` bound). The
+/// elementwise ops' refusals are unit tests of `src/onnx/tests.rs`.
+#[test]
+fn gemm_c_that_does_not_broadcast() {
+    let f = |dims: Vec<usize>| {
+        let n = dims.iter().product();
+        OnnxTensor::from_f32("c", dims, vec![0.5; n]).unwrap()
+    };
+    // A (3, 6), B (6, 4); C of two rows for a result of three.
+    let gemm = fixture_dir("node/test_gemm_default_matrix_bias/model.onnx");
+    let names = onnx::graph_inputs(&gemm).unwrap();
+    let data = gemm.parent().unwrap().join("test_data_set_0");
+    let a = onnx::read_tensor_file(data.join("input_0.pb")).unwrap();
+    let b = onnx::read_tensor_file(data.join("input_1.pb")).unwrap();
+    let out = b.dims()[1];
+    let opts = ImportOptions::new()
+        .input_shape(a.dims())
+        .bind(&names[1].name, b.clone())
+        .bind(&names[2].name, f(vec![2, out]));
+    let m = err_of(onnx::load_with(&gemm, &opts));
+    let want = format!("({}, {out})", a.dims()[0]);
+    assert_has(&m, &["Gemm", &format!("[2, {out}]"), &want]);
+}

@@ -382,11 +382,38 @@ pub fn run(args: &RunArgs) -> CliResult<()> {
     if model.zoo().is_some() {
         meta.insert("transform_input".to_string(), transform.to_string());
     }
-    let list: Vec<(&str, &Tensor)> = names.iter().map(String::as_str).zip(&outputs).collect();
-    weights::save_safetensors(&args.output, &list, Some(meta))?;
+    // Every output in the model's order: the computed ones (F32) and the
+    // ones known at import (Dropout's mask: BOOL), in their own types.
+    let mut list: Vec<(&str, weights::RawTensor)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(&outputs)
+        .map(|(n, t)| {
+            let bytes = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let dtype = safetensors::Dtype::F32;
+            let shape = t.shape.clone();
+            (
+                n,
+                weights::RawTensor {
+                    dtype,
+                    shape,
+                    bytes,
+                },
+            )
+        })
+        .collect();
+    for (i, io) in model.constant_outputs() {
+        let t = io
+            .constant
+            .as_ref()
+            .expect("constant outputs have their value");
+        list.insert(i, (io.name.as_str(), t.to_raw()));
+    }
+    let refs: Vec<(&str, &weights::RawTensor)> = list.iter().map(|(n, t)| (*n, t)).collect();
+    weights::save_safetensors_raw(&args.output, &refs, Some(meta))?;
     let written: Vec<String> = list
         .iter()
-        .map(|(n, t)| format!("`{n}` {:?}", t.shape))
+        .map(|(n, t)| format!("`{n}` {:?} {:?}", t.shape, t.dtype))
         .collect();
     eprintln!("wrote {} to {}", written.join(", "), args.output);
     Ok(())

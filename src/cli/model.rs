@@ -142,12 +142,27 @@ impl Model {
         ir_shape(&self.input_shape, self.input_layout())
     }
 
-    /// The outputs' names, in order: the ONNX model's own, `output` for
-    /// the zoo.
+    /// The names of the outputs the executors return, in order: the ONNX
+    /// model's own (those it computes, not its constant ones), `output`
+    /// for the zoo.
     pub fn output_names(&self) -> Vec<String> {
         match &self.kind {
             Kind::Zoo(_) => vec!["output".into()],
-            Kind::Onnx(i) => i.outputs.iter().map(|o| o.name.clone()).collect(),
+            Kind::Onnx(i) => i.runtime_outputs().map(|o| o.name.clone()).collect(),
+        }
+    }
+
+    /// An ONNX model's outputs known at import (Dropout's mask), with
+    /// their index among all its outputs: no executor computes them.
+    pub fn constant_outputs(&self) -> Vec<(usize, &IoInfo)> {
+        match &self.kind {
+            Kind::Zoo(_) => Vec::new(),
+            Kind::Onnx(i) => i
+                .outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.constant.is_some())
+                .collect(),
         }
     }
 
@@ -156,9 +171,8 @@ impl Model {
     /// both gets its NHWC outputs permuted on the host).
     fn gpu_output_layout(&self) -> Layout {
         match &self.kind {
-            Kind::Onnx(i) if i.outputs.iter().any(|o| o.layout == Layout::Nhwc) => {
-                if i.outputs
-                    .iter()
+            Kind::Onnx(i) if i.runtime_outputs().any(|o| o.layout == Layout::Nhwc) => {
+                if i.runtime_outputs()
                     .all(|o| o.layout == Layout::Nhwc || spatial(o) == 1)
                 {
                     Layout::Nhwc
@@ -249,7 +263,7 @@ impl Model {
         };
         let compiled = self.gpu_output_layout();
         outs.into_iter()
-            .zip(&info.outputs)
+            .zip(info.runtime_outputs())
             .map(|(t, io)| {
                 let n = t.shape.first().copied().unwrap_or(0);
                 let data = if io.layout == Layout::Nhwc && compiled == Layout::Nchw {
@@ -686,6 +700,7 @@ mod tests {
             dims: Some(dims),
             shape: Vec::new(),
             layout: Layout::Nchw,
+            constant: None,
         }
     }
 

@@ -111,7 +111,11 @@ fn onnx_model(args: &ServeArgs) -> CliResult<(Model, ModelSpec)> {
         return Err(CliError::Failed(format!(
             "{path} has {} outputs ({}); serve serves models with one",
             info.outputs.len(),
-            model.output_names().join(", ")
+            info.outputs
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     };
     let per_image = |io: &IoInfo, what: &str| -> CliResult<Vec<usize>> {

@@ -22,8 +22,8 @@ use super::Precision;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::kernels::{
-    batchnorm, concat, conv2d, elementwise, linear, pad, pool, round_f16_in_place, rounded_f16,
-    softmax,
+    batchnorm, concat, const_arith, conv2d, elementwise, linear, pad, pool, round_f16_in_place,
+    rounded_f16, softmax,
 };
 use crate::tensor::Tensor;
 use crate::weights::Weights;
@@ -157,6 +157,17 @@ pub fn run_with(
                     None
                 };
                 linear::linear_cpu(&p, get(0), &w, b, &mut out);
+            }
+            Op::ConstArith(k) => {
+                let p = const_arith::ConstArithParams {
+                    arith: k.arith,
+                    const_first: k.const_first,
+                    shape: in_shape(0),
+                    const_shape: k.shape,
+                };
+                // The constant as the device stores it (f16 in f16).
+                let c = stored(&weights.get(&format!("{}.constant", node.name))?.data);
+                const_arith::const_arith_cpu(&p, get(0), &c, &mut out);
             }
             Op::Softmax => {
                 let [n, k, h, w] = out_shape;

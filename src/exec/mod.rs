@@ -50,7 +50,7 @@ use crate::weights::Weights;
 
 /// The most f16 roundings on any path from the input to an output of `g`,
 /// the graph as compiled (after the passes, e.g.
-/// [`gpu::CompiledGraph::graph`]): two per conv and linear layer (its
+/// [`gpu::CompiledGraph::graph`]): two per conv, linear and constant-arithmetic node (its
 /// weights and its result, epilogue included), one for every other node
 /// that computes its result (batchnorm, add, ReLU, average pools, softmax),
 /// none for the exact ones (max pool, concat, flatten, pad, the input).
@@ -61,7 +61,8 @@ pub fn f16_rounding_depth(g: &crate::graph::Graph) -> usize {
         let own = match &n.op {
             Op::Input | Op::Concat | Op::Flatten | Op::Pad { .. } => 0,
             Op::Pool(p) if p.kind == PoolKind::Max => 0,
-            Op::Conv2d(_) | Op::Linear { .. } => 2,
+            // The weights (a constant) and the result.
+            Op::Conv2d(_) | Op::Linear { .. } | Op::ConstArith(_) => 2,
             _ => 1,
         };
         let deepest_input = n.inputs.iter().map(|v| depth[v.0]).max().unwrap_or(0);

@@ -20,7 +20,8 @@
 mod ops;
 
 pub use ops::{
-    conv_out_len, pool_out_len, pool_window_taps, Clamp, Conv2d, Op, Padding, Pool, PoolKind,
+    conv_out_len, pool_out_len, pool_window_taps, Arith, Clamp, ConstArith, Conv2d, Op, Padding,
+    Pool, PoolKind,
 };
 
 use crate::error::{Error, Result};
@@ -125,6 +126,7 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             ins[0]
         }
         Op::Pool(pl) => pl.output_shape(name, ins[0])?,
+        Op::ConstArith(k) => k.output_shape(name, ins[0])?,
         Op::Pad { padding: p, value } => {
             if !value.is_finite() {
                 return Err(Error::Graph {
@@ -338,6 +340,24 @@ impl Graph {
         self.push(name, Op::Softmax, &[x])
     }
 
+    /// `x ∘ c` (`c ∘ x` when `const_first`) with the constant
+    /// `{name}.constant` of NCHW shape `shape`, broadcast to x's shape.
+    pub fn const_arith(
+        &mut self,
+        name: &str,
+        x: ValueId,
+        arith: Arith,
+        const_first: bool,
+        shape: [usize; 4],
+    ) -> Result<ValueId> {
+        let op = Op::ConstArith(ConstArith {
+            arith,
+            const_first,
+            shape,
+        });
+        self.push(name, op, &[x])
+    }
+
     /// Marks `v` as a graph output.
     pub fn output(&mut self, v: ValueId) {
         self.outputs.push(v);
@@ -490,6 +510,9 @@ impl Graph {
                     for p in ["weight", "bias", "running_mean", "running_var"] {
                         out.push((format!("{}.{p}", n.name), vec![c]));
                     }
+                }
+                Op::ConstArith(k) => {
+                    out.push((format!("{}.constant", n.name), k.shape.to_vec()));
                 }
                 Op::Linear { out_features, bias } => {
                     let f = in_shape.unwrap()[1];

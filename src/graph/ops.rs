@@ -522,6 +522,11 @@ pub enum Op {
     },
     /// Softmax over channels of (N, K, 1, 1).
     Softmax,
+    /// `x ∘ c` (or `c ∘ x`) with a constant `c`, the parameter
+    /// `{name}.constant` of NCHW shape [`ConstArith::shape`], broadcast
+    /// (each of its dims 1 or x's) to x's shape; the output has x's shape.
+    /// ONNX's `Add`/`Sub`/`Mul`/`Div` by a full constant tensor.
+    ConstArith(ConstArith),
 }
 
 impl Op {
@@ -542,6 +547,7 @@ impl Op {
             Op::Flatten => "flatten",
             Op::Linear { .. } => "linear",
             Op::Softmax => "softmax",
+            Op::ConstArith(_) => "const_arith",
         }
     }
 
@@ -550,7 +556,84 @@ impl Op {
     pub fn has_params(&self) -> bool {
         matches!(
             self,
-            Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. }
+            Op::Conv2d(_) | Op::BatchNorm { .. } | Op::Linear { .. } | Op::ConstArith(_)
         )
+    }
+}
+
+/// The arithmetic of a [`ConstArith`] node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Arith {
+    /// `x + c`.
+    Add,
+    /// `x − c` (`c − x` when the constant comes first).
+    Sub,
+    /// `x · c`.
+    Mul,
+    /// `x / c` (`c / x` when the constant comes first).
+    Div,
+}
+
+impl Arith {
+    /// Its name: `add`, `sub`, `mul`, `div`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arith::Add => "add",
+            Arith::Sub => "sub",
+            Arith::Mul => "mul",
+            Arith::Div => "div",
+        }
+    }
+
+    /// `a ∘ b` in f32, one rounding (what the kernels compute).
+    pub fn apply(self, a: f32, b: f32) -> f32 {
+        match self {
+            Arith::Add => a + b,
+            Arith::Sub => a - b,
+            Arith::Mul => a * b,
+            Arith::Div => a / b,
+        }
+    }
+}
+
+/// An elementwise op between a runtime value `x` and a constant `c`
+/// ([`Op::ConstArith`]): `x ∘ c`, or `c ∘ x` when `const_first`.
+///
+/// Broadcasting is numpy's (ONNX's multidirectional rule) restricted to
+/// the result keeping x's shape: each dim of `c` is 1 or x's. The
+/// constant's shape does not depend on the input size, so a graph
+/// compiled for another batch keeps it only when its batch dim is 1 or
+/// that batch ([`ConstArith::output_shape`] refuses otherwise).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConstArith {
+    /// The arithmetic.
+    pub arith: Arith,
+    /// `c ∘ x` rather than `x ∘ c` (matters for `Sub` and `Div`).
+    pub const_first: bool,
+    /// The constant's NCHW shape.
+    pub shape: [usize; 4],
+}
+
+impl ConstArith {
+    /// x's shape, after checking that the constant broadcasts to it
+    /// without enlarging it. Errors name `node` and both shapes.
+    pub fn output_shape(&self, node: &str, x: [usize; 4]) -> Result<[usize; 4]> {
+        if self.shape.contains(&0) {
+            return Err(Error::Graph {
+                node: node.into(),
+                message: format!("zero-sized constant {:?}", self.shape),
+            });
+        }
+        if self.shape.iter().zip(&x).any(|(&c, &d)| c != 1 && c != d) {
+            return Err(Error::Shape {
+                node: node.into(),
+                expected: format!(
+                    "a constant broadcasting to the input's shape {x:?} (each dim 1 or the \
+                     input's)"
+                ),
+                actual: format!("constant of shape {:?}", self.shape),
+            });
+        }
+        Ok(x)
     }
 }

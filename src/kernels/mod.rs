@@ -29,6 +29,7 @@
 
 pub mod batchnorm;
 pub mod concat;
+pub mod const_arith;
 pub mod conv2d;
 pub mod elementwise;
 pub mod layout;
@@ -66,6 +67,7 @@ pub fn catalogue(limits: &wgpu::Limits) -> Vec<PipelineSpec> {
     let mut all = Vec::new();
     all.extend(batchnorm::pipelines());
     all.extend(concat::pipelines());
+    all.extend(const_arith::pipelines());
     all.extend(conv2d::pipelines(limits));
     all.extend(elementwise::pipelines());
     all.extend(layout::pipelines());

@@ -225,6 +225,13 @@ impl<'a> Importer<'a> {
         Ok(m)
     }
 
+    /// Makes `d` what ONNX value `name` reads as from now on (a runtime
+    /// value whose pending map was applied for one reader serves the
+    /// others too).
+    pub fn remember(&mut self, name: &str, d: DynVal) {
+        self.vals.insert(name.to_string(), Val::Dyn(d));
+    }
+
     /// Applies `d`'s pending zero pad as an IR pad node (named after its
     /// `Pad` node) and its pending affine map as a synthesized batchnorm.
     pub fn materialize(&mut self, n: &Node, d: DynVal) -> Result<DynVal> {
@@ -423,20 +430,22 @@ pub fn import_model(
         }),
     );
     walk(&mut imp, g, opset, dir, std::slice::from_ref(&input.name))?;
-    // Outputs.
-    let mut outputs = Vec::new();
+    // Outputs: runtime values become the IR graph's outputs; constants
+    // (Dropout's mask) are kept in the model info, with no dispatch.
+    let mut outputs: Vec<(IoInfo, Option<DynVal>)> = Vec::new();
     for o in &g.output {
         let val = imp.vals.get(&o.name).cloned().ok_or_else(|| Error::Graph {
             node: o.name.clone(),
             message: "graph output is never produced".into(),
         })?;
+        let mut info = declared_io(o, origin)?;
         let d = match val {
             Val::Dyn(d) => d,
-            Val::Const(_) => {
-                return Err(Error::Graph {
-                    node: o.name.clone(),
-                    message: "graph output is a constant (it does not depend on the input)".into(),
-                })
+            Val::Const(t) => {
+                info.shape = t.dims().to_vec();
+                info.constant = Some((*t).clone());
+                outputs.push((info, None));
+                continue;
             }
         };
         let n = Node {
@@ -446,7 +455,12 @@ pub fn import_model(
             dir,
         };
         let mut d = imp.materialize(&n, d)?;
-        if d.v == v || outputs.iter().any(|(_, x): &(IoInfo, DynVal)| x.v == d.v) {
+        let taken = |x: &DynVal| {
+            outputs
+                .iter()
+                .any(|(_, y)| y.as_ref().is_some_and(|y| y.v == x.v))
+        };
+        if d.v == v || taken(&d) {
             // The IR cannot output its input (or one value twice): an
             // identity batchnorm gives the output its own value.
             let c = imp.graph.shapes[d.v.0][1];
@@ -457,15 +471,24 @@ pub fn import_model(
                 &vec![0.0; c],
             )?;
         }
-        let mut info = declared_io(o, origin)?;
         info.shape = d.shape.clone();
         info.layout = d.layout;
         imp.graph.output(d.v);
-        outputs.push((info, d));
+        outputs.push((info, Some(d)));
+    }
+    if imp.graph.outputs.is_empty() {
+        return Err(Error::Graph {
+            node: g
+                .output
+                .first()
+                .map_or("<graph>".into(), |o| o.name.clone()),
+            message: "every graph output is a constant (none depends on the input)".into(),
+        });
     }
     imp.graph.validate()?;
     // Self-check: the IR's inferred shapes agree with the ONNX ones.
     for (info, d) in &outputs {
+        let Some(d) = d else { continue };
         let want = ir_shape(&d.shape, d.layout);
         if want != Some(imp.graph.shapes[d.v.0]) {
             return Err(Error::Graph {
@@ -653,6 +676,7 @@ pub fn declared_io(v: &super::proto::ValueInfoProto, origin: &str) -> Result<IoI
         dims,
         shape: Vec::new(),
         layout: Layout::Nchw,
+        constant: None,
     })
 }
 

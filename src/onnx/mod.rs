@@ -84,6 +84,10 @@ pub struct IoInfo {
     pub shape: Vec<usize>,
     /// Its layout relative to the IR value.
     pub layout: Layout,
+    /// `Some`: an output known at import (Dropout's mask in inference:
+    /// all true), returned as this constant, with its own element type;
+    /// it is no output of the IR graph and costs no dispatch.
+    pub constant: Option<OnnxTensor>,
 }
 
 /// Preprocessing hints read from the model's `metadata_props`: keys `mean`,
@@ -117,7 +121,9 @@ pub struct OnnxModelInfo {
     pub producer: String,
     /// The runtime input (one).
     pub inputs: Vec<IoInfo>,
-    /// The outputs, in the graph's order (the IR graph's outputs likewise).
+    /// The outputs, in the graph's order. The IR graph's outputs are those
+    /// without a [`IoInfo::constant`], in the same order
+    /// ([`OnnxModelInfo::runtime_outputs`]).
     pub outputs: Vec<IoInfo>,
     /// All `metadata_props`.
     pub metadata: BTreeMap<String, String>,
@@ -226,11 +232,21 @@ impl OnnxModelInfo {
         self.input_to_ir(&x.to_tensor(&io.name)?)
     }
 
-    /// Output `i` of the IR graph (as an executor returns it) in the
-    /// model's own shape and layout.
+    /// The model's outputs the IR graph computes (those that are not
+    /// constants), in order: output `i` of the IR graph is the `i`-th.
+    pub fn runtime_outputs(&self) -> impl Iterator<Item = &IoInfo> {
+        self.outputs.iter().filter(|o| o.constant.is_none())
+    }
+
+    /// Output `i` of the IR graph (as an executor returns it; the `i`-th of
+    /// [`OnnxModelInfo::runtime_outputs`]) in the model's own shape and
+    /// layout.
     pub fn output_from_ir(&self, i: usize, y: &Tensor) -> Result<Tensor> {
-        let io = self.outputs.get(i).ok_or_else(|| {
-            Error::Invalid(format!("output {i}: the model has {}", self.outputs.len()))
+        let io = self.runtime_outputs().nth(i).ok_or_else(|| {
+            Error::Invalid(format!(
+                "output {i}: the IR graph has {}",
+                self.runtime_outputs().count()
+            ))
         })?;
         let ir = import::ir_shape(&io.shape, io.layout).expect("checked at import");
         if y.len() != ir.iter().product::<usize>() {
@@ -245,6 +261,33 @@ impl OnnxModelInfo {
             Layout::Nhwc => crate::tensor::nchw_to_nhwc(&y.data, ir),
         };
         Tensor::new(io.shape.clone(), data)
+    }
+
+    /// Every output of the model, in its order, from the IR graph's
+    /// outputs `ys` (as an executor returns them): each runtime output in
+    /// its own shape and layout (FLOAT), each constant one as imported
+    /// (Dropout's mask: BOOL). Errors when `ys` is not one tensor per
+    /// runtime output.
+    pub fn outputs_from_ir(&self, ys: &[Tensor]) -> Result<Vec<OnnxTensor>> {
+        let want = self.runtime_outputs().count();
+        if ys.len() != want {
+            return Err(Error::Invalid(format!(
+                "{} IR outputs given, the graph has {want}",
+                ys.len()
+            )));
+        }
+        let mut k = 0;
+        self.outputs
+            .iter()
+            .map(|io| match &io.constant {
+                Some(c) => Ok(c.clone()),
+                None => {
+                    let t = self.output_from_ir(k, &ys[k])?;
+                    k += 1;
+                    OnnxTensor::from_f32(&io.name, t.shape, t.data)
+                }
+            })
+            .collect()
     }
 }
 

@@ -109,6 +109,54 @@ impl OnnxTensor {
         Self::new(what, dims, data_type::INT64, Data::I(data))
     }
 
+    /// The tensor as safetensors stores it, in its own element type:
+    /// FLOAT, FLOAT16 and BFLOAT16 exactly; DOUBLE as F64 of the f32 it
+    /// was read as; integers and BOOL (one byte, 0 or 1) in their width.
+    pub fn to_raw(&self) -> crate::weights::RawTensor {
+        use safetensors::Dtype;
+        let (dtype, bytes): (Dtype, Vec<u8>) = match &self.data {
+            Data::F(v) => match self.dtype {
+                data_type::FLOAT16 => (
+                    Dtype::F16,
+                    v.iter()
+                        .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                        .collect(),
+                ),
+                data_type::BFLOAT16 => (
+                    Dtype::BF16,
+                    v.iter()
+                        .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+                        .collect(),
+                ),
+                data_type::DOUBLE => (
+                    Dtype::F64,
+                    v.iter().flat_map(|&x| (x as f64).to_le_bytes()).collect(),
+                ),
+                _ => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            },
+            Data::I(v) => {
+                // Each value fits its type: the loader read it from that type.
+                let w = |f: fn(i64) -> Vec<u8>| v.iter().flat_map(|&x| f(x)).collect();
+                match self.dtype {
+                    data_type::BOOL => (Dtype::BOOL, w(|x| vec![u8::from(x != 0)])),
+                    data_type::INT8 => (Dtype::I8, w(|x| (x as i8).to_le_bytes().to_vec())),
+                    data_type::UINT8 => (Dtype::U8, w(|x| (x as u8).to_le_bytes().to_vec())),
+                    data_type::INT16 => (Dtype::I16, w(|x| (x as i16).to_le_bytes().to_vec())),
+                    data_type::UINT16 => (Dtype::U16, w(|x| (x as u16).to_le_bytes().to_vec())),
+                    data_type::INT32 => (Dtype::I32, w(|x| (x as i32).to_le_bytes().to_vec())),
+                    data_type::UINT32 => (Dtype::U32, w(|x| (x as u32).to_le_bytes().to_vec())),
+                    data_type::UINT64 => (Dtype::U64, w(|x| (x as u64).to_le_bytes().to_vec())),
+                    _ => (Dtype::I64, w(|x| x.to_le_bytes().to_vec())),
+                }
+            }
+        };
+        crate::weights::RawTensor {
+            dtype,
+            shape: self.dims.clone(),
+            bytes,
+        }
+    }
+
     /// The dims, outermost first (empty for a scalar).
     pub fn dims(&self) -> &[usize] {
         &self.dims

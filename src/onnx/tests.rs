@@ -213,3 +213,90 @@ fn opset_and_graph_are_checked() {
         .to_string();
     assert!(e.contains("no graph"), "{e}");
 }
+
+/// A model `y = x ∘ c` with runtime input `x` and constant input `c`
+/// bound at import, neither with a declared shape.
+fn arith_model(op: &str) -> Vec<u8> {
+    let input = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: data_type::FLOAT,
+                shape: None,
+            }),
+            ..Default::default()
+        }),
+    };
+    let mut m = ModelProto::decode(&model(vec![], &["y"], 17)[..]).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.input = vec![input("x"), input("c")];
+    g.output = vec![input("y")];
+    g.node = vec![NodeProto {
+        input: vec!["x".into(), "c".into()],
+        output: vec!["y".into()],
+        op_type: op.into(),
+        name: "arith".into(),
+        ..Default::default()
+    }];
+    m.encode_to_vec()
+}
+
+#[test]
+fn constants_that_do_not_keep_the_shape_are_refused() {
+    let run = |op: &str, x: &[usize], c: Vec<usize>| {
+        let n = c.iter().product();
+        let t = super::OnnxTensor::from_f32("c", c, vec![0.5; n]).unwrap();
+        let opts = ImportOptions::new().input_shape(x).bind("c", t);
+        super::from_bytes(&arith_model(op), &opts)
+    };
+    let err = |op: &str, x: &[usize], c: Vec<usize>| match run(op, x, c) {
+        Ok(_) => panic!("{op} accepted"),
+        Err(e) => e.to_string(),
+    };
+    let has = |e: &str, parts: &[&str]| {
+        assert!(!e.contains('\n'), "{e}");
+        for p in parts {
+            assert!(e.contains(p), "`{e}` should mention `{p}`");
+        }
+    };
+    // Growing an axis of size 1, a higher rank, and no broadcast at all:
+    // the node, its op type and both shapes.
+    let e = err("Add", &[3, 1, 5], vec![3, 4, 5]);
+    has(
+        &e,
+        &[
+            "arith",
+            "Add",
+            "[3, 4, 5]",
+            "[3, 1, 5]",
+            "axis 1 would grow from 1 to 4",
+        ],
+    );
+    let e = err("Div", &[3, 4, 5], vec![1, 3, 4, 5]);
+    has(
+        &e,
+        &["arith", "Div", "[1, 3, 4, 5]", "[3, 4, 5]", "higher rank"],
+    );
+    let e = err("Sub", &[3, 4, 5], vec![2, 4, 5]);
+    has(
+        &e,
+        &[
+            "arith",
+            "Sub",
+            "[2, 4, 5]",
+            "[3, 4, 5]",
+            "does not broadcast",
+        ],
+    );
+    // A constant that broadcasts (not per-channel) imports as one node.
+    let (g, w, _) = run("Mul", &[3, 4, 5], vec![4, 5]).unwrap();
+    let k = g
+        .nodes
+        .iter()
+        .find(|n| n.op.kind() == "const_arith")
+        .unwrap();
+    assert_eq!(
+        w.get(&format!("{}.constant", k.name)).unwrap().shape,
+        [1, 4, 5, 1]
+    );
+}

@@ -12,9 +12,11 @@ use crate::device::buffers::BufferRange;
 use crate::device::{Context, Dispatch, Span};
 use crate::error::{Error, Result};
 use crate::exec::conv_epilogue;
-use crate::graph::{Clamp, Conv2d, Graph, Node, Op, Padding, Pool};
+use crate::graph::{Clamp, ConstArith, Conv2d, Graph, Node, Op, Padding, Pool};
 use crate::kernels::conv2d::{self, Conv2dParams, Launch};
-use crate::kernels::{batchnorm, concat, elementwise, layout, linear, pad, pool, softmax};
+use crate::kernels::{
+    batchnorm, concat, const_arith, elementwise, layout, linear, pad, pool, softmax,
+};
 use crate::plan::{is_flatten_view, Plan};
 use crate::shaders::Storage;
 use crate::weights::Weights;
@@ -106,6 +108,7 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
         Op::Flatten => lower_flatten(lw, n),
         Op::Linear { out_features, bias } => lower_linear(lw, n, *out_features, *bias),
         Op::Softmax => lower_softmax(lw, n),
+        Op::ConstArith(k) => lower_const_arith(lw, n, k),
     }
 }
 
@@ -455,6 +458,41 @@ fn lower_softmax(lw: &mut Lowering, n: &Node) -> Result<()> {
         &p,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         lw.mem.dense(lw.plan, n.output, &n.name)?,
+    )?;
+    lw.push(d, n.op.kind());
+    Ok(())
+}
+
+/// `x ∘ c` with a broadcast constant: the constant uploaded once in the
+/// shader's layout (NHWC of its own shape), stored like the activations
+/// (f16 in f16), then one dispatch.
+fn lower_const_arith(lw: &mut Lowering, n: &Node, k: &ConstArith) -> Result<()> {
+    let name = n.name.as_str();
+    let p = const_arith::ConstArithParams {
+        arith: k.arith,
+        const_first: k.const_first,
+        shape: lw.shape(n.inputs[0]),
+        const_shape: k.shape,
+    };
+    let weights = lw.weights;
+    let key = format!("{name}.constant");
+    let tag = layout_tag(("const_arith nhwc", k.shape));
+    let c = lw
+        .params
+        .upload(lw.alloc, weights, name, &key, tag, lw.storage, || {
+            Ok(const_arith::constant_to_device(
+                &p,
+                &weights.get(&key)?.data,
+            ))
+        })?;
+    let d = const_arith::const_arith_gpu(
+        lw.ctx,
+        name,
+        lw.storage,
+        &p,
+        lw.mem.dense(lw.plan, n.inputs[0], name)?,
+        lw.params.bufs[c].as_ref(),
+        lw.mem.dense(lw.plan, n.output, name)?,
     )?;
     lw.push(d, n.op.kind());
     Ok(())

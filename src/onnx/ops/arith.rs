@@ -1,14 +1,19 @@
 //! Elementwise arithmetic: `Add`, `Sub`, `Mul`, `Div`, `Sum`, `Relu`, `Clip`.
 //!
 //! A runtime value combined with a scalar or per-channel constant gets a
-//! pending [`Affine`] map (see [`super::super::import`]); two runtime values
-//! of one shape are added by the IR's `add_scaled`, with the scalar scales
-//! of pending maps as its coefficients.
+//! pending [`Affine`] map (see [`super::super::import`]); with any other
+//! constant that broadcasts to its shape (a full tensor, per-row,
+//! per-column, …), and for a constant divided by it, the IR's
+//! [`Op::ConstArith`] node with the constant as its parameter
+//! ([`full_const`]). Two runtime values of one shape are added by the IR's
+//! `add_scaled`, with the scalar scales of pending maps as its
+//! coefficients.
 
 use super::{per_channel, Importer, Node, Val};
 use crate::error::Result;
-use crate::graph::{Clamp, Op};
-use crate::onnx::import::{Affine, DynVal};
+use crate::graph::{Arith, Clamp, Op};
+use crate::onnx::import::{ir_shape, Affine, DynVal};
+use crate::onnx::{Layout, OnnxTensor};
 use std::rc::Rc;
 
 /// `Add`, `Sub`, `Mul`, `Div` with at least one runtime operand.
@@ -20,21 +25,24 @@ pub fn binary(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         .input(n, 1)?
         .ok_or_else(|| n.err("input 1 is required"))?;
     let out = match (a, b) {
-        (Val::Dyn(x), Val::Const(c)) => with_const(imp, n, x, &c, false)?,
-        (Val::Const(c), Val::Dyn(x)) => with_const(imp, n, x, &c, true)?,
+        (Val::Dyn(x), Val::Const(c)) => with_const(imp, n, x, &c, false, Some(0))?,
+        (Val::Const(c), Val::Dyn(x)) => with_const(imp, n, x, &c, true, Some(1))?,
         (Val::Dyn(_), Val::Dyn(_)) => add_dyn(imp, n, &[0, 1])?,
         (Val::Const(_), Val::Const(_)) => unreachable!("folded"),
     };
     Ok(vec![Val::Dyn(out)])
 }
 
-/// A runtime value `x` with constant `c` (`c_first`: `c ∘ x`).
+/// A runtime value `x` (input `x_input` of `n`, if it is one) with
+/// constant `c` (`c_first`: `c ∘ x`): a pending affine map when `c` is a
+/// scalar or per-channel (but `c / x`), else [`full_const`].
 fn with_const(
     imp: &mut Importer,
     n: &Node,
     x: DynVal,
-    c: &crate::onnx::OnnxTensor,
+    c: &OnnxTensor,
     c_first: bool,
+    x_input: Option<usize>,
 ) -> Result<DynVal> {
     let x = if x.pad.is_some() {
         imp.materialize(n, x)?
@@ -42,17 +50,15 @@ fn with_const(
         x
     };
     let channels = imp.shape_of(x.v)[1];
-    let Some(k) = per_channel(&x, c, channels) else {
-        return Err(n.unsupported(format!(
-            "a constant of dims {:?} that is neither a scalar nor per-channel for the runtime tensor of shape {:?} (elementwise op with a full constant tensor)",
-            c.dims(),
-            x.shape
-        )));
+    // `Sum` adds each constant as `Add` does.
+    let op = if n.op() == "Sum" { "Add" } else { n.op() };
+    let per_channel = per_channel(&x, c, channels);
+    let Some(k) = per_channel.filter(|_| !(op == "Div" && c_first)) else {
+        return full_const(imp, n, x, c, c_first, x_input);
     };
-    let op = n.op();
     // MatMul + Add: a per-feature constant added to the output of a
     // bias-less linear layer, read by nothing else, becomes its bias.
-    let x_name = n.input_name(usize::from(c_first)).unwrap_or("");
+    let x_name = x_input.and_then(|i| n.input_name(i)).unwrap_or("");
     let linear_out = imp.linear_outputs.get(&x.v).is_some_and(|o| o == x_name);
     if op == "Add" && x.affine.is_none() && linear_out && imp.consumers(x_name) == 1 {
         if let Some(p) = imp.producer_index(x.v) {
@@ -94,7 +100,7 @@ fn with_const(
                 s[ch] /= kc;
                 t[ch] /= kc;
             }
-            _ => return Err(n.unsupported("division of a constant by a runtime tensor")),
+            _ => unreachable!("c / x is a full-constant node"),
         }
     }
     Ok(DynVal {
@@ -103,6 +109,84 @@ fn with_const(
             scale: s,
             shift: t,
         })),
+        ..x
+    })
+}
+
+/// `x ∘ c` (`c ∘ x` when `c_first`) as an IR [`Op::ConstArith`] node:
+/// `c` broadcasts to x's ONNX shape (numpy's rule, each of its dims 1 or
+/// x's, after prefixing 1s to its rank), and is registered as the node's
+/// parameter `{node}.constant` in the IR's NCHW (permuted from an NHWC
+/// value's layout). Any pending map or pad of x is applied first (and
+/// remembered for input `x_input`'s other readers). A constant that would
+/// make the result larger than x, or that does not broadcast, is refused
+/// naming both shapes.
+pub fn full_const(
+    imp: &mut Importer,
+    n: &Node,
+    x: DynVal,
+    c: &OnnxTensor,
+    c_first: bool,
+    x_input: Option<usize>,
+) -> Result<DynVal> {
+    let arith = match n.op() {
+        "Add" | "Sum" | "Gemm" => Arith::Add,
+        "Sub" => Arith::Sub,
+        "Mul" => Arith::Mul,
+        "Div" => Arith::Div,
+        other => return Err(n.err(format!("internal: `{other}` is not arithmetic"))),
+    };
+    let x = if x.affine.is_some() || x.pad.is_some() {
+        let m = imp.materialize(n, x)?;
+        if let Some(name) = x_input.and_then(|i| n.input_name(i)) {
+            imp.remember(name, m.clone());
+        }
+        m
+    } else {
+        x
+    };
+    let (xs, cd) = (&x.shape, c.dims());
+    let r = xs.len();
+    let larger = |what: &str| {
+        n.unsupported(format!(
+            "a constant of dims {cd:?} with the runtime tensor of shape {xs:?}: {what} (the \
+             result must keep the runtime tensor's shape)"
+        ))
+    };
+    if cd.len() > r {
+        return Err(larger("the result would have a higher rank"));
+    }
+    let mut dims = vec![1; r - cd.len()];
+    dims.extend_from_slice(cd);
+    for (a, (&k, &d)) in dims.iter().zip(xs).enumerate() {
+        if k != 1 && k != d {
+            return Err(if d == 1 {
+                larger(&format!("axis {a} would grow from 1 to {k}"))
+            } else {
+                n.err(format!(
+                    "a constant of dims {cd:?} does not broadcast with the runtime tensor of \
+                     shape {xs:?} (axis {a}: {k} vs {d})"
+                ))
+            });
+        }
+    }
+    let ir = ir_shape(&dims, x.layout)
+        .ok_or_else(|| n.err(format!("internal: no IR shape for {dims:?}")))?;
+    let data = c.as_f32(&n.name).map_err(|e| n.err(e))?;
+    let data = match x.layout {
+        Layout::Nchw => data.to_vec(),
+        Layout::Nhwc => crate::tensor::nhwc_to_nchw(data, ir),
+    };
+    let name = imp.node_name(n);
+    imp.weight(&format!("{name}.constant"), ir.to_vec(), data)?;
+    let v = imp
+        .graph
+        .const_arith(&name, x.v, arith, c_first, ir)
+        .map_err(|e| n.err(e))?;
+    Ok(DynVal {
+        v,
+        affine: None,
+        pad: None,
         ..x
     })
 }
@@ -155,19 +239,27 @@ fn add_dyn(imp: &mut Importer, n: &Node, which: &[usize]) -> Result<DynVal> {
     Ok(DynVal { v: acc, ..first })
 }
 
-/// `Sum` of runtime values.
+/// `Sum` of runtime values and constants: the runtime ones added first,
+/// then each constant in input order, as `Add` adds it (a pending affine
+/// map, or a full-constant node).
 pub fn sum(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let k = n.proto.input.len();
+    let (mut which, mut consts) = (Vec::new(), Vec::new());
     for i in 0..k {
-        if let Some(Val::Const(_)) = imp.input(n, i)? {
-            return Err(n.unsupported("Sum of runtime tensors and constants"));
+        match imp.input(n, i)? {
+            Some(Val::Const(c)) => consts.push(c),
+            Some(Val::Dyn(_)) => which.push(i),
+            None => return Err(n.err(format!("input {i} is required"))),
         }
     }
-    let which: Vec<usize> = (0..k).collect();
     if which.is_empty() {
-        return Err(n.err("no inputs"));
+        return Err(n.err("no runtime inputs"));
     }
-    Ok(vec![Val::Dyn(add_dyn(imp, n, &which)?)])
+    let mut acc = add_dyn(imp, n, &which)?;
+    for c in consts {
+        acc = with_const(imp, n, acc, &c, false, None)?;
+    }
+    Ok(vec![Val::Dyn(acc)])
 }
 
 /// `Relu`.

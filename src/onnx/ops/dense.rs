@@ -4,7 +4,7 @@
 use super::{Importer, Node, Val};
 use crate::error::Result;
 use crate::onnx::import::DynVal;
-use crate::onnx::Layout;
+use crate::onnx::{Layout, OnnxTensor};
 
 /// A `(N, F)` runtime input (rank 2, or rank 4 with 1×1 spatial dims).
 fn rows(imp: &mut Importer, n: &Node) -> Result<DynVal> {
@@ -47,7 +47,9 @@ fn linear(
 }
 
 /// `Gemm`: `alpha·A·B' + beta·C` with A at run time, B and C constants; C
-/// a scalar, a row, or a full matrix whose rows are bitwise equal.
+/// a scalar, a row, or a full matrix whose rows are bitwise equal (the
+/// linear layer's bias), or a full `(M, out)` / `(M, 1)` matrix (the
+/// linear layer, then a constant added by [`super::arith::full_const`]).
 pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if n.int("transA", 0)? != 0 {
         return Err(n.unsupported("transA=1 on a runtime input (Gemm with a transposed input)"));
@@ -79,16 +81,21 @@ pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
             w[o * f + i] = if alpha == 1.0 { v } else { alpha * v };
         }
     }
+    // C: a bias broadcast over the rows (a scalar, a row, or a full matrix
+    // whose rows are bitwise equal: an exporter's materialized broadcast),
+    // or a full (M, out) / (M, 1) matrix whose rows differ, added after the
+    // linear layer as a constant (`beta·C` rounded once, as ONNX computes
+    // it).
+    let m = x.shape[0];
+    let mut full = None;
     let bias = match c {
         None => None,
         Some(c) => {
             let cd = c.dims();
             let cv = c.as_f32(&n.name).map_err(|e| n.err(e))?;
-            // A full (M, out) or (M, 1) matrix whose rows are all equal (an
-            // exporter's materialized broadcast) is that row as the bias.
             let rows_equal = |r: usize, k: usize| {
                 let bits = |row: &[f32]| row.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                r == x.shape[0] && (1..r).all(|i| bits(&cv[i * k..(i + 1) * k]) == bits(&cv[..k]))
+                r == m && (1..r).all(|i| bits(&cv[i * k..(i + 1) * k]) == bits(&cv[..k]))
             };
             let per_out = match cd {
                 [] => cv.len() == 1,
@@ -96,30 +103,35 @@ pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
                 [r, k] => (*k == out || *k == 1) && (*r == 1 || rows_equal(*r, *k)),
                 _ => false,
             };
-            // Entries per row: 1 broadcasts over the outputs too.
-            let row_len = cd.last().copied().unwrap_or(1);
-            if !per_out {
-                return Err(n.unsupported(format!(
-                    "C of dims {cd:?} for {} rows (a full-matrix bias whose rows differ; \
-                     only a bias broadcast over rows)",
-                    x.shape[0]
+            let matrix = matches!(cd, [r, k] if *r == m && (*k == out || *k == 1));
+            let scaled = |v: f32| if beta == 1.0 { v } else { beta * v };
+            if !per_out && matrix {
+                let data = cv.iter().map(|&v| scaled(v)).collect();
+                full = Some(OnnxTensor::from_f32(&n.name, cd.to_vec(), data)?);
+                None
+            } else if !per_out {
+                return Err(n.err(format!(
+                    "C of dims {cd:?} does not broadcast to the result's ({m}, {out})"
                 )));
+            } else {
+                // Entries per row: 1 broadcasts over the outputs too.
+                let row_len = cd.last().copied().unwrap_or(1);
+                Some(
+                    (0..out)
+                        .map(|o| scaled(if row_len == 1 { cv[0] } else { cv[o] }))
+                        .collect(),
+                )
             }
-            Some(
-                (0..out)
-                    .map(|o| {
-                        let v = if row_len == 1 { cv[0] } else { cv[o] };
-                        if beta == 1.0 {
-                            v
-                        } else {
-                            beta * v
-                        }
-                    })
-                    .collect(),
-            )
         }
     };
-    linear(imp, n, x, w, out, bias)
+    let y = linear(imp, n, x, w, out, bias)?;
+    let Some(c) = full else { return Ok(y) };
+    let Some(Val::Dyn(y)) = y.into_iter().next() else {
+        unreachable!("linear returns its runtime output")
+    };
+    imp.linear_outputs.remove(&y.v);
+    let y = super::arith::full_const(imp, n, y, &c, false, None)?;
+    Ok(vec![Val::Dyn(y)])
 }
 
 /// `MatMul` of a runtime `(N, F)` by constant `(F, out)`.

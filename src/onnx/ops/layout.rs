@@ -13,7 +13,8 @@ use crate::onnx::fold::{
     axes_of, norm_axis, perm_of, reshape_dims, shape_of, squeeze_dims, unsqueeze_dims,
 };
 use crate::onnx::import::{ir_shape, DynVal};
-use crate::onnx::Layout;
+use crate::onnx::proto::data_type;
+use crate::onnx::{Layout, OnnxTensor};
 
 /// `x` seen with ONNX shape `dims`, when that moves no data: the same IR
 /// shape and either NCHW or 1×1 spatial. `None` otherwise.
@@ -277,7 +278,8 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     })])
 }
 
-/// `Identity` and inference `Dropout`: the input itself.
+/// `Identity` and inference `Dropout`: the input itself (and Dropout's
+/// mask, when read, a constant all-true BOOL tensor of the input's shape).
 pub fn identity(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if n.op() == "Dropout" {
         if let Some(t) = imp.opt_const_in(n, 2)? {
@@ -289,6 +291,20 @@ pub fn identity(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp
         .input(n, 0)?
         .ok_or_else(|| n.err("input 0 is required"))?;
+    // Dropout's mask, when something reads it: in inference every element
+    // is kept, so it is a constant all-true BOOL tensor of x's shape.
+    let mask = n.proto.output.get(1).filter(|m| !m.is_empty());
+    if n.op() == "Dropout" && mask.is_some_and(|m| imp.consumers(m) > 0) {
+        let dims = match &x {
+            Val::Dyn(d) => d.shape.clone(),
+            Val::Const(t) => t.dims().to_vec(),
+        };
+        let len = crate::onnx::tensor::element_count(&n.name, &dims).map_err(|e| n.err(e))?;
+        let what = format!("{}: mask", n.name);
+        let data = crate::onnx::tensor::Data::I(vec![1; len]);
+        let mask = OnnxTensor::new(&what, dims, data_type::BOOL, data)?;
+        return Ok(vec![x, Val::Const(std::rc::Rc::new(mask))]);
+    }
     Ok(vec![x])
 }
 
@@ -310,5 +326,19 @@ pub fn cast(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp
         .input(n, 0)?
         .ok_or_else(|| n.err("input 0 is required"))?;
+    // Dropout's mask, when something reads it: in inference every element
+    // is kept, so it is a constant all-true BOOL tensor of x's shape.
+    let mask = n.proto.output.get(1).filter(|m| !m.is_empty());
+    if n.op() == "Dropout" && mask.is_some_and(|m| imp.consumers(m) > 0) {
+        let dims = match &x {
+            Val::Dyn(d) => d.shape.clone(),
+            Val::Const(t) => t.dims().to_vec(),
+        };
+        let len = crate::onnx::tensor::element_count(&n.name, &dims).map_err(|e| n.err(e))?;
+        let what = format!("{}: mask", n.name);
+        let data = crate::onnx::tensor::Data::I(vec![1; len]);
+        let mask = OnnxTensor::new(&what, dims, data_type::BOOL, data)?;
+        return Ok(vec![x, Val::Const(std::rc::Rc::new(mask))]);
+    }
     Ok(vec![x])
 }
