@@ -4,11 +4,14 @@
 //!
 //! Reshapes that keep the IR shape (`(N, C)` ↔ `(N, C, 1, 1)`) relabel the
 //! value; `(N, C, H, W)` → `(N, C·H·W)` is the IR's flatten. `Transpose`
-//! between NCHW and NHWC relabels the value's [`Layout`].
+//! between NCHW and NHWC relabels the value's [`Layout`]; any other
+//! permutation of rank ≤ 4 is the IR's transpose. `Pad` of H and W by
+//! constant zeros stays pending (a conv takes it as its padding); any
+//! other pad, crop or mode is the IR's pad.
 
 use super::{Importer, Node, Val};
 use crate::error::Result;
-use crate::graph::Padding;
+use crate::graph::{Pad, PadMode};
 use crate::onnx::fold::{
     axes_of, norm_axis, perm_of, reshape_dims, shape_of, squeeze_dims, unsqueeze_dims,
 };
@@ -98,7 +101,46 @@ pub fn squeeze(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     }
 }
 
-/// `Transpose` of a runtime value: identity, NCHW → NHWC or NHWC → NCHW.
+/// The IR axis (NCHW) of ONNX axis `a` of a value in `layout`.
+pub fn ir_axis(layout: Layout, a: usize) -> usize {
+    match layout {
+        Layout::Nchw => a,
+        Layout::Nhwc => [0, 2, 3, 1][a],
+    }
+}
+
+/// `x` (its pending pad and affine map applied) permuted by ONNX `perm`
+/// as the IR's transpose: output axis `i` is ONNX axis `perm[i]`, NCHW.
+pub fn transpose_value(
+    imp: &mut Importer,
+    n: &Node,
+    x: &DynVal,
+    perm: &[usize],
+    name: &str,
+) -> Result<DynVal> {
+    let r = x.shape.len();
+    if r > 4 || perm.len() != r {
+        return Err(n.unsupported(format!(
+            "Transpose with perm {perm:?} of shape {:?} (rank above 4)",
+            x.shape
+        )));
+    }
+    let mut q = [0, 1, 2, 3];
+    for (i, &p) in perm.iter().enumerate() {
+        q[i] = ir_axis(x.layout, p);
+    }
+    let v = imp.graph.transpose(name, x.v, q).map_err(|e| n.err(e))?;
+    Ok(DynVal {
+        v,
+        shape: perm.iter().map(|&p| x.shape[p]).collect(),
+        layout: Layout::Nchw,
+        affine: None,
+        pad: None,
+    })
+}
+
+/// `Transpose` of a runtime value: identity, NCHW → NHWC or NHWC → NCHW
+/// (relabels), or any other permutation of rank ≤ 4 (the IR's transpose).
 pub fn transpose(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp.dyn_in_raw(n, 0)?;
     let perm = perm_of(n, x.shape.len())?;
@@ -116,10 +158,9 @@ pub fn transpose(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         _ => None,
     };
     let Some(layout) = layout else {
-        return Err(n.unsupported(format!(
-            "Transpose with perm {perm:?} of a {:?} tensor of shape {:?} (general transpose)",
-            x.layout, x.shape
-        )));
+        let x = imp.dyn_in(n, 0)?;
+        let name = imp.node_name(n);
+        return Ok(vec![Val::Dyn(transpose_value(imp, n, &x, &perm, &name)?)]);
     };
     let shape = perm.iter().map(|&p| x.shape[p]).collect();
     Ok(vec![Val::Dyn(DynVal { shape, layout, ..x })])
@@ -168,13 +209,18 @@ pub fn concat(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     Ok(vec![Val::Dyn(DynVal { v, shape, ..first })])
 }
 
-/// Constant zero `Pad` of the spatial dims of an NCHW value: pending,
-/// folded into the conv or average pool that reads it.
+/// `Pad` of a runtime value. A constant zero pad of the spatial dims of
+/// an NCHW value stays pending, folded into the conv or average pool that
+/// reads it; any other (another value, another mode, other axes, negative
+/// pads that crop) is the IR's pad.
 pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
-    let mode = n.string("mode", "constant")?;
-    if mode != "constant" {
-        return Err(n.unsupported(format!("Pad mode `{mode}`")));
-    }
+    let mode = match n.string("mode", "constant")?.as_str() {
+        "constant" => PadMode::Constant,
+        "edge" => PadMode::Edge,
+        "reflect" => PadMode::Reflect,
+        "wrap" => PadMode::Wrap,
+        other => return Err(n.unsupported(format!("Pad mode `{other}`"))),
+    };
     let pads_t = imp.const_in(n, 1)?;
     let pads = pads_t.as_i64("pads").map_err(|e| n.err(e))?.to_vec();
     let value = match imp.opt_const_in(n, 2)? {
@@ -188,7 +234,7 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
                 )));
             }
             let f = v[0] as f32;
-            if !f.is_finite() {
+            if mode == PadMode::Constant && !f.is_finite() {
                 return Err(n.unsupported(format!("Pad with the non-finite value {}", v[0])));
             }
             f
@@ -218,63 +264,65 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if begin.iter().chain(&end).all(|&p| p == 0) {
         return Ok(vec![Val::Dyn(x)]);
     }
-    if begin
-        .iter()
-        .chain(&end)
-        .any(|&p| p > crate::onnx::attrs::MAX_SIZE_ATTR)
-    {
+    let limit = crate::onnx::attrs::MAX_SIZE_ATTR;
+    if begin.iter().chain(&end).any(|&p| p > limit || p < -limit) {
         return Err(n.err(format!("pads {pads:?} are too large")));
     }
-    if begin.iter().chain(&end).any(|&p| p < 0) {
-        return Err(n.unsupported(format!("negative pads {pads:?} (cropping Pad)")));
+    if r > 4 {
+        return Err(n.unsupported(format!("Pad of a rank-{r} tensor (rank above 4)")));
     }
-    let spatial_only = r == 4
+    let mut shape = Vec::with_capacity(r);
+    for a in 0..r {
+        let (b, e, size) = (begin[a], end[a], x.shape[a] as i64);
+        let len = size + b.min(0) + e.min(0);
+        if len < 1 {
+            return Err(n.err(format!(
+                "pads ({b}, {e}) on axis {a} crop all {size} elements"
+            )));
+        }
+        if mode == PadMode::Reflect && (b >= len || e >= len) {
+            return Err(n.err(format!(
+                "reflect pads ({b}, {e}) on axis {a} of size {len}: each must be smaller than \
+                 the size"
+            )));
+        }
+        shape.push((len + b.max(0) + e.max(0)) as usize);
+    }
+    let pending = mode == PadMode::Constant
+        && value == 0.0
+        && r == 4
         && x.layout == Layout::Nchw
-        && begin[0] == 0
-        && begin[1] == 0
-        && end[0] == 0
-        && end[1] == 0;
-    if !spatial_only {
-        return Err(n.unsupported(format!(
-            "Pad {pads:?} of a {:?} tensor of shape {:?} (only H and W of NCHW)",
-            x.layout, x.shape
-        )));
+        && begin[..2] == [0, 0]
+        && end[..2] == [0, 0]
+        && begin.iter().chain(&end).all(|&p| p >= 0);
+    if pending {
+        // A zero pad stays pending: a conv, a count-including-pad average
+        // pool or a max pool of a nonnegative value takes it as its own
+        // padding; any other reader materializes it as a pad node.
+        let p = [begin[2], begin[3], end[2], end[3]].map(|v| v as usize);
+        return Ok(vec![Val::Dyn(DynVal {
+            shape,
+            pad: Some((p, n.name.clone())),
+            ..x
+        })]);
     }
-    let p = [
-        begin[2] as usize,
-        begin[3] as usize,
-        end[2] as usize,
-        end[3] as usize,
-    ];
-    let shape = vec![
-        x.shape[0],
-        x.shape[1],
-        x.shape[2] + p[0] + p[2],
-        x.shape[3] + p[1] + p[3],
-    ];
-    if value != 0.0 {
-        // Nothing folds a nonzero pad: the pad kernel, now.
-        let name = imp.node_name(n);
-        let padding = Padding {
-            top: p[0],
-            left: p[1],
-            bottom: p[2],
-            right: p[3],
-        };
-        let v = imp
-            .graph
-            .pad(&name, x.v, padding, value)
-            .map_err(|e| n.err(e))?;
-        return Ok(vec![Val::Dyn(DynVal { v, shape, ..x })]);
+    let mut pd = Pad {
+        begin: [0; 4],
+        end: [0; 4],
+        mode,
+        value: if mode == PadMode::Constant {
+            value
+        } else {
+            0.0
+        },
+    };
+    for a in 0..r {
+        pd.begin[ir_axis(x.layout, a)] = begin[a];
+        pd.end[ir_axis(x.layout, a)] = end[a];
     }
-    // A zero pad stays pending: a conv, a count-including-pad average pool
-    // or a max pool of a nonnegative value takes it as its own padding;
-    // any other reader materializes it as a pad node.
-    Ok(vec![Val::Dyn(DynVal {
-        shape,
-        pad: Some((p, n.name.clone())),
-        ..x
-    })])
+    let name = imp.node_name(n);
+    let v = imp.graph.pad_nd(&name, x.v, pd).map_err(|e| n.err(e))?;
+    Ok(vec![Val::Dyn(DynVal { v, shape, ..x })])
 }
 
 /// `Identity` and inference `Dropout`: the input itself.
