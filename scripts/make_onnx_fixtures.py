@@ -686,6 +686,10 @@ def make_refusals():
     save("external_traversal.onnx", m)
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
     save("symbolic_dims.onnx", model_of(nodes, [vi("x", ["N", 3, "height", 8])], [vi("y", None)], [w]))
+    # A reflect Pad as long as the axis it mirrors (ONNX and numpy refuse it).
+    rp = numpy_helper.from_array(np.array([0, 0, 0, 3, 0, 0, 0, 1], np.int64), "rp")
+    nodes = [helper.make_node("Pad", ["x", "rp"], ["y"], mode="reflect", name="mirror")]
+    save("reflect_pad_too_large.onnx", model_of(nodes, [vi("x", [1, 2, 4, 3])], [vi("y", None)], [rp]))
     print(f"refuse/: {len(written)} models, {dir_size(out)} bytes")
 
 

@@ -165,3 +165,12 @@ fn truncated_and_corrupted_files_never_panic() {
         let _ = onnx::from_bytes(&b, &ImportOptions::new());
     }
 }
+
+/// A reflect `Pad` as long as the axis it mirrors is refused (ONNX and
+/// numpy require each reflect pad below the size), naming the node, the
+/// axis, the pads and the size.
+#[test]
+fn reflect_pad_too_large() {
+    let m = err_of(onnx::load(refuse("reflect_pad_too_large.onnx")));
+    assert_has(&m, &["mirror", "reflect", "axis 3", "(3, 1)", "size 3"]);
+}

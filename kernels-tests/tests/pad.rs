@@ -3,7 +3,7 @@
 //! the CPU references against hand-written cases, and graphs holding them
 //! through both executors.
 
-use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages};
+use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
 use resincept::exec::cpu;
 use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage};
 use resincept::exec::Precision;
@@ -39,8 +39,9 @@ fn nd(begin: [i64; 4], end: [i64; 4], mode: PadMode, value: f32) -> Pad {
     }
 }
 
-/// Runs one pad in every storage mode against its reference.
-fn check_pad(ctx: &Context, seed: u64, p: &PadParams) {
+/// Runs one pad in every storage mode against its reference (and records
+/// it for the Dawn replay when `trace`).
+fn check_pad(ctx: &Context, seed: u64, p: &PadParams, trace: bool) {
     let out_shape = p.out_shape("case").unwrap();
     let out_len: usize = out_shape.iter().product();
     let x = rand_vec(seed, p.shape.iter().product());
@@ -55,6 +56,10 @@ fn check_pad(ctx: &Context, seed: u64, p: &PadParams) {
         let out = nan_tensor(ctx, storage, out_len);
         let case = format!("{} {p:?}", storage.name());
         let d = pad::pad_gpu(ctx, &case, storage, p, &bx, &out).unwrap();
+        if trace {
+            let tol = pad::tolerance(storage);
+            trace_dispatches(ctx, "pad", &case, &[&d], &[("out", &out, tol, storage)]);
+        }
         ctx.run_dispatches(&[&d]).unwrap();
         let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, out_len).unwrap(), out_shape);
         assert_close(&case, &got, &want, pad::tolerance(storage));
@@ -85,7 +90,7 @@ fn pad_sweep() {
             shape,
             pad: Pad::constant_hw(padding, value),
         };
-        check_pad(&ctx, 60 + si as u64, &p);
+        check_pad(&ctx, 60 + si as u64, &p, false);
     }
 }
 
@@ -121,7 +126,8 @@ fn pad_modes_sweep() {
                 assert_eq!(mode, PadMode::Reflect, "{p:?}");
                 continue;
             }
-            check_pad(&ctx, 100 + k, &p);
+            // One case in four is traced for the Dawn replay.
+            check_pad(&ctx, 100 + k, &p, k % 4 == 0);
             k += 1;
         }
     }
@@ -130,7 +136,7 @@ fn pad_modes_sweep() {
         shape: [1, 2, 3, 2],
         pad: nd([0, 0, 0, 5], [0, 0, 4, 3], PadMode::Wrap, 0.0),
     };
-    check_pad(&ctx, 199, &p);
+    check_pad(&ctx, 199, &p, true);
 }
 
 #[test]
@@ -306,6 +312,16 @@ fn transpose_sweep() {
                 let out = nan_tensor(&ctx, storage, len);
                 let case = format!("{} transpose {shape:?} by {perm:?}", storage.name());
                 let d = pad::transpose_gpu(&ctx, &case, storage, shape, perm, &bx, &out).unwrap();
+                if k % 8 == 3 {
+                    let tol = pad::tolerance(storage);
+                    trace_dispatches(
+                        &ctx,
+                        "transpose",
+                        &case,
+                        &[&d],
+                        &[("out", &out, tol, storage)],
+                    );
+                }
                 ctx.run_dispatches(&[&d]).unwrap();
                 let got = nhwc_to_nchw(&ctx.read_tensor(&out, storage, len).unwrap(), out_shape);
                 assert_close(&case, &got, &want, pad::tolerance(storage));
