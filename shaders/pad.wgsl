@@ -64,19 +64,26 @@ fn source_coord(o: u32, k: u32) -> i32 {
         case 1u: {
             t = clamp(t, 0, n - 1);
         }
+        // `%` only of nonnegative operands: GLSL leaves a negative one's
+        // remainder undefined (and naga's GL backend emits GLSL's `%`).
         case 2u: {
+            // The mirror is symmetric about 0: reflect |t|.
             let period = 2 * (n - 1);
             if (period == 0) {
                 t = 0;
             } else {
-                t = ((t % period) + period) % period;
+                t = abs(t) % period;
                 if (t >= n) {
                     t = period - t;
                 }
             }
         }
         case 3u: {
-            t = ((t % n) + n) % n;
+            if (t < 0) {
+                t = n - 1 - (-t - 1) % n;
+            } else {
+                t = t % n;
+            }
         }
         default: {
             return -1;
