@@ -602,6 +602,12 @@ def extra_cases():
         helper.make_node("Softmax", ["c"], ["y"], axis=1, name="pixel_softmax"),
     ]
     cases.append(("conv_channel_softmax", model_of(nodes, [vi("x", [2, 3, 5, 6])], [vi("y", None)], [w8]), f32(qrng, 2, 3, 5, 6, scale=3.0)))
+    # Gemm with transA=1 on the runtime input (3 of the 5 "images" become
+    # the rows: the graph couples its batch) and a bias.
+    gb_ = numpy_helper.from_array(f32(qrng, 5, 4), "gB")
+    gc_ = numpy_helper.from_array(f32(qrng, 4), "gC")
+    node = helper.make_node("Gemm", ["x", "gB", "gC"], ["y"], transA=1, alpha=0.75, name="gemm_ta")
+    cases.append(("gemm_transa_bias", model_of([node], [vi("x", [5, 3])], [vi("y", None)], [gb_, gc_]), f32(qrng, 5, 3)))
     return cases
 
 
