@@ -129,8 +129,9 @@ NODE_SKIP = {
 # are expressible in phase 1; the rest are checked in fold mode (every
 # input bound, the constant folder against ONNX's reference).
 # The shape-moving cases that are expressible at run time (the data stays
-# in place: (N, C, H, W) -> (N, C*H*W), and moves of size-1 dims; and any
-# Transpose of rank <= 4, the IR's transpose).
+# in place: (N, C, H, W) -> (N, C*H*W), and moves of size-1 dims; and, as
+# the IR's transpose, any Transpose of rank <= 4 and any reshape, squeeze or
+# unsqueeze of rank <= 4 that only adds or drops dims of size 1).
 RESHAPE_RUN = {
     "test_reshape_reduced_dims", "test_reshape_zero_dim", "test_flatten_axis1",
     "test_flatten_default_axis", "test_flatten_negative_axis3",
@@ -138,6 +139,9 @@ RESHAPE_RUN = {
     "test_transpose_all_permutations_2", "test_transpose_all_permutations_3",
     "test_transpose_all_permutations_4", "test_transpose_all_permutations_5",
     "test_transpose_default",
+    "test_reshape_negative_extended_dims", "test_reshape_zero_and_negative_dim",
+    "test_squeeze", "test_squeeze_negative_axes", "test_unsqueeze_axis_0",
+    "test_unsqueeze_axis_1", "test_unsqueeze_axis_2",
 }
 
 FOLD_REASON = "folded at import; at run time: phase 2: general reshape/transpose/concat"

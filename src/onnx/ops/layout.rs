@@ -3,7 +3,9 @@
 //! `Dropout`, `Shape`, `Cast` on runtime values.
 //!
 //! Reshapes that keep the IR shape (`(N, C)` ↔ `(N, C, 1, 1)`) relabel the
-//! value; `(N, C, H, W)` → `(N, C·H·W)` is the IR's flatten. `Transpose`
+//! value; `(N, C, H, W)` → `(N, C·H·W)` is the IR's flatten; one that
+//! only adds or drops dims of size 1 (a squeeze, an unsqueeze) is the IR's
+//! transpose moving size-1 axes. `Transpose`
 //! between NCHW and NHWC relabels the value's [`Layout`]; any other
 //! permutation of rank ≤ 4 is the IR's transpose. `Pad` of H and W by
 //! constant zeros stays pending (a conv takes it as its padding); any
@@ -33,6 +35,53 @@ fn relabel(imp: &Importer, x: &DynVal, dims: &[usize]) -> Option<DynVal> {
     })
 }
 
+/// `x` seen with ONNX shape `dims` (NCHW, rank ≤ 4) when the two differ
+/// only by dims of size 1 (a squeeze, an unsqueeze, a reshape adding or
+/// dropping ones): the same elements in the same order, so the IR's
+/// transpose moving size-1 axes only (exact, and one dispatch). `None`
+/// when the dims of size above 1 differ.
+fn move_ones(imp: &mut Importer, n: &Node, x: &DynVal, dims: &[usize]) -> Result<Option<DynVal>> {
+    let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    let Some(target) = ir_shape(dims, Layout::Nchw) else {
+        return Ok(None);
+    };
+    if x.shape.len() > 4 || big(&x.shape) != big(dims) {
+        return Ok(None);
+    }
+    // The source's IR axes in the ONNX value's row-major order, then the
+    // IR axes it lacks (size 1); target axis i takes the next of its size
+    // class (above 1, or 1), so the axes above 1 keep their order.
+    let src = imp.shape_of(x.v);
+    let mut seq: Vec<usize> = (0..x.shape.len()).map(|a| ir_axis(x.layout, a)).collect();
+    let lacking: Vec<usize> = (0..4).filter(|a| !seq.contains(a)).collect();
+    seq.extend(lacking);
+    let mut bigs = seq.iter().copied().filter(|&a| src[a] != 1);
+    let mut ones = seq.iter().copied().filter(|&a| src[a] == 1);
+    let mut q = [0; 4];
+    for (i, t) in target.iter().enumerate() {
+        let next = if *t != 1 { bigs.next() } else { ones.next() };
+        q[i] =
+            next.ok_or_else(|| n.err(format!("{:?} to {dims:?}: size classes differ", x.shape)))?;
+    }
+    let shape = dims.to_vec();
+    if q == [0, 1, 2, 3] {
+        return Ok(Some(DynVal {
+            shape,
+            layout: Layout::Nchw,
+            ..x.clone()
+        }));
+    }
+    let name = imp.node_name(n);
+    let v = imp.graph.transpose(&name, x.v, q).map_err(|e| n.err(e))?;
+    Ok(Some(DynVal {
+        v,
+        shape,
+        layout: Layout::Nchw,
+        affine: None,
+        pad: None,
+    }))
+}
+
 /// `x` reshaped to `dims`: a relabel, or the IR's flatten to `(N, F)`.
 fn reshape_to(imp: &mut Importer, n: &Node, dims: Vec<usize>) -> Result<Vec<Val>> {
     let x = imp.dyn_in_raw(n, 0)?;
@@ -43,6 +92,9 @@ fn reshape_to(imp: &mut Importer, n: &Node, dims: Vec<usize>) -> Result<Vec<Val>
     let flat =
         x.shape.len() >= 2 && dims.len() == 2 && dims[0] == x.shape[0] && x.layout == Layout::Nchw;
     if !flat {
+        if let Some(d) = move_ones(imp, n, &x, &dims)? {
+            return Ok(vec![Val::Dyn(d)]);
+        }
         return Err(n.unsupported(format!(
             "reshape of a {:?} tensor of shape {:?} to {dims:?} (general reshape)",
             x.layout, x.shape
@@ -91,7 +143,11 @@ pub fn squeeze(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     } else {
         unsqueeze_dims(n, &x.shape, &axes.ok_or_else(|| n.err("no axes"))?)?
     };
-    match relabel(imp, &x, &dims) {
+    if let Some(d) = relabel(imp, &x, &dims) {
+        return Ok(vec![Val::Dyn(d)]);
+    }
+    let x = imp.dyn_in(n, 0)?;
+    match move_ones(imp, n, &x, &dims)? {
         Some(d) => Ok(vec![Val::Dyn(d)]),
         None => Err(n.unsupported(format!(
             "{} of shape {:?} to {dims:?} (general reshape)",
