@@ -82,7 +82,8 @@ fn move_ones(imp: &mut Importer, n: &Node, x: &DynVal, dims: &[usize]) -> Result
     }))
 }
 
-/// `x` reshaped to `dims`: a relabel, or the IR's flatten to `(N, F)`.
+/// `x` reshaped to `dims`: a relabel, the IR's flatten to `(N, F)`, or a
+/// transpose moving size-1 axes ([`move_ones`]).
 fn reshape_to(imp: &mut Importer, n: &Node, dims: Vec<usize>) -> Result<Vec<Val>> {
     let x = imp.dyn_in_raw(n, 0)?;
     if let Some(d) = relabel(imp, &x, &dims) {
