@@ -85,22 +85,12 @@ NODE_SKIP = {
     "test_maxpool_with_argmax_2d_precomputed_strides": "pool indices output",
     "test_batchnorm_example_training_mode": "training mode",
     "test_batchnorm_epsilon_training_mode": "training mode",
-    "test_edge_pad": "phase 2: Pad modes edge/reflect/wrap",
-    "test_reflect_pad": "phase 2: Pad modes edge/reflect/wrap",
-    "test_wrap_pad": "phase 2: Pad modes edge/reflect/wrap",
-    "test_gemm_transposeA": "phase 2: Gemm with a transposed runtime input",
-    "test_gemm_all_attributes": "phase 2: Gemm with a transposed runtime input",
     "test_matmul_3d": "phase 2: batched MatMul",
     "test_matmul_4d": "phase 2: batched MatMul",
     "test_matmul_bcast": "phase 2: batched MatMul",
     "test_matmul_1d_3d": "phase 2: batched MatMul",
     "test_matmul_4d_1d": "phase 2: batched MatMul",
     "test_matmul_1d_1d": "phase 2: batched MatMul",
-    "test_softmax_axis_0": "phase 2: Softmax over other axes",
-    "test_softmax_axis_1": "phase 2: Softmax over other axes",
-    "test_softmax_axis_2": "phase 2: Softmax over other axes",
-    "test_softmax_negative_axis": "phase 2: Softmax over other axes",
-    "test_softmax_default_axis": "phase 2: Softmax over other axes",
     "test_reduce_mean_default_axes_keepdims_example": "phase 2: ReduceMean over other axes",
     "test_reduce_mean_default_axes_keepdims_random": "phase 2: ReduceMean over other axes",
     "test_reduce_mean_do_not_keepdims_example": "phase 2: ReduceMean over other axes",
@@ -123,14 +113,22 @@ NODE_SKIP = {
 # are expressible in phase 1; the rest are checked in fold mode (every
 # input bound, the constant folder against ONNX's reference).
 # The shape-moving cases that are expressible at run time (the data stays
-# in place: (N, C, H, W) -> (N, C*H*W), and moves of size-1 dims).
+# in place: (N, C, H, W) -> (N, C*H*W), and moves of size-1 dims; and, as
+# the IR's transpose, any Transpose of rank <= 4 and any reshape, squeeze or
+# unsqueeze of rank <= 4 that only adds or drops dims of size 1).
 RESHAPE_RUN = {
     "test_reshape_reduced_dims", "test_reshape_zero_dim", "test_flatten_axis1",
     "test_flatten_default_axis", "test_flatten_negative_axis3",
-    "test_transpose_all_permutations_0",
+    "test_transpose_all_permutations_0", "test_transpose_all_permutations_1",
+    "test_transpose_all_permutations_2", "test_transpose_all_permutations_3",
+    "test_transpose_all_permutations_4", "test_transpose_all_permutations_5",
+    "test_transpose_default",
+    "test_reshape_negative_extended_dims", "test_reshape_zero_and_negative_dim",
+    "test_squeeze", "test_squeeze_negative_axes", "test_unsqueeze_axis_0",
+    "test_unsqueeze_axis_1", "test_unsqueeze_axis_2",
 }
 
-FOLD_REASON = "folded at import; at run time: phase 2: general reshape/transpose/concat"
+FOLD_REASON = "folded at import; at run time: phase 2: general reshape/concat"
 
 
 def elem_types(model):
@@ -559,6 +557,45 @@ def extra_cases():
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["y"], pads=[1, 1, 1, 1], name="conv")]
     m = model_of(nodes, [vi("x", ["batch", 3, 8, 8])], [vi("y", ["batch", 8, 8, 8])], [w1, b1])
     cases.append(("symbolic_batch", m, f32(rng, 2, 3, 8, 8)))
+    # Pad modes and softmax axes (their own generator, so the cases above
+    # keep their values).
+    qrng = np.random.default_rng(20261201)
+    # Reflect Pad between convs (style-transfer / segmentation nets), an
+    # edge Pad of an odd shape (C padded too), a constant Pad cropping
+    # other sides, and a per-pixel softmax over the channels of a feature
+    # map.
+    w6 = numpy_helper.from_array(f32(qrng, 5, 3, 3, 3, scale=0.3), "w6")
+    w7 = numpy_helper.from_array(f32(qrng, 4, 5, 3, 3, scale=0.3), "w7")
+    rp = numpy_helper.from_array(np.array([0, 0, 2, 1, 0, 0, 1, 2], np.int64), "rp")
+    nodes = [
+        helper.make_node("Conv", ["x", "w6"], ["c1"], name="conv1"),
+        helper.make_node("Pad", ["c1", "rp"], ["p"], mode="reflect", name="reflect_pad"),
+        helper.make_node("Conv", ["p", "w7"], ["y"], name="conv2"),
+    ]
+    cases.append(("conv_reflect_pad_conv", model_of(nodes, [vi("x", [1, 3, 9, 7])], [vi("y", None)], [w6, w7, rp]), f32(qrng, 1, 3, 9, 7)))
+    ep = numpy_helper.from_array(np.array([0, 1, 3, 0, 0, 2, 1, 4], np.int64), "ep")
+    nodes = [helper.make_node("Pad", ["x", "ep"], ["y"], mode="edge", name="edge_pad")]
+    cases.append(("edge_pad_odd", model_of(nodes, [vi("x", [2, 3, 5, 7])], [vi("y", None)], [ep]), f32(qrng, 2, 3, 5, 7)))
+    cp = numpy_helper.from_array(np.array([0, 0, -1, 2, 0, 0, 3, -2], np.int64), "cp")
+    nodes = [helper.make_node("Pad", ["x", "cp"], ["y"], mode="constant", name="crop_pad")]
+    cases.append(("constant_pad_crop", model_of(nodes, [vi("x", [1, 2, 5, 6])], [vi("y", None)], [cp]), f32(qrng, 1, 2, 5, 6)))
+    # Crop one side and wrap the other (onnxruntime crops first, then pads
+    # from the cropped tensor).
+    wp = numpy_helper.from_array(np.array([0, 0, 2, -1, 0, 0, -2, 3], np.int64), "wp")
+    nodes = [helper.make_node("Pad", ["x", "wp"], ["y"], mode="wrap", name="wrap_crop_pad")]
+    cases.append(("wrap_pad_crop", model_of(nodes, [vi("x", [1, 3, 6, 5])], [vi("y", None)], [wp]), f32(qrng, 1, 3, 6, 5)))
+    w8 = numpy_helper.from_array(f32(qrng, 6, 3, 3, 3, scale=0.5), "w8")
+    nodes = [
+        helper.make_node("Conv", ["x", "w8"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+        helper.make_node("Softmax", ["c"], ["y"], axis=1, name="pixel_softmax"),
+    ]
+    cases.append(("conv_channel_softmax", model_of(nodes, [vi("x", [2, 3, 5, 6])], [vi("y", None)], [w8]), f32(qrng, 2, 3, 5, 6, scale=3.0)))
+    # Gemm with transA=1 on the runtime input (3 of the 5 "images" become
+    # the rows: the graph couples its batch) and a bias.
+    gb_ = numpy_helper.from_array(f32(qrng, 5, 4), "gB")
+    gc_ = numpy_helper.from_array(f32(qrng, 4), "gC")
+    node = helper.make_node("Gemm", ["x", "gB", "gC"], ["y"], transA=1, alpha=0.75, name="gemm_ta")
+    cases.append(("gemm_transa_bias", model_of([node], [vi("x", [5, 3])], [vi("y", None)], [gb_, gc_]), f32(qrng, 5, 3)))
     cases.extend(const_cases())
     return cases
 
@@ -701,6 +738,10 @@ def make_refusals():
     save("external_traversal.onnx", m)
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")]
     save("symbolic_dims.onnx", model_of(nodes, [vi("x", ["N", 3, "height", 8])], [vi("y", None)], [w]))
+    # A reflect Pad as long as the axis it mirrors (ONNX and numpy refuse it).
+    rp = numpy_helper.from_array(np.array([0, 0, 0, 3, 0, 0, 0, 1], np.int64), "rp")
+    nodes = [helper.make_node("Pad", ["x", "rp"], ["y"], mode="reflect", name="mirror")]
+    save("reflect_pad_too_large.onnx", model_of(nodes, [vi("x", [1, 2, 4, 3])], [vi("y", None)], [rp]))
     print(f"refuse/: {len(written)} models, {dir_size(out)} bytes")
 
 

@@ -1,5 +1,8 @@
-// Softmax over rows: out[n, k] = exp(x[n, k] - m) / sum_j exp(x[n, j] - m),
-// m = max_j x[n, j] (the numerically stable form).
+// Softmax over rows: out[r, k] = exp(x[r, k] - m) / sum_j exp(x[r, j] - m),
+// m = max_j x[r, j] (the numerically stable form). A row is one axis of a
+// tensor seen as (outer, classes, inner) in storage order: row r =
+// (r / inner, r % inner) starts at (r / inner)·classes·inner + r % inner and
+// its elements are `inner` apart (inner = 1: contiguous (N, K) rows).
 // One workgroup of WG invocations per row; the grid of rows is folded into x
 // and y (see kernels::grid_1d). Three passes over the row, each invocation
 // striding by WG:
@@ -14,19 +17,21 @@ struct Params {
     rows: u32,
     // Classes K per row.
     classes: u32,
-    _pad0: u32,
+    // Storage distance between consecutive classes of a row (the product
+    // of the dims after the softmax axis in storage order).
+    inner: u32,
     _pad1: u32,
 }
 
 const WG: u32 = 256u;
 
-// Params: the number of rows and the row length.
+// Params: the number of rows, the row length and the class stride.
 @group(0) @binding(0) var<uniform> p: Params;
 // (Declared read_write though only read: activations share one arena buffer,
 // and WebGPU forbids a buffer bound read-only and read-write in one dispatch.)
-// Logits, (N, K) rows.
+// Logits, (outer, K, inner) in storage order.
 //#tensor x 1 read_write
-// Probabilities, (N, K) rows. May not alias x.
+// Probabilities, the same shape. May not alias x.
 //#tensor out 2 read_write
 
 var<workgroup> red: array<f32, WG>;
@@ -40,13 +45,14 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
     if (row >= p.rows) {
         return;
     }
-    let base = row * p.classes;
+    let st = p.inner;
+    let base = (row / st) * p.classes * st + row % st;
 
     // Pass 1: the row maximum. Every row has at least one class, so the
     // first element seeds the maximum (WGSL has no -inf literal).
     var m = x_ld(base);
     for (var k = li; k < p.classes; k += WG) {
-        m = max(m, x_ld(base + k));
+        m = max(m, x_ld(base + k * st));
     }
     red[li] = m;
     workgroupBarrier();
@@ -62,7 +68,7 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
     // Pass 2: exponentials and their sum.
     var sum = 0.0;
     for (var k = li; k < p.classes; k += WG) {
-        sum += exp(x_ld(base + k) - m);
+        sum += exp(x_ld(base + k * st) - m);
     }
     red[li] = sum;
     workgroupBarrier();
@@ -74,8 +80,16 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>,
     }
     let total = red[0];
 
-    // Pass 3: normalise, two consecutive classes per invocation (one word
-    // of packed f16 where the index is even).
+    // Pass 3: normalise. Strided rows: one class per invocation (a lone
+    // packed-f16 half is stored atomically, src/shaders.rs).
+    if (st != 1u) {
+        for (var k = li; k < p.classes; k += WG) {
+            out_st(base + k * st, exp(x_ld(base + k * st) - m) / total);
+        }
+        return;
+    }
+    // Contiguous rows: two consecutive classes per invocation (one word of
+    // packed f16 where the index is even).
     for (var k = 2u * li; k < p.classes; k += 2u * WG) {
         let e0 = exp(x_ld(base + k) - m) / total;
         if (k + 1u < p.classes) {

@@ -575,6 +575,17 @@ fn serve_refuses_what_it_cannot_serve() {
         ],
         &["--http-port", "usage: resincept serve"],
     );
+    // A model whose images are not independent (Gemm transA=1 transposes
+    // the batch away) cannot be batched from separate requests.
+    let coupled = onnx_model("extra/gemm_transa_bias");
+    assert_error(
+        &["serve", "--model", &coupled],
+        &[
+            "gemm_transa_bias",
+            "gemm_ta.transpose_a",
+            "mixes the images of a batch",
+        ],
+    );
 }
 
 /// Completion scripts for each shell clap knows, naming the commands.

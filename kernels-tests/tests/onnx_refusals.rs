@@ -191,3 +191,12 @@ fn gemm_c_that_does_not_broadcast() {
     let want = format!("({}, {out})", a.dims()[0]);
     assert_has(&m, &["Gemm", &format!("[2, {out}]"), &want]);
 }
+
+/// A reflect `Pad` as long as the axis it mirrors is refused (ONNX and
+/// numpy require each reflect pad below the size), naming the node, the
+/// axis, the pads and the size.
+#[test]
+fn reflect_pad_too_large() {
+    let m = err_of(onnx::load(refuse("reflect_pad_too_large.onnx")));
+    assert_has(&m, &["mirror", "reflect", "axis 3", "(3, 1)", "size 3"]);
+}

@@ -297,7 +297,7 @@ impl Model {
             .outputs
             .first()
             .and_then(|&v| self.graph.producer(v))
-            .is_some_and(|n| matches!(n.op, Op::Softmax))
+            .is_some_and(|n| matches!(n.op, Op::Softmax { axis: 1 }))
     }
 
     /// Values per image of output 0 (a classifier's classes).

@@ -106,6 +106,14 @@ fn onnx_model(args: &ServeArgs) -> CliResult<(Model, ModelSpec)> {
     let shape = onnx_shape(cmd, path, &io, batch, args.size)?;
     let model = load_onnx(cmd, &args.model, &io, &shape)?;
     let info = model.onnx().expect("an ONNX model");
+    if let Some(node) = model.graph.batch_coupled() {
+        return Err(CliError::Failed(format!(
+            "{path}: node `{}` ({}) mixes the images of a batch; serve batches independent \
+             requests, so it serves models whose images run independently",
+            node.name,
+            node.op.kind()
+        )));
+    }
     let max_batch = shape[0];
     let [output] = info.outputs.as_slice() else {
         return Err(CliError::Failed(format!(

@@ -19,7 +19,7 @@
 //! f16 GPU run sees only the kernels' declared tolerances.
 
 use super::Precision;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::{Graph, Op};
 use crate::kernels::{
     batchnorm, concat, const_arith, conv2d, elementwise, linear, pad, pool, round_f16_in_place,
@@ -111,17 +111,16 @@ pub fn run_with(
                 let p = pool::PoolParams::for_node(pl, in_shape(0), in_shape(0)[1], 0);
                 pool::pool_cpu(&p, get(0), &mut out);
             }
-            Op::Pad { padding, value } => {
-                let [n, c, h, w] = in_shape(0);
+            Op::Pad(pd) => {
                 let p = pad::PadParams {
-                    batch: n,
-                    channels: c,
-                    in_h: h,
-                    in_w: w,
-                    padding: *padding,
-                    value: *value,
+                    shape: in_shape(0),
+                    pad: *pd,
                 };
+                p.validate(&node.name)?;
                 pad::pad_cpu(&p, get(0), &mut out);
+            }
+            Op::Transpose { perm } => {
+                out = pad::transpose_cpu(in_shape(0), *perm, get(0));
             }
             Op::GlobalAvgPool => {
                 let [n, c, h, w] = in_shape(0);
@@ -169,23 +168,9 @@ pub fn run_with(
                 let c = stored(&weights.get(&format!("{}.constant", node.name))?.data);
                 const_arith::const_arith_cpu(&p, get(0), &c, &mut out);
             }
-            Op::Softmax => {
-                let [n, k, h, w] = out_shape;
-                if h * w != 1 {
-                    return Err(Error::Shape {
-                        node: node.name.clone(),
-                        expected: "softmax input (N, K, 1, 1)".into(),
-                        actual: format!("{out_shape:?}"),
-                    });
-                }
-                softmax::softmax_cpu(
-                    &softmax::SoftmaxParams {
-                        batch: n,
-                        classes: k,
-                    },
-                    get(0),
-                    &mut out,
-                );
+            Op::Softmax { axis } => {
+                let p = softmax::SoftmaxParams::nchw(out_shape, *axis);
+                softmax::softmax_cpu(&p, get(0), &mut out);
             }
         }
         // Each node's output rounded once, as the GPU stores it (its inputs

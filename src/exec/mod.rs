@@ -53,13 +53,14 @@ use crate::weights::Weights;
 /// [`gpu::CompiledGraph::graph`]): two per conv, linear and constant-arithmetic node (its
 /// weights and its result, epilogue included), one for every other node
 /// that computes its result (batchnorm, add, ReLU, average pools, softmax),
-/// none for the exact ones (max pool, concat, flatten, pad, the input).
+/// none for the exact ones (max pool, concat, flatten, pad, transpose, the
+/// input).
 pub fn f16_rounding_depth(g: &crate::graph::Graph) -> usize {
     use crate::graph::{Op, PoolKind};
     let mut depth = vec![0usize; g.shapes.len()];
     for n in &g.nodes {
         let own = match &n.op {
-            Op::Input | Op::Concat | Op::Flatten | Op::Pad { .. } => 0,
+            Op::Input | Op::Concat | Op::Flatten | Op::Pad(_) | Op::Transpose { .. } => 0,
             Op::Pool(p) if p.kind == PoolKind::Max => 0,
             // The weights (a constant) and the result.
             Op::Conv2d(_) | Op::Linear { .. } | Op::ConstArith(_) => 2,

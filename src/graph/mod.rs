@@ -20,8 +20,8 @@
 mod ops;
 
 pub use ops::{
-    conv_out_len, pool_out_len, pool_window_taps, Arith, Clamp, ConstArith, Conv2d, Op, Padding,
-    Pool, PoolKind,
+    conv_out_len, pool_out_len, pool_window_taps, Arith, Clamp, ConstArith, Conv2d, Op, Pad,
+    PadMode, Padding, Pool, PoolKind,
 };
 
 use crate::error::{Error, Result};
@@ -114,7 +114,28 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
             }
             out
         }
-        Op::BatchNorm { .. } | Op::Relu | Op::Clip(_) | Op::Softmax => ins[0],
+        Op::BatchNorm { .. } | Op::Relu | Op::Clip(_) => ins[0],
+        Op::Softmax { axis } => {
+            if *axis > 3 {
+                return Err(Error::Graph {
+                    node: name.into(),
+                    message: format!("softmax axis {axis}, expected 0..=3 (N, C, H, W)"),
+                });
+            }
+            ins[0]
+        }
+        Op::Transpose { perm } => {
+            let mut seen = [false; 4];
+            for &a in perm {
+                if a > 3 || std::mem::replace(&mut seen[a], true) {
+                    return Err(Error::Graph {
+                        node: name.into(),
+                        message: format!("transpose perm {perm:?} is not a permutation of 0..4"),
+                    });
+                }
+            }
+            perm.map(|a| ins[0][a])
+        }
         Op::Add { .. } => {
             if ins[0] != ins[1] {
                 return Err(shape_err(
@@ -127,16 +148,7 @@ pub fn infer_op(name: &str, op: &Op, ins: &[[usize; 4]]) -> Result<[usize; 4]> {
         }
         Op::Pool(pl) => pl.output_shape(name, ins[0])?,
         Op::ConstArith(k) => k.output_shape(name, ins[0])?,
-        Op::Pad { padding: p, value } => {
-            if !value.is_finite() {
-                return Err(Error::Graph {
-                    node: name.into(),
-                    message: format!("pad value {value} is not finite"),
-                });
-            }
-            let [n, c, h, w] = ins[0];
-            [n, c, h + p.top + p.bottom, w + p.left + p.right]
-        }
+        Op::Pad(p) => p.output_shape(name, ins[0])?,
         Op::GlobalAvgPool => [ins[0][0], ins[0][1], 1, 1],
         Op::Concat => {
             let [n, _, h, w] = ins[0];
@@ -300,7 +312,17 @@ impl Graph {
 
     /// Constant padding of H and W with `value`.
     pub fn pad(&mut self, name: &str, x: ValueId, padding: Padding, value: f32) -> Result<ValueId> {
-        self.push(name, Op::Pad { padding, value }, &[x])
+        self.push(name, Op::Pad(Pad::constant_hw(padding, value)), &[x])
+    }
+
+    /// A pad or crop of any axes in any mode ([`Pad`]).
+    pub fn pad_nd(&mut self, name: &str, x: ValueId, pad: Pad) -> Result<ValueId> {
+        self.push(name, Op::Pad(pad), &[x])
+    }
+
+    /// A permutation of the four axes: output axis `i` is input axis `perm[i]`.
+    pub fn transpose(&mut self, name: &str, x: ValueId, perm: [usize; 4]) -> Result<ValueId> {
+        self.push(name, Op::Transpose { perm }, &[x])
     }
 
     /// Global average pool to (N, C, 1, 1).
@@ -337,7 +359,19 @@ impl Graph {
 
     /// Softmax over channels.
     pub fn softmax(&mut self, name: &str, x: ValueId) -> Result<ValueId> {
-        self.push(name, Op::Softmax, &[x])
+        self.softmax_axis(name, x, 1)
+    }
+
+    /// Softmax over NCHW axis `axis` (0..=3).
+    pub fn softmax_axis(&mut self, name: &str, x: ValueId, axis: usize) -> Result<ValueId> {
+        self.push(name, Op::Softmax { axis }, &[x])
+    }
+
+    /// The first node that couples the images of a batch ([`Op::couples_batch`]):
+    /// with one, the graph runs only on the whole batch it was compiled
+    /// for, never split into micro-batches or run on fewer images.
+    pub fn batch_coupled(&self) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.op.couples_batch())
     }
 
     /// `x ∘ c` (`c ∘ x` when `const_first`) with the constant

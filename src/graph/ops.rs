@@ -467,6 +467,122 @@ impl Pool {
     }
 }
 
+/// How [`Pad`] fills the positions it adds (ONNX's `Pad` modes, numpy's
+/// `np.pad` modes of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PadMode {
+    /// The constant [`Pad::value`].
+    Constant,
+    /// The nearest edge element repeated (`edge`).
+    Edge,
+    /// The mirror image without repeating the edge (`reflect`: `…, x2, x1,
+    /// x0, x1, x2, …`); each added count must be below the axis length.
+    Reflect,
+    /// The input repeated periodically (`wrap`: `…, x[n−1], x0, x1, …`).
+    Wrap,
+}
+
+impl PadMode {
+    /// ONNX's name of the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            PadMode::Constant => "constant",
+            PadMode::Edge => "edge",
+            PadMode::Reflect => "reflect",
+            PadMode::Wrap => "wrap",
+        }
+    }
+}
+
+/// A pad (or crop) of each of the four NCHW axes.
+///
+/// Along axis `a`, a negative `begin[a]` / `end[a]` first removes that
+/// many elements from the start / end (a crop, as onnxruntime does it);
+/// the positive ones then add elements, filled as [`PadMode`] says from
+/// the cropped input. So output coordinate `o` reads cropped coordinate
+/// `t = o − max(begin, 0)`, mapped into `0..len` (the cropped length) by
+/// the mode when outside it, at input coordinate `t + max(−begin, 0)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pad {
+    /// Elements added (> 0) or removed (< 0) before each axis (N, C, H, W).
+    pub begin: [i64; 4],
+    /// Elements added (> 0) or removed (< 0) after each axis.
+    pub end: [i64; 4],
+    /// How added elements are filled.
+    pub mode: PadMode,
+    /// The constant of [`PadMode::Constant`]; finite (ignored otherwise).
+    pub value: f32,
+}
+
+impl Pad {
+    /// Constant padding of H and W only (Keras' `ZeroPadding2D`).
+    pub fn constant_hw(padding: Padding, value: f32) -> Self {
+        let (t, l, b, r) = (padding.top, padding.left, padding.bottom, padding.right);
+        Self {
+            begin: [0, 0, t as i64, l as i64],
+            end: [0, 0, b as i64, r as i64],
+            mode: PadMode::Constant,
+            value,
+        }
+    }
+
+    /// Per axis: (elements cropped at the start, cropped length, elements
+    /// added at the start), for input `shape` (unchecked: see
+    /// [`Pad::output_shape`]).
+    pub fn axis_map(&self, shape: [usize; 4]) -> [(usize, usize, usize); 4] {
+        std::array::from_fn(|a| {
+            let (b, e) = (self.begin[a], self.end[a]);
+            let crop_lo = (-b).max(0) as usize;
+            let crop_hi = (-e).max(0) as usize;
+            let len = shape[a].saturating_sub(crop_lo + crop_hi);
+            (crop_lo, len, b.max(0) as usize)
+        })
+    }
+
+    /// The output shape for input `shape`, after checking the attributes
+    /// against it: a finite value, a crop leaving at least one element on
+    /// every axis, a reflection count below the cropped length (ONNX and
+    /// numpy's rule), and sizes below 2³¹. Errors name `node`, the axis,
+    /// the pad and the size.
+    pub fn output_shape(&self, node: &str, shape: [usize; 4]) -> Result<[usize; 4]> {
+        let bad = |m: String| {
+            Err(Error::Graph {
+                node: node.into(),
+                message: m,
+            })
+        };
+        if self.mode == PadMode::Constant && !self.value.is_finite() {
+            return bad(format!("pad value {} is not finite", self.value));
+        }
+        const LIMIT: i64 = 1 << 31;
+        let mut out = [0; 4];
+        for (a, &(crop_lo, len, _)) in self.axis_map(shape).iter().enumerate() {
+            let (b, e) = (self.begin[a], self.end[a]);
+            if b.abs() >= LIMIT || e.abs() >= LIMIT {
+                return bad(format!("axis {a}: pads ({b}, {e}) are too large"));
+            }
+            let crop = crop_lo as i64 + (-e).max(0);
+            if crop >= shape[a] as i64 {
+                return bad(format!(
+                    "axis {a}: pads ({b}, {e}) crop all {} elements",
+                    shape[a]
+                ));
+            }
+            if self.mode == PadMode::Reflect {
+                for p in [b, e] {
+                    if p >= len as i64 {
+                        return bad(format!(
+                            "reflect pad {p} on axis {a} of size {len}: each reflect pad                              must be smaller than the (cropped) size"
+                        ));
+                    }
+                }
+            }
+            out[a] = len + b.max(0) as usize + e.max(0) as usize;
+        }
+        Ok(out)
+    }
+}
+
 /// What a node computes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -497,15 +613,9 @@ pub enum Op {
     },
     /// Max or average pool.
     Pool(Pool),
-    /// Constant padding of H and W (ONNX `Pad`, Keras `ZeroPadding2D`):
-    /// (N, C, H, W) → (N, C, H + top + bottom, W + left + right), the new
-    /// rows and columns holding `value`.
-    Pad {
-        /// Rows / columns added on each side.
-        padding: Padding,
-        /// The constant written there; finite.
-        value: f32,
-    },
+    /// Padding or cropping of any of the four axes (ONNX `Pad` in every
+    /// mode, Keras `ZeroPadding2D`, PyTorch's `ReflectionPad2d`); see [`Pad`].
+    Pad(Pad),
     /// Mean over H and W: (N, C, H, W) → (N, C, 1, 1).
     GlobalAvgPool,
     /// Concatenation along channels, in input order.
@@ -520,8 +630,18 @@ pub enum Op {
         /// Has a bias.
         bias: bool,
     },
-    /// Softmax over channels of (N, K, 1, 1).
-    Softmax,
+    /// Softmax over one axis (0 N, 1 C, 2 H, 3 W) of the NCHW value; the
+    /// numerically stable form, `exp(x − max)` over the sum.
+    Softmax {
+        /// The NCHW axis the probabilities sum to one over.
+        axis: usize,
+    },
+    /// A permutation of the four axes: output axis `i` is input axis
+    /// `perm[i]` (ONNX `Transpose` of rank ≤ 4).
+    Transpose {
+        /// A permutation of `0..4`.
+        perm: [usize; 4],
+    },
     /// `x ∘ c` (or `c ∘ x`) with a constant `c`, the parameter
     /// `{name}.constant` of NCHW shape [`ConstArith::shape`], broadcast
     /// (each of its dims 1 or x's) to x's shape; the output has x's shape.
@@ -541,13 +661,29 @@ impl Op {
             Op::Add { .. } => "add",
             Op::Pool(p) if p.kind == PoolKind::Max => "maxpool",
             Op::Pool(_) => "avgpool",
-            Op::Pad { .. } => "pad",
+            Op::Pad(_) => "pad",
             Op::GlobalAvgPool => "global_avg_pool",
             Op::Concat => "concat",
             Op::Flatten => "flatten",
             Op::Linear { .. } => "linear",
-            Op::Softmax => "softmax",
+            Op::Softmax { .. } => "softmax",
+            Op::Transpose { .. } => "transpose",
             Op::ConstArith(_) => "const_arith",
+        }
+    }
+
+    /// True when the node couples the images of a batch: it reads or
+    /// writes across the N axis (a softmax over N, a transpose moving N, a
+    /// pad of N, a constant with one slice per image). Such a graph runs
+    /// only on the whole batch it was compiled for
+    /// ([`crate::graph::Graph::batch_coupled`]).
+    pub fn couples_batch(&self) -> bool {
+        match self {
+            Op::Softmax { axis } => *axis == 0,
+            Op::Transpose { perm } => perm[0] != 0,
+            Op::Pad(p) => p.begin[0] != 0 || p.end[0] != 0,
+            Op::ConstArith(k) => k.shape[0] > 1,
+            _ => false,
         }
     }
 

@@ -1,10 +1,18 @@
-//! Softmax over the class dimension of (N, K) logits.
+//! Softmax over one axis of a tensor: the class dimension of (N, K)
+//! logits, the channels of a (N, C, H, W) score map, any of the four.
 //!
-//! Math: `out[n, k] = exp(x[n, k] − m) / Σ_j exp(x[n, j] − m)` with
-//! `m = max_j x[n, j]`, the numerically stable form.
+//! Math: `out[o, k, i] = exp(x[o, k, i] − m) / Σ_j exp(x[o, j, i] − m)` with
+//! `m = max_j x[o, j, i]`, the numerically stable form, where the tensor is
+//! seen as (outer, K, inner): K the softmax axis, outer and inner the
+//! products of the dims before and after it.
+//!
+//! Layouts: the CPU reference sees NCHW and an NCHW axis; the GPU sees the
+//! NHWC storage, where the same axis has its own (outer, K, inner)
+//! ([`SoftmaxParams::nhwc`]): a softmax over C is over contiguous rows
+//! (inner 1), over H or W or N rows of stride `inner`.
 //!
 //! Bindings (`shaders/softmax.wgsl`, entry `softmax`): 0 params uniform
-//! (N, K), 1 `x` (read, (N, K)), 2 `out` (read-write, (N, K)).
+//! (rows = outer·inner, K, inner), 1 `x` (read), 2 `out` (read-write).
 //! One 256-invocation workgroup per row (rows folded into the grid's x and
 //! y): a strided pass and a tree reduction in workgroup memory for the
 //! maximum, another for the sum of `exp(x − m)`, then a pass writing
@@ -22,7 +30,7 @@ use crate::shaders::{Shader, Storage};
 struct Uniform {
     rows: u32,
     classes: u32,
-    pad0: u32,
+    inner: u32,
     pad1: u32,
 }
 
@@ -59,28 +67,76 @@ pub fn tolerance(storage: Storage) -> Tolerance {
     }
 }
 
-/// Shape of a softmax launch.
+/// Shape of a softmax launch: the tensor as (outer, K, inner) in the
+/// order it is stored, the softmax over K.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SoftmaxParams {
-    /// Rows N.
+    /// Product of the dims before the softmax axis (N for (N, K) rows).
     pub batch: usize,
-    /// Classes K per row.
+    /// Classes K per row: the softmax axis' length.
     pub classes: usize,
+    /// Product of the dims after the softmax axis (1 for (N, K) rows).
+    pub inner: usize,
 }
 
-/// CPU reference.
-pub fn softmax_cpu(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
-    for n in 0..p.batch {
-        let row = &x[n * p.classes..][..p.classes];
-        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-        let mut sum = 0.0f32;
-        for k in 0..p.classes {
-            let e = (row[k] - m).exp();
-            out[n * p.classes + k] = e;
-            sum += e;
+impl SoftmaxParams {
+    /// Contiguous (N, K) rows.
+    pub fn rows(batch: usize, classes: usize) -> Self {
+        Self {
+            batch,
+            classes,
+            inner: 1,
         }
-        for k in 0..p.classes {
-            out[n * p.classes + k] /= sum;
+    }
+
+    /// NCHW axis `axis` (0..=3) of an NCHW tensor of `shape`, as the CPU
+    /// reference sees it.
+    pub fn nchw(shape: [usize; 4], axis: usize) -> Self {
+        Self {
+            batch: shape[..axis].iter().product(),
+            classes: shape[axis],
+            inner: shape[axis + 1..].iter().product(),
+        }
+    }
+
+    /// NCHW axis `axis` of a tensor of NCHW `shape` stored NHWC, as the
+    /// GPU kernel sees it.
+    pub fn nhwc(shape: [usize; 4], axis: usize) -> Self {
+        let [n, c, h, w] = shape;
+        // The axis' position in the storage order (N, H, W, C).
+        let stored = [n, h, w, c];
+        let pos = [0, 3, 1, 2][axis];
+        Self::nchw(stored, pos)
+    }
+
+    /// Elements: outer · K · inner.
+    pub fn len(&self) -> usize {
+        self.batch * self.classes * self.inner
+    }
+
+    /// True when there is no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// CPU reference: per (outer, inner) row, the maximum, the running sum of
+/// `exp(x − m)`, then each exponential divided by it.
+pub fn softmax_cpu(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
+    let (k_len, inner) = (p.classes, p.inner);
+    for o in 0..p.batch {
+        for i in 0..inner {
+            let at = |k: usize| (o * k_len + k) * inner + i;
+            let m = (0..k_len).fold(f32::NEG_INFINITY, |a, k| a.max(x[at(k)]));
+            let mut sum = 0.0f32;
+            for k in 0..k_len {
+                let e = (x[at(k)] - m).exp();
+                out[at(k)] = e;
+                sum += e;
+            }
+            for k in 0..k_len {
+                out[at(k)] /= sum;
+            }
         }
     }
 }
@@ -92,7 +148,8 @@ pub fn softmax_cpu_f16(p: &SoftmaxParams, x: &[f32], out: &mut [f32]) {
     super::round_f16_in_place(out);
 }
 
-/// Builds the GPU dispatch over (N, K) rows stored as `storage` says.
+/// Builds the GPU dispatch over the (outer, K, inner) tensor `p` says, in
+/// its storage order, stored as `storage` says.
 pub fn softmax_gpu<'a>(
     ctx: &Context,
     label: &str,
@@ -101,13 +158,27 @@ pub fn softmax_gpu<'a>(
     x: impl Into<Span<'a>>,
     out: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
-    if p.batch == 0 || p.classes == 0 {
+    if p.is_empty() {
         return Err(Error::Graph {
             node: label.into(),
             message: format!("softmax over an empty tensor {p:?}"),
         });
     }
-    let len = p.batch * p.classes;
+    let (x, out) = (x.into(), out.into());
+    let bytes = storage.bytes(p.len());
+    for (what, span) in [("input", &x), ("output", &out)] {
+        if span.size < bytes {
+            return Err(Error::Shape {
+                node: label.into(),
+                expected: format!(
+                    "{what} buffer of at least {bytes} bytes ({} elements)",
+                    p.len()
+                ),
+                actual: format!("{} bytes", span.size),
+            });
+        }
+    }
+    let len = p.len();
     if len > u32::MAX as usize {
         return Err(Error::Limit {
             node: label.into(),
@@ -126,13 +197,13 @@ pub fn softmax_gpu<'a>(
             bindings: BINDINGS,
             constants: &[],
             params: &Uniform {
-                rows: p.batch as u32,
+                rows: (p.batch * p.inner) as u32,
                 classes: p.classes as u32,
-                pad0: 0,
+                inner: p.inner as u32,
                 pad1: 0,
             },
-            buffers: &[x.into(), out.into()],
-            workgroups: grid_1d(p.batch, 1),
+            buffers: &[x, out],
+            workgroups: grid_1d(p.batch * p.inner, 1),
             // Per element: a compare, a subtract, an exp, an add, a divide.
             flops: 5 * len as u64,
             workgroup_bytes: WORKGROUP_BYTES,

@@ -10,9 +10,9 @@ use super::params::{layout_tag, Params};
 use super::{CompileOptions, Step};
 use crate::device::buffers::BufferRange;
 use crate::device::{Context, Dispatch, Span};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exec::conv_epilogue;
-use crate::graph::{Clamp, ConstArith, Conv2d, Graph, Node, Op, Padding, Pool};
+use crate::graph::{Clamp, ConstArith, Conv2d, Graph, Node, Op, Pad, Pool};
 use crate::kernels::conv2d::{self, Conv2dParams, Launch};
 use crate::kernels::{
     batchnorm, concat, const_arith, elementwise, layout, linear, pad, pool, softmax,
@@ -102,12 +102,13 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
         Op::Clip(c) => lower_clip(lw, n, *c),
         Op::Add { alpha, beta, clamp } => lower_add(lw, n, *alpha, *beta, *clamp),
         Op::Pool(pl) => lower_pool(lw, n, pl),
-        Op::Pad { padding, value } => lower_pad(lw, n, *padding, *value),
+        Op::Pad(p) => lower_pad(lw, n, p),
         Op::GlobalAvgPool => lower_global_avg_pool(lw, n),
         Op::Concat => lower_concat(lw, n),
         Op::Flatten => lower_flatten(lw, n),
         Op::Linear { out_features, bias } => lower_linear(lw, n, *out_features, *bias),
-        Op::Softmax => lower_softmax(lw, n),
+        Op::Softmax { axis } => lower_softmax(lw, n, *axis),
+        Op::Transpose { perm } => lower_transpose(lw, n, *perm),
         Op::ConstArith(k) => lower_const_arith(lw, n, k),
     }
 }
@@ -317,22 +318,32 @@ fn lower_pool(lw: &mut Lowering, n: &Node, pl: &Pool) -> Result<()> {
     Ok(())
 }
 
-/// Constant padding of H and W into a dense output.
-fn lower_pad(lw: &mut Lowering, n: &Node, padding: Padding, value: f32) -> Result<()> {
-    let [batch, channels, in_h, in_w] = lw.shape(n.inputs[0]);
+/// A pad or crop of any axes, in any mode, into a dense output.
+fn lower_pad(lw: &mut Lowering, n: &Node, pd: &Pad) -> Result<()> {
     let p = pad::PadParams {
-        batch,
-        channels,
-        in_h,
-        in_w,
-        padding,
-        value,
+        shape: lw.shape(n.inputs[0]),
+        pad: *pd,
     };
     let d = pad::pad_gpu(
         lw.ctx,
         &n.name,
         lw.storage,
         &p,
+        lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
+        lw.mem.dense(lw.plan, n.output, &n.name)?,
+    )?;
+    lw.push(d, n.op.kind());
+    Ok(())
+}
+
+/// A permutation of the four axes into a dense output.
+fn lower_transpose(lw: &mut Lowering, n: &Node, perm: [usize; 4]) -> Result<()> {
+    let d = pad::transpose_gpu(
+        lw.ctx,
+        &n.name,
+        lw.storage,
+        lw.shape(n.inputs[0]),
+        perm,
         lw.mem.dense(lw.plan, n.inputs[0], &n.name)?,
         lw.mem.dense(lw.plan, n.output, &n.name)?,
     )?;
@@ -440,17 +451,9 @@ fn lower_linear(lw: &mut Lowering, n: &Node, out_features: usize, bias: bool) ->
     Ok(())
 }
 
-/// Softmax over the channels of (N, K, 1, 1).
-fn lower_softmax(lw: &mut Lowering, n: &Node) -> Result<()> {
-    let [batch, classes, h, w] = lw.shape(n.output);
-    if h * w != 1 {
-        return Err(Error::Shape {
-            node: n.name.clone(),
-            expected: "softmax input (N, K, 1, 1)".into(),
-            actual: format!("{batch}×{classes}×{h}×{w}"),
-        });
-    }
-    let p = softmax::SoftmaxParams { batch, classes };
+/// Softmax over one NCHW axis, as the NHWC storage lays it out.
+fn lower_softmax(lw: &mut Lowering, n: &Node, axis: usize) -> Result<()> {
+    let p = softmax::SoftmaxParams::nhwc(lw.shape(n.output), axis);
     let d = softmax::softmax_gpu(
         lw.ctx,
         &n.name,

@@ -271,5 +271,16 @@ pub(super) fn micro_batch(
             (limit / per_image.max(1)).clamp(1, n as u64) as usize
         }
     };
-    Ok(n.div_ceil(n.div_ceil(most)))
+    let micro = n.div_ceil(n.div_ceil(most));
+    // A node that couples the images (a softmax over N, a transpose
+    // moving N, a pad of N) needs the whole batch in one run.
+    if let (true, Some(node)) = (micro < n, graph.batch_coupled()) {
+        return Err(Error::Limit {
+            node: node.name.clone(),
+            limit: "micro-batch (the node couples the images, so the batch cannot be split)",
+            needed: n as u64,
+            available: micro as u64,
+        });
+    }
+    Ok(micro)
 }

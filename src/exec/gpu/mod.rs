@@ -475,6 +475,9 @@ pub struct CompiledGraph {
     input_layout: Layout,
     /// Images per micro-batch: the batch the graph is compiled for.
     micro: usize,
+    /// The first node coupling the images ([`Graph::batch_coupled`]): a
+    /// run must then be of the whole compiled batch.
+    coupled: Option<String>,
     /// Where each micro-batch's NCHW input goes: an upload buffer the input
     /// transpose reads, or the input's own range of the arena.
     input_target: BufferRange,
@@ -788,6 +791,7 @@ impl CompiledGraph {
             storage,
             ..Stats::default()
         };
+        let coupled = g.batch_coupled().map(|n| n.name.clone());
         Ok(CompiledGraph {
             ctx: ctx.clone(),
             graph: g,
@@ -796,6 +800,7 @@ impl CompiledGraph {
             input_shape: full,
             input_layout: opts.input_layout,
             micro,
+            coupled,
             input_target,
             upload,
             steps,
@@ -900,6 +905,12 @@ impl CompiledGraph {
                 images
             )));
         }
+        if let (Some(node), true) = (&self.coupled, images != n) {
+            return Err(Error::Invalid(format!(
+                "{images} image(s) asked of a graph compiled for {n}: node `{node}` couples \
+                 the images, so only the whole batch runs"
+            )));
+        }
         let part = |bytes: u64| bytes / n as u64 * images as u64;
         let check = |what: String, buf: &wgpu::Buffer, bytes: u64, usage: wgpu::BufferUsages| {
             if !buf.usage().contains(usage) {
@@ -933,10 +944,15 @@ impl CompiledGraph {
             )));
         }
         for (k, (buf, bytes)) in outputs.iter().zip(self.output_bytes()).enumerate() {
-            let mut shape = self.outputs[k].shape.clone();
-            shape[0] = images;
+            let o = &self.outputs[k];
+            let mut shape = o.shape.clone();
+            if !o.whole {
+                shape[0] = images;
+            }
             let what = format!("output {k} ({shape:?})");
-            check(what, buf, part(bytes), wgpu::BufferUsages::COPY_DST)?;
+            let need = o.range(0, images).1 as u64 * 4;
+            debug_assert!(need <= bytes);
+            check(what, buf, need, wgpu::BufferUsages::COPY_DST)?;
         }
         self.encode_run(enc, input, outputs, images);
         Ok(())
@@ -1024,6 +1040,15 @@ impl CompiledGraph {
                 actual: format!("{:?}", input.shape),
             });
         }
+        if let (Some(node), true) = (&self.coupled, shape[0] != n) {
+            return Err(Error::Shape {
+                node: self.input_name.clone(),
+                expected: format!(
+                    "the whole compiled batch of {n} images (node `{node}` couples the images)"
+                ),
+                actual: format!("{:?}", input.shape),
+            });
+        }
         if input.data.len() != shape.iter().product::<usize>() {
             return Err(Error::Shape {
                 node: self.input_name.clone(),
@@ -1088,13 +1113,13 @@ impl CompiledGraph {
             self.begin_micro_batch(&mut cmds, input, first, images);
             cmds.extend(self.steps.iter().map(|s| Command::Dispatch(&s.dispatch)));
             for (o, &dst) in self.outputs.iter().zip(outputs) {
-                let per_image = o.per_image as u64 * 4;
+                let (at, floats) = o.range(first, images);
                 cmds.push(Command::Copy {
                     src: &o.src,
                     src_offset: o.src_offset,
                     dst,
-                    dst_offset: first as u64 * per_image,
-                    size: images as u64 * per_image,
+                    dst_offset: at as u64 * 4,
+                    size: floats as u64 * 4,
                 });
             }
         }
@@ -1250,7 +1275,7 @@ impl CompiledGraph {
             .enumerate()
             .map(|(k, o)| {
                 self.ctx
-                    .storage_buffer(&format!("trace output {k}"), n * o.per_image)
+                    .storage_buffer(&format!("trace output {k}"), o.range(0, n).1)
             })
             .collect();
         let refs: Vec<&wgpu::Buffer> = outs.iter().collect();

@@ -24,6 +24,25 @@ pub(super) struct Output {
     pub per_image: usize,
     /// The whole batch's shape.
     pub shape: Vec<usize>,
+    /// The graph couples its images ([`Graph::batch_coupled`]): runs are
+    /// of the whole batch only, and `shape` is the value's own (its first
+    /// dim need not be the input's image count).
+    pub whole: bool,
+    /// f32 of the compiled batch's output.
+    pub len: usize,
+}
+
+impl Output {
+    /// The (first f32, f32 count) of images `first..first + images` in the
+    /// staging buffer: the whole output for a graph that couples its
+    /// images (run on the whole batch only), else their share.
+    pub fn range(&self, first: usize, images: usize) -> (usize, usize) {
+        if self.whole {
+            (0, self.len)
+        } else {
+            (first * self.per_image, images * self.per_image)
+        }
+    }
 }
 
 /// Builds every output of `g` compiled for micro-batches of `micro` images
@@ -73,16 +92,18 @@ pub(super) fn build(
             (slot.buffer.clone(), slot.offset)
         };
         let per_image = len / micro;
-        let bytes = (full[0] * per_image) as u64 * 4;
+        let bytes = (full[0] * per_image).max(len) as u64 * 4;
         let staging = alloc.raw(
             &format!("output {k} staging"),
             bytes,
             wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         );
+        let whole = g.batch_coupled().is_some();
+        let n = if whole { s[0] } else { full[0] };
         let shape = if s[2] == 1 && s[3] == 1 {
-            vec![full[0], s[1]]
+            vec![n, s[1]]
         } else {
-            layout.dims([full[0], s[1], s[2], s[3]]).to_vec()
+            layout.dims([n, s[1], s[2], s[3]]).to_vec()
         };
         outputs.push(Output {
             src,
@@ -90,6 +111,8 @@ pub(super) fn build(
             staging,
             per_image,
             shape,
+            whole,
+            len,
         });
     }
     Ok(outputs)
@@ -100,7 +123,7 @@ pub(super) fn build(
 pub(super) fn start_reads(outputs: &[Output], n: usize) -> Vec<MapRead> {
     outputs
         .iter()
-        .map(|o| MapRead::start(&o.staging, (n * o.per_image) as u64 * 4))
+        .map(|o| MapRead::start(&o.staging, o.range(0, n).1 as u64 * 4))
         .collect()
 }
 
@@ -113,8 +136,10 @@ pub(super) async fn finish_reads(
     let mut tensors = Vec::with_capacity(outputs.len());
     for (o, read) in outputs.iter().zip(reads) {
         let mut shape = o.shape.clone();
-        shape[0] = n;
-        tensors.push(Tensor::new(shape, read.finish(n * o.per_image).await?)?);
+        if !o.whole {
+            shape[0] = n;
+        }
+        tensors.push(Tensor::new(shape, read.finish(o.range(0, n).1).await?)?);
     }
     Ok(tensors)
 }

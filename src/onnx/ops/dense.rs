@@ -50,11 +50,15 @@ fn linear(
 /// a scalar, a row, or a full matrix whose rows are bitwise equal (the
 /// linear layer's bias), or a full `(M, out)` / `(M, 1)` matrix (the
 /// linear layer, then a constant added by [`super::arith::full_const`]).
+///
+/// `transA=1` transposes A first (the IR's transpose, named
+/// `{node}.transpose_a`), then multiplies as with `transA=0`.
 pub fn gemm(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
+    let mut x = rows(imp, n)?;
     if n.int("transA", 0)? != 0 {
-        return Err(n.unsupported("transA=1 on a runtime input (Gemm with a transposed input)"));
+        let name = imp.fresh(&format!("{}.transpose_a", n.name));
+        x = super::layout::transpose_value(imp, n, &x, &[1, 0], &name)?;
     }
-    let x = rows(imp, n)?;
     let b = imp.const_in(n, 1)?;
     let c = imp.opt_const_in(n, 2)?;
     let alpha = n.float("alpha", 1.0)?;
@@ -162,21 +166,17 @@ pub fn matmul(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     linear(imp, n, x, w, out, None)
 }
 
-/// `Softmax` over the features of `(N, K)` (or `(N, K, 1, 1)` on axis 1).
+/// `Softmax` over one axis (opset ≥ 13: that axis alone, not the
+/// flattened trailing dims of opset 11) of a runtime value of rank ≤ 4.
 pub fn softmax(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp.dyn_in(n, 0)?;
-    let r = x.shape.len() as i64;
-    let axis = n.int("axis", -1)?;
-    let axis = if axis < 0 { axis + r } else { axis };
-    let ir = imp.shape_of(x.v);
-    let ok = axis == 1 && ir[2] == 1 && ir[3] == 1 && x.layout == Layout::Nchw && r >= 2;
-    if !ok {
-        return Err(n.unsupported(format!(
-            "Softmax over axis {axis} of shape {:?} (only over the features of (N, K))",
-            x.shape
-        )));
+    let r = x.shape.len();
+    let axis = crate::onnx::fold::norm_axis(n, n.int("axis", -1)?, r)?;
+    if r > 4 {
+        return Err(n.unsupported(format!("Softmax of shape {:?} (rank above 4)", x.shape)));
     }
     let name = imp.node_name(n);
-    let v = imp.graph.softmax(&name, x.v)?;
+    let ir = super::layout::ir_axis(x.layout, axis);
+    let v = imp.graph.softmax_axis(&name, x.v, ir)?;
     Ok(vec![Val::Dyn(DynVal { v, ..x })])
 }

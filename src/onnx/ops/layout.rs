@@ -3,12 +3,17 @@
 //! `Dropout`, `Shape`, `Cast` on runtime values.
 //!
 //! Reshapes that keep the IR shape (`(N, C)` ↔ `(N, C, 1, 1)`) relabel the
-//! value; `(N, C, H, W)` → `(N, C·H·W)` is the IR's flatten. `Transpose`
-//! between NCHW and NHWC relabels the value's [`Layout`].
+//! value; `(N, C, H, W)` → `(N, C·H·W)` is the IR's flatten; one that
+//! only adds or drops dims of size 1 (a squeeze, an unsqueeze) is the IR's
+//! transpose moving size-1 axes. `Transpose`
+//! between NCHW and NHWC relabels the value's [`Layout`]; any other
+//! permutation of rank ≤ 4 is the IR's transpose. `Pad` of H and W by
+//! constant zeros stays pending (a conv takes it as its padding); any
+//! other pad, crop or mode is the IR's pad.
 
 use super::{Importer, Node, Val};
 use crate::error::Result;
-use crate::graph::Padding;
+use crate::graph::{Pad, PadMode};
 use crate::onnx::fold::{
     axes_of, norm_axis, perm_of, reshape_dims, shape_of, squeeze_dims, unsqueeze_dims,
 };
@@ -31,7 +36,55 @@ fn relabel(imp: &Importer, x: &DynVal, dims: &[usize]) -> Option<DynVal> {
     })
 }
 
-/// `x` reshaped to `dims`: a relabel, or the IR's flatten to `(N, F)`.
+/// `x` seen with ONNX shape `dims` (NCHW, rank ≤ 4) when the two differ
+/// only by dims of size 1 (a squeeze, an unsqueeze, a reshape adding or
+/// dropping ones): the same elements in the same order, so the IR's
+/// transpose moving size-1 axes only (exact, and one dispatch). `None`
+/// when the dims of size above 1 differ.
+fn move_ones(imp: &mut Importer, n: &Node, x: &DynVal, dims: &[usize]) -> Result<Option<DynVal>> {
+    let big = |s: &[usize]| s.iter().copied().filter(|&d| d != 1).collect::<Vec<_>>();
+    let Some(target) = ir_shape(dims, Layout::Nchw) else {
+        return Ok(None);
+    };
+    if x.shape.len() > 4 || big(&x.shape) != big(dims) {
+        return Ok(None);
+    }
+    // The source's IR axes in the ONNX value's row-major order, then the
+    // IR axes it lacks (size 1); target axis i takes the next of its size
+    // class (above 1, or 1), so the axes above 1 keep their order.
+    let src = imp.shape_of(x.v);
+    let mut seq: Vec<usize> = (0..x.shape.len()).map(|a| ir_axis(x.layout, a)).collect();
+    let lacking: Vec<usize> = (0..4).filter(|a| !seq.contains(a)).collect();
+    seq.extend(lacking);
+    let mut bigs = seq.iter().copied().filter(|&a| src[a] != 1);
+    let mut ones = seq.iter().copied().filter(|&a| src[a] == 1);
+    let mut q = [0; 4];
+    for (i, t) in target.iter().enumerate() {
+        let next = if *t != 1 { bigs.next() } else { ones.next() };
+        q[i] =
+            next.ok_or_else(|| n.err(format!("{:?} to {dims:?}: size classes differ", x.shape)))?;
+    }
+    let shape = dims.to_vec();
+    if q == [0, 1, 2, 3] {
+        return Ok(Some(DynVal {
+            shape,
+            layout: Layout::Nchw,
+            ..x.clone()
+        }));
+    }
+    let name = imp.node_name(n);
+    let v = imp.graph.transpose(&name, x.v, q).map_err(|e| n.err(e))?;
+    Ok(Some(DynVal {
+        v,
+        shape,
+        layout: Layout::Nchw,
+        affine: None,
+        pad: None,
+    }))
+}
+
+/// `x` reshaped to `dims`: a relabel, the IR's flatten to `(N, F)`, or a
+/// transpose moving size-1 axes ([`move_ones`]).
 fn reshape_to(imp: &mut Importer, n: &Node, dims: Vec<usize>) -> Result<Vec<Val>> {
     let x = imp.dyn_in_raw(n, 0)?;
     if let Some(d) = relabel(imp, &x, &dims) {
@@ -41,6 +94,9 @@ fn reshape_to(imp: &mut Importer, n: &Node, dims: Vec<usize>) -> Result<Vec<Val>
     let flat =
         x.shape.len() >= 2 && dims.len() == 2 && dims[0] == x.shape[0] && x.layout == Layout::Nchw;
     if !flat {
+        if let Some(d) = move_ones(imp, n, &x, &dims)? {
+            return Ok(vec![Val::Dyn(d)]);
+        }
         return Err(n.unsupported(format!(
             "reshape of a {:?} tensor of shape {:?} to {dims:?} (general reshape)",
             x.layout, x.shape
@@ -89,7 +145,11 @@ pub fn squeeze(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     } else {
         unsqueeze_dims(n, &x.shape, &axes.ok_or_else(|| n.err("no axes"))?)?
     };
-    match relabel(imp, &x, &dims) {
+    if let Some(d) = relabel(imp, &x, &dims) {
+        return Ok(vec![Val::Dyn(d)]);
+    }
+    let x = imp.dyn_in(n, 0)?;
+    match move_ones(imp, n, &x, &dims)? {
         Some(d) => Ok(vec![Val::Dyn(d)]),
         None => Err(n.unsupported(format!(
             "{} of shape {:?} to {dims:?} (general reshape)",
@@ -99,7 +159,46 @@ pub fn squeeze(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     }
 }
 
-/// `Transpose` of a runtime value: identity, NCHW → NHWC or NHWC → NCHW.
+/// The IR axis (NCHW) of ONNX axis `a` of a value in `layout`.
+pub fn ir_axis(layout: Layout, a: usize) -> usize {
+    match layout {
+        Layout::Nchw => a,
+        Layout::Nhwc => [0, 2, 3, 1][a],
+    }
+}
+
+/// `x` (its pending pad and affine map applied) permuted by ONNX `perm`
+/// as the IR's transpose: output axis `i` is ONNX axis `perm[i]`, NCHW.
+pub fn transpose_value(
+    imp: &mut Importer,
+    n: &Node,
+    x: &DynVal,
+    perm: &[usize],
+    name: &str,
+) -> Result<DynVal> {
+    let r = x.shape.len();
+    if r > 4 || perm.len() != r {
+        return Err(n.unsupported(format!(
+            "Transpose with perm {perm:?} of shape {:?} (rank above 4)",
+            x.shape
+        )));
+    }
+    let mut q = [0, 1, 2, 3];
+    for (i, &p) in perm.iter().enumerate() {
+        q[i] = ir_axis(x.layout, p);
+    }
+    let v = imp.graph.transpose(name, x.v, q).map_err(|e| n.err(e))?;
+    Ok(DynVal {
+        v,
+        shape: perm.iter().map(|&p| x.shape[p]).collect(),
+        layout: Layout::Nchw,
+        affine: None,
+        pad: None,
+    })
+}
+
+/// `Transpose` of a runtime value: identity, NCHW → NHWC or NHWC → NCHW
+/// (relabels), or any other permutation of rank ≤ 4 (the IR's transpose).
 pub fn transpose(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp.dyn_in_raw(n, 0)?;
     let perm = perm_of(n, x.shape.len())?;
@@ -117,10 +216,9 @@ pub fn transpose(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
         _ => None,
     };
     let Some(layout) = layout else {
-        return Err(n.unsupported(format!(
-            "Transpose with perm {perm:?} of a {:?} tensor of shape {:?} (general transpose)",
-            x.layout, x.shape
-        )));
+        let x = imp.dyn_in(n, 0)?;
+        let name = imp.node_name(n);
+        return Ok(vec![Val::Dyn(transpose_value(imp, n, &x, &perm, &name)?)]);
     };
     let shape = perm.iter().map(|&p| x.shape[p]).collect();
     Ok(vec![Val::Dyn(DynVal { shape, layout, ..x })])
@@ -169,13 +267,18 @@ pub fn concat(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     Ok(vec![Val::Dyn(DynVal { v, shape, ..first })])
 }
 
-/// Constant zero `Pad` of the spatial dims of an NCHW value: pending,
-/// folded into the conv or average pool that reads it.
+/// `Pad` of a runtime value. A constant zero pad of the spatial dims of
+/// an NCHW value stays pending, folded into the conv or average pool that
+/// reads it; any other (another value, another mode, other axes, negative
+/// pads that crop) is the IR's pad.
 pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
-    let mode = n.string("mode", "constant")?;
-    if mode != "constant" {
-        return Err(n.unsupported(format!("Pad mode `{mode}`")));
-    }
+    let mode = match n.string("mode", "constant")?.as_str() {
+        "constant" => PadMode::Constant,
+        "edge" => PadMode::Edge,
+        "reflect" => PadMode::Reflect,
+        "wrap" => PadMode::Wrap,
+        other => return Err(n.unsupported(format!("Pad mode `{other}`"))),
+    };
     let pads_t = imp.const_in(n, 1)?;
     let pads = pads_t.as_i64("pads").map_err(|e| n.err(e))?.to_vec();
     let value = match imp.opt_const_in(n, 2)? {
@@ -189,7 +292,7 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
                 )));
             }
             let f = v[0] as f32;
-            if !f.is_finite() {
+            if mode == PadMode::Constant && !f.is_finite() {
                 return Err(n.unsupported(format!("Pad with the non-finite value {}", v[0])));
             }
             f
@@ -219,63 +322,65 @@ pub fn pad(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     if begin.iter().chain(&end).all(|&p| p == 0) {
         return Ok(vec![Val::Dyn(x)]);
     }
-    if begin
-        .iter()
-        .chain(&end)
-        .any(|&p| p > crate::onnx::attrs::MAX_SIZE_ATTR)
-    {
+    let limit = crate::onnx::attrs::MAX_SIZE_ATTR;
+    if begin.iter().chain(&end).any(|&p| p > limit || p < -limit) {
         return Err(n.err(format!("pads {pads:?} are too large")));
     }
-    if begin.iter().chain(&end).any(|&p| p < 0) {
-        return Err(n.unsupported(format!("negative pads {pads:?} (cropping Pad)")));
+    if r > 4 {
+        return Err(n.unsupported(format!("Pad of a rank-{r} tensor (rank above 4)")));
     }
-    let spatial_only = r == 4
+    let mut shape = Vec::with_capacity(r);
+    for a in 0..r {
+        let (b, e, size) = (begin[a], end[a], x.shape[a] as i64);
+        let len = size + b.min(0) + e.min(0);
+        if len < 1 {
+            return Err(n.err(format!(
+                "pads ({b}, {e}) on axis {a} crop all {size} elements"
+            )));
+        }
+        if mode == PadMode::Reflect && (b >= len || e >= len) {
+            return Err(n.err(format!(
+                "reflect pads ({b}, {e}) on axis {a} of size {len}: each must be smaller than \
+                 the size"
+            )));
+        }
+        shape.push((len + b.max(0) + e.max(0)) as usize);
+    }
+    let pending = mode == PadMode::Constant
+        && value == 0.0
+        && r == 4
         && x.layout == Layout::Nchw
-        && begin[0] == 0
-        && begin[1] == 0
-        && end[0] == 0
-        && end[1] == 0;
-    if !spatial_only {
-        return Err(n.unsupported(format!(
-            "Pad {pads:?} of a {:?} tensor of shape {:?} (only H and W of NCHW)",
-            x.layout, x.shape
-        )));
+        && begin[..2] == [0, 0]
+        && end[..2] == [0, 0]
+        && begin.iter().chain(&end).all(|&p| p >= 0);
+    if pending {
+        // A zero pad stays pending: a conv, a count-including-pad average
+        // pool or a max pool of a nonnegative value takes it as its own
+        // padding; any other reader materializes it as a pad node.
+        let p = [begin[2], begin[3], end[2], end[3]].map(|v| v as usize);
+        return Ok(vec![Val::Dyn(DynVal {
+            shape,
+            pad: Some((p, n.name.clone())),
+            ..x
+        })]);
     }
-    let p = [
-        begin[2] as usize,
-        begin[3] as usize,
-        end[2] as usize,
-        end[3] as usize,
-    ];
-    let shape = vec![
-        x.shape[0],
-        x.shape[1],
-        x.shape[2] + p[0] + p[2],
-        x.shape[3] + p[1] + p[3],
-    ];
-    if value != 0.0 {
-        // Nothing folds a nonzero pad: the pad kernel, now.
-        let name = imp.node_name(n);
-        let padding = Padding {
-            top: p[0],
-            left: p[1],
-            bottom: p[2],
-            right: p[3],
-        };
-        let v = imp
-            .graph
-            .pad(&name, x.v, padding, value)
-            .map_err(|e| n.err(e))?;
-        return Ok(vec![Val::Dyn(DynVal { v, shape, ..x })]);
+    let mut pd = Pad {
+        begin: [0; 4],
+        end: [0; 4],
+        mode,
+        value: if mode == PadMode::Constant {
+            value
+        } else {
+            0.0
+        },
+    };
+    for a in 0..r {
+        pd.begin[ir_axis(x.layout, a)] = begin[a];
+        pd.end[ir_axis(x.layout, a)] = end[a];
     }
-    // A zero pad stays pending: a conv, a count-including-pad average pool
-    // or a max pool of a nonnegative value takes it as its own padding;
-    // any other reader materializes it as a pad node.
-    Ok(vec![Val::Dyn(DynVal {
-        shape,
-        pad: Some((p, n.name.clone())),
-        ..x
-    })])
+    let name = imp.node_name(n);
+    let v = imp.graph.pad_nd(&name, x.v, pd).map_err(|e| n.err(e))?;
+    Ok(vec![Val::Dyn(DynVal { v, shape, ..x })])
 }
 
 /// `Identity` and inference `Dropout`: the input itself (and Dropout's
