@@ -47,6 +47,25 @@ pub fn storages(ctx: &Context) -> Vec<Storage> {
     all
 }
 
+/// `base` compiled to store in `storage`: f32, or f16 natively or packed
+/// (forced, so that each storage mode a test sweeps really runs).
+pub fn options_in(
+    base: resincept::exec::gpu::CompileOptions,
+    storage: Storage,
+) -> resincept::exec::gpu::CompileOptions {
+    use resincept::exec::gpu::F16Storage;
+    use resincept::exec::Precision;
+    match storage {
+        Storage::F32 => base,
+        Storage::F16 => base
+            .with_precision(Precision::F16)
+            .with_f16_storage(F16Storage::Native),
+        Storage::F16Packed => base
+            .with_precision(Precision::F16)
+            .with_f16_storage(F16Storage::Packed),
+    }
+}
+
 /// The environment variable that restricts [`storages`] to the named
 /// modes (comma-separated `f32`, `f16`, `f16-packed`), for timing one
 /// mode; CI never sets it.

@@ -1751,7 +1751,10 @@ fn const_arith_graph_matches_cpu() {
                 let e = e.to_string();
                 // A constant with one slice per image couples the batch
                 // (`Op::couples_batch`): the micro-batch split is refused.
-                assert!(e.contains("mul_rows") && e.contains("cannot be split"), "{e}");
+                assert!(
+                    e.contains("mul_rows") && e.contains("cannot be split"),
+                    "{e}"
+                );
             }
             (_, r) => panic!("per_batch {per_batch}: {:?}", r.err()),
         }

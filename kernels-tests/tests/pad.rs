@@ -3,9 +3,11 @@
 //! the CPU references against hand-written cases, and graphs holding them
 //! through both executors.
 
-use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
+use kernels_tests::{
+    assert_close, gpu, nan_tensor, options_in, rand_vec, storages, trace_dispatches,
+};
 use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::exec::Precision;
 use resincept::graph::{Graph, Pad, PadMode, Padding};
 use resincept::kernels::pad::{self, PadParams};
@@ -394,19 +396,11 @@ fn pad_transpose_graph_both_executors() {
     let Some(ctx) = gpu() else { return };
     let want16 = cpu::run_with(&g, &w, &input, Precision::F16).unwrap();
     for storage in storages(&ctx) {
-        let base = CompileOptions::new(3, 5, 4).poisoned();
-        let (opts, want) = match storage {
-            Storage::F32 => (base, &want),
-            Storage::F16 => (
-                base.with_precision(Precision::F16)
-                    .with_f16_storage(F16Storage::Native),
-                &want16,
-            ),
-            Storage::F16Packed => (
-                base.with_precision(Precision::F16)
-                    .with_f16_storage(F16Storage::Packed),
-                &want16,
-            ),
+        let opts = options_in(CompileOptions::new(3, 5, 4).poisoned(), storage);
+        let want = if storage == Storage::F32 {
+            &want
+        } else {
+            &want16
         };
         let model = CompiledGraph::compile(ctx.clone(), &g, &w, &opts).unwrap();
         let got = model.run(&input).unwrap();

@@ -2,9 +2,11 @@
 //! 4-D tensor, in every storage mode, and graphs holding it through both
 //! executors.
 
-use kernels_tests::{assert_close, gpu, nan_tensor, rand_vec, storages, trace_dispatches};
+use kernels_tests::{
+    assert_close, gpu, nan_tensor, options_in, rand_vec, storages, trace_dispatches,
+};
 use resincept::exec::cpu;
-use resincept::exec::gpu::{CompileOptions, CompiledGraph, F16Storage};
+use resincept::exec::gpu::{CompileOptions, CompiledGraph};
 use resincept::exec::Precision;
 use resincept::graph::Graph;
 use resincept::kernels::softmax::{self, SoftmaxParams};
@@ -175,19 +177,11 @@ fn softmax_axis_graph_both_executors() {
         let want16 = cpu::run_with(&g, &w, &input, Precision::F16).unwrap();
         let Some(ctx) = gpu() else { return };
         for storage in storages(&ctx) {
-            let base = CompileOptions::new(3, 4, 7).poisoned();
-            let (opts, want) = match storage {
-                Storage::F32 => (base, &want32),
-                Storage::F16 => (
-                    base.with_precision(Precision::F16)
-                        .with_f16_storage(F16Storage::Native),
-                    &want16,
-                ),
-                Storage::F16Packed => (
-                    base.with_precision(Precision::F16)
-                        .with_f16_storage(F16Storage::Packed),
-                    &want16,
-                ),
+            let opts = options_in(CompileOptions::new(3, 4, 7).poisoned(), storage);
+            let want = if storage == Storage::F32 {
+                &want32
+            } else {
+                &want16
             };
             let model = CompiledGraph::compile(ctx.clone(), &g, &w, &opts).unwrap();
             let got = model.run(&input).unwrap();

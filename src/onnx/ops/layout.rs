@@ -431,19 +431,5 @@ pub fn cast(imp: &mut Importer, n: &Node) -> Result<Vec<Val>> {
     let x = imp
         .input(n, 0)?
         .ok_or_else(|| n.err("input 0 is required"))?;
-    // Dropout's mask, when something reads it: in inference every element
-    // is kept, so it is a constant all-true BOOL tensor of x's shape.
-    let mask = n.proto.output.get(1).filter(|m| !m.is_empty());
-    if n.op() == "Dropout" && mask.is_some_and(|m| imp.consumers(m) > 0) {
-        let dims = match &x {
-            Val::Dyn(d) => d.shape.clone(),
-            Val::Const(t) => t.dims().to_vec(),
-        };
-        let len = crate::onnx::tensor::element_count(&n.name, &dims).map_err(|e| n.err(e))?;
-        let what = format!("{}: mask", n.name);
-        let data = crate::onnx::tensor::Data::I(vec![1; len]);
-        let mask = OnnxTensor::new(&what, dims, data_type::BOOL, data)?;
-        return Ok(vec![x, Val::Const(std::rc::Rc::new(mask))]);
-    }
     Ok(vec![x])
 }
