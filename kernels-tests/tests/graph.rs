@@ -1508,6 +1508,25 @@ fn no_dispatch_reads_what_it_writes() {
     assert!(checked > 1000, "only {checked} dispatches checked");
 }
 
+/// The API boundary's transpose choice (`layout::boundary_transpose`, used
+/// by the input and the outputs alike): no dispatch in f32 where the
+/// orders agree; in f16 the identity transpose of `(N, 1, 1, C·H·W)` there,
+/// which only converts; the full transpose where they differ. CPU only.
+#[test]
+fn boundary_transpose_choice() {
+    use resincept::kernels::layout::boundary_transpose as b;
+    assert_eq!(b([2, 3, 4, 5], false, Storage::F32), Some([2, 3, 4, 5]));
+    assert_eq!(b([2, 3, 4, 5], true, Storage::F32), None);
+    assert_eq!(b([2, 3, 1, 1], false, Storage::F32), None);
+    assert_eq!(b([2, 1, 4, 5], false, Storage::F32), None);
+    assert_eq!(b([2, 3, 4, 5], true, Storage::F16), Some([2, 1, 1, 60]));
+    assert_eq!(
+        b([2, 3, 1, 1], false, Storage::F16Packed),
+        Some([2, 1, 1, 3])
+    );
+    assert_eq!(b([2, 3, 4, 5], false, Storage::F16), Some([2, 3, 4, 5]));
+}
+
 /// A graph compiled to take NHWC input and give NHWC outputs (as TensorFlow
 /// and Keras models do) computes exactly what the NCHW graph computes on the
 /// transposed input, bit for bit, with the boundary transposes gone: the

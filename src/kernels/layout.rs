@@ -103,6 +103,27 @@ struct Uniform {
     w: u32,
 }
 
+/// The transpose the API boundary needs for a value of NCHW `shape` moving
+/// between f32 in the API's order (NHWC when `api_nhwc`, else NCHW) and
+/// the arena's NHWC in `storage`: `None` when no dispatch is needed (f32,
+/// and the two orders agree: `H·W = 1`, `C = 1`, or an NHWC API), else the
+/// shape to transpose — `shape` itself, or, where the orders agree and
+/// only f16 ↔ f32 conversion is needed, the identity transpose of
+/// `(N, 1, 1, C·H·W)`. The graph input and the outputs both use it.
+pub fn boundary_transpose(
+    shape: [usize; 4],
+    api_nhwc: bool,
+    storage: Storage,
+) -> Option<[usize; 4]> {
+    let [n, c, h, w] = shape;
+    let in_order = h * w == 1 || c == 1 || api_nhwc;
+    match (in_order, storage) {
+        (true, Storage::F32) => None,
+        (true, _) => Some([n, 1, 1, c * h * w]),
+        (false, _) => Some(shape),
+    }
+}
+
 /// CPU reference (f32 in, f32 out: the permutation alone).
 pub fn transpose_cpu(dir: Direction, shape: [usize; 4], src: &[f32]) -> Vec<f32> {
     if dir.to_nhwc() {

@@ -119,18 +119,11 @@ pub(super) fn lower_node(lw: &mut Lowering, i: usize) -> Result<()> {
 /// straight in when f32, and only converted in f16: the identity
 /// transpose of `(N, 1, 1, H·W·C)`.
 fn lower_input(lw: &mut Lowering, n: &Node) -> Result<()> {
-    let shape = lw.shape(n.output);
     let slot = lw.mem.dense(lw.plan, n.output, &n.name)?;
-    let [nb, c, h, w] = shape;
-    let in_order = h * w == 1 || c == 1 || lw.input_layout == crate::tensor::Layout::Nhwc;
-    if in_order && lw.storage == Storage::F32 {
+    let nhwc = lw.input_layout == crate::tensor::Layout::Nhwc;
+    let Some(shape) = layout::boundary_transpose(lw.shape(n.output), nhwc, lw.storage) else {
         *lw.input_target = Some(slot.to_range());
         return Ok(());
-    }
-    let shape = if in_order {
-        [nb, 1, 1, c * h * w]
-    } else {
-        shape
     };
     let up = lw
         .alloc

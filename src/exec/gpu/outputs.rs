@@ -66,13 +66,8 @@ pub(super) fn build(
         let len: usize = s.iter().product();
         let name = g.producer(v).map_or("<output>", |n| n.name.as_str());
         let slot = mem.dense(plan, v, name)?;
-        let in_order = s[2] * s[3] == 1 || s[1] == 1 || layout == Layout::Nhwc;
-        let (src, src_offset) = if !in_order || storage.is_f16() {
-            let t = if in_order {
-                [s[0], 1, 1, len / s[0]]
-            } else {
-                s
-            };
+        let boundary = layout::boundary_transpose(s, layout == Layout::Nhwc, storage);
+        let (src, src_offset) = if let Some(t) = boundary {
             let buf = alloc.storage(&format!("output {k} (NCHW)"), len);
             let d = layout::transpose_gpu(
                 ctx,
