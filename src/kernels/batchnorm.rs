@@ -181,12 +181,7 @@ pub fn batchnorm_gpu<'a>(
     if let Some(c) = p.clamp {
         c.validate(label)?;
     }
-    let len32 = u32::try_from(len).map_err(|_| Error::Limit {
-        node: label.into(),
-        limit: "u32 element index",
-        needed: len as u64,
-        available: u32::MAX as u64,
-    })?;
+    let len32 = super::index_u32(label, len)?;
     let (clamp, lo, hi) = super::clamp_uniform(p.clamp);
     make_dispatch(
         ctx,

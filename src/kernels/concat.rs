@@ -99,14 +99,7 @@ pub fn concat_gpu<'a>(
     }
     let len = p.batch * p.hw * p.channels;
     let out_len = p.batch * p.hw * p.out_c_total;
-    if out_len > u32::MAX as usize {
-        return Err(Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: out_len as u64,
-            available: u32::MAX as u64,
-        });
-    }
+    super::index_u32(label, out_len)?;
     make_dispatch(
         ctx,
         DispatchSpec {

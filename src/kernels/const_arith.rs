@@ -191,28 +191,13 @@ pub fn const_arith_gpu<'a>(
     p.validate(label)?;
     let len = p.len();
     let (x, k, out) = (x.into(), k.into(), out.into());
-    let need = |what: &str, span: &Span, elems: usize| -> Result<()> {
-        let bytes = storage.bytes(elems);
-        if span.size < bytes {
-            return Err(Error::Shape {
-                node: label.into(),
-                expected: format!("{what} buffer of at least {bytes} bytes ({elems} elements)"),
-                actual: format!("{} bytes", span.size),
-            });
-        }
-        Ok(())
+    let need = |what: &str, span: &Span, elems: usize| {
+        super::check_span(label, what, span.size, storage.bytes(elems), elems)
     };
     need("input", &x, len)?;
     need("constant", &k, p.const_shape.iter().product())?;
     need("output", &out, len)?;
-    let u = |v: usize| {
-        u32::try_from(v).map_err(|_| Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: v as u64,
-            available: u32::MAX as u64,
-        })
-    };
+    let u = |v: usize| super::index_u32(label, v);
     let [_, c, h, w] = p.shape;
     let [kn, kc, kh, kw] = p.const_shape;
     let stride = |size: usize, s: usize| if size == 1 { 0 } else { s };

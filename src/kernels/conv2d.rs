@@ -1043,14 +1043,7 @@ pub fn conv2d_gpu_launch<'a>(
     ];
     for (what, buf, elems, stored) in tensors {
         let Some(buf) = buf else { continue };
-        if elems > u32::MAX as usize {
-            return Err(Error::Limit {
-                node: format!("{label} ({what})"),
-                limit: "u32 element index",
-                needed: elems as u64,
-                available: u32::MAX as u64,
-            });
-        }
+        super::index_u32(&format!("{label} ({what})"), elems)?;
         let bytes = stored.bytes(elems);
         if buf.size < bytes {
             return Err(Error::Shape {

@@ -141,12 +141,7 @@ pub fn add_gpu<'a>(
             p.beta
         )));
     }
-    let len = u32::try_from(p.len).map_err(|_| Error::Limit {
-        node: label.into(),
-        limit: "u32 element index",
-        needed: p.len as u64,
-        available: u32::MAX as u64,
-    })?;
+    let len = super::index_u32(label, p.len)?;
     let (clamp, lo, hi) = super::clamp_uniform(p.clamp);
     make_dispatch(
         ctx,

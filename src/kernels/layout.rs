@@ -21,7 +21,7 @@
 
 use super::Tolerance;
 use crate::device::{grid_1d, make_dispatch, Binding, Context, Dispatch, DispatchSpec, Span};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::shaders::{Shader, Storage};
 
 /// Declared tolerance: bit-exact.
@@ -160,24 +160,11 @@ pub fn transpose_gpu<'a>(
     dst: impl Into<Span<'a>>,
 ) -> Result<Dispatch> {
     let len: usize = shape.iter().product();
-    if len > u32::MAX as usize {
-        return Err(Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: len as u64,
-            available: u32::MAX as u64,
-        });
-    }
+    super::index_u32(label, len)?;
     let (src, dst) = (src.into(), dst.into());
     let (src_bytes, dst_bytes) = dir.bytes(storage, len);
     for (what, span, bytes) in [("source", src, src_bytes), ("destination", dst, dst_bytes)] {
-        if span.size < bytes {
-            return Err(Error::Shape {
-                node: label.into(),
-                expected: format!("{what} buffer of at least {bytes} bytes ({len} elements)"),
-                actual: format!("{} bytes", span.size),
-            });
-        }
+        super::check_span(label, what, span.size, bytes, len)?;
     }
     make_dispatch(
         ctx,

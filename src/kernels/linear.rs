@@ -174,14 +174,7 @@ pub fn linear_gpu<'a>(
     let biggest = (p.batch * p.in_features)
         .max(p.batch * p.out_features)
         .max(p.in_features * p.out_features);
-    if biggest > u32::MAX as usize {
-        return Err(Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: biggest as u64,
-            available: u32::MAX as u64,
-        });
-    }
+    super::index_u32(label, biggest)?;
     let tiles = p.batch.div_ceil(TILE_N) * p.out_features.div_ceil(TILE_O);
     make_dispatch(
         ctx,

@@ -40,6 +40,36 @@ pub mod softmax;
 
 pub use crate::shaders::Storage;
 
+/// `v` as a shader's u32 element index, or the `u32 element index` limit
+/// error naming `node`: every `*_gpu` builder's index bound.
+pub(crate) fn index_u32(node: &str, v: usize) -> crate::error::Result<u32> {
+    u32::try_from(v).map_err(|_| crate::error::Error::Limit {
+        node: node.into(),
+        limit: "u32 element index",
+        needed: v as u64,
+        available: u32::MAX as u64,
+    })
+}
+
+/// That a binding of `size` bytes holds `elems` elements taking `bytes`
+/// bytes, or the shape error naming `node` and the binding (`what`).
+pub(crate) fn check_span(
+    node: &str,
+    what: &str,
+    size: u64,
+    bytes: u64,
+    elems: usize,
+) -> crate::error::Result<()> {
+    if size < bytes {
+        return Err(crate::error::Error::Shape {
+            node: node.into(),
+            expected: format!("{what} buffer of at least {bytes} bytes ({elems} elements)"),
+            actual: format!("{size} bytes"),
+        });
+    }
+    Ok(())
+}
+
 /// One pipeline a launcher can create: shader, entry point, override
 /// constants, bind group layout. [`catalogue`] lists them all.
 #[derive(Debug, Clone, PartialEq)]

@@ -205,27 +205,12 @@ fn launch<'a>(
 ) -> Result<Dispatch> {
     let in_len: usize = in_shape.iter().product();
     let len: usize = out_shape.iter().product();
-    let need = |what: &str, span: &Span, elems: usize| -> Result<()> {
-        let bytes = storage.bytes(elems);
-        if span.size < bytes {
-            return Err(Error::Shape {
-                node: label.into(),
-                expected: format!("{what} buffer of at least {bytes} bytes ({elems} elements)"),
-                actual: format!("{} bytes", span.size),
-            });
-        }
-        Ok(())
+    let need = |what: &str, span: &Span, elems: usize| {
+        super::check_span(label, what, span.size, storage.bytes(elems), elems)
     };
     need("input", &x, in_len)?;
     need("output", &out, len)?;
-    let u = |v: usize| {
-        u32::try_from(v).map_err(|_| Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: v as u64,
-            available: u32::MAX as u64,
-        })
-    };
+    let u = |v: usize| super::index_u32(label, v);
     u(in_len)?;
     // Coordinates travel as i32 in the shader.
     for &d in out_shape.iter().chain(&in_shape) {

@@ -165,28 +165,11 @@ pub fn softmax_gpu<'a>(
         });
     }
     let (x, out) = (x.into(), out.into());
-    let bytes = storage.bytes(p.len());
-    for (what, span) in [("input", &x), ("output", &out)] {
-        if span.size < bytes {
-            return Err(Error::Shape {
-                node: label.into(),
-                expected: format!(
-                    "{what} buffer of at least {bytes} bytes ({} elements)",
-                    p.len()
-                ),
-                actual: format!("{} bytes", span.size),
-            });
-        }
-    }
     let len = p.len();
-    if len > u32::MAX as usize {
-        return Err(Error::Limit {
-            node: label.into(),
-            limit: "u32 element index",
-            needed: len as u64,
-            available: u32::MAX as u64,
-        });
+    for (what, span) in [("input", &x), ("output", &out)] {
+        super::check_span(label, what, span.size, storage.bytes(len), len)?;
     }
+    super::index_u32(label, len)?;
     make_dispatch(
         ctx,
         DispatchSpec {
